@@ -1,0 +1,1 @@
+//! hull-init: the guest's PID 1.

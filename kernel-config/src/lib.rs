@@ -1,0 +1,1 @@
+//! The guest kernel: where it is built, how it is cached, and its command line.

@@ -1,0 +1,1 @@
+//! hull-vmm: a KVM virtual machine monitor built on the rust-vmm crates.
