@@ -1,4 +1,8 @@
+//! `hull`: Docker's user experience, every container in its own KVM virtual machine.
+
+mod host;
+
 fn main() {
-    eprintln!("hull: not built yet");
-    std::process::exit(125);
+    let facts = host::HostFacts::detect();
+    println!("{facts:?} {:?}", facts.default_engine());
 }

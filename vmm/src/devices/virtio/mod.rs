@@ -1,0 +1,1 @@
+//! virtio devices and their virtio-mmio transport.
