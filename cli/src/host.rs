@@ -63,7 +63,7 @@ impl HostFacts {
             ),
             KvmKind::EmulationOnly => (
                 EngineKind::Qemu,
-                "KVM here only emulates guest kernel code (~2M instr/s): QEMU's TCG is faster; \
+                "KVM here interprets guest kernel code, so QEMU's TCG boots faster; \
                  --vmm hull selects hull-vmm with the emulation-only compatibility kernel"
                     .into(),
             ),

@@ -1,0 +1,325 @@
+//! `hull info`: what this host offers for VMs, what `hull run` will use, and why.
+//!
+//! The KVM kind is measured, not guessed: besides the static signs (vmx/svm flags, the
+//! `kvm_pvm` module) a short self-test runs a countdown loop in guest ring 0 on /dev/kvm and
+//! reports instructions per second. Hardware KVM runs it at native speed; an emulation-only
+//! KVM (this project's CI) interprets it at a few million per second.
+
+use crate::args::Globals;
+use crate::guest;
+use crate::host::{EngineKind, HostFacts, KvmKind};
+use anyhow::Result;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long the KVM self-test may run.
+const PROBE_BUDGET: Duration = Duration::from_secs(1);
+
+/// `hull info` flags.
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// Output format: `table` or `json`.
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+/// Everything `hull info` reports (also its `--format json` shape).
+#[derive(Debug, Serialize)]
+struct InfoReport {
+    kvm: KvmReport,
+    qemu: Option<String>,
+    engine: EngineReport,
+    guest: GuestReport,
+    root: PathBuf,
+    cache: PathBuf,
+    version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct KvmReport {
+    /// The final verdict: the measurement wins over the static signs.
+    kind: KvmKind,
+    /// The static signs' reading.
+    detected: KvmKind,
+    reason: String,
+    /// Guest ring-0 instructions per second measured on /dev/kvm.
+    self_test_instructions_per_sec: Option<f64>,
+    self_test_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct EngineReport {
+    /// The engine `hull run` uses (after `--vmm`/HULL_VMM).
+    selected: EngineKind,
+    /// QEMU's accelerator when the selected engine is QEMU.
+    qemu_accel: &'static str,
+    /// Where the selection came from.
+    source: &'static str,
+    /// The default engine on this host, and why.
+    default: EngineKind,
+    default_reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct GuestReport {
+    kernel_profile: String,
+    /// HULL_KERNEL, when set; otherwise the kernel is built and cached on first run.
+    kernel_override: Option<PathBuf>,
+    init: Option<PathBuf>,
+    init_error: Option<String>,
+}
+
+/// Prints host facts and the engine choice.
+pub fn run(args: InfoArgs, globals: &Globals) -> Result<()> {
+    let report = gather(globals);
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+fn gather(globals: &Globals) -> InfoReport {
+    let facts = HostFacts::detect();
+    let kvm = measure_kvm(&facts);
+    let (default, default_reason) = facts.default_engine();
+    let (selected, source) = match globals.vmm {
+        Some(engine) => (engine, "--vmm/HULL_VMM"),
+        None => (default, "default"),
+    };
+    let init = guest::locate_init();
+    InfoReport {
+        qemu: facts.qemu.clone(),
+        engine: EngineReport {
+            selected,
+            qemu_accel: if facts.kvm == KvmKind::Hardware {
+                "kvm"
+            } else {
+                "tcg"
+            },
+            source,
+            default,
+            default_reason,
+        },
+        guest: GuestReport {
+            kernel_profile: guest::profile_for(selected).to_string(),
+            kernel_override: std::env::var_os(hull_kernel::ENV_KERNEL)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            init_error: init.as_ref().err().map(|e| format!("{e:#}")),
+            init: init.ok(),
+        },
+        root: globals.root.clone(),
+        cache: guest::cache_dir(),
+        version: env!("CARGO_PKG_VERSION"),
+        kvm,
+    }
+}
+
+/// Static classification refined by the ring-0 self-test.
+fn measure_kvm(facts: &HostFacts) -> KvmReport {
+    let mut report = KvmReport {
+        kind: facts.kvm,
+        detected: facts.kvm,
+        reason: facts.kvm_reason.clone(),
+        self_test_instructions_per_sec: None,
+        self_test_error: None,
+    };
+    if facts.kvm == KvmKind::Absent {
+        return report;
+    }
+    match hull_vmm::kvm_probe::probe_kvm(PROBE_BUDGET) {
+        Ok(probe) => {
+            report.self_test_instructions_per_sec = Some(probe.instructions_per_sec);
+            report.kind = match probe.kind_hint {
+                hull_vmm::kvm_probe::KvmKindHint::Hardware => KvmKind::Hardware,
+                hull_vmm::kvm_probe::KvmKindHint::EmulationOnly => KvmKind::EmulationOnly,
+            };
+        }
+        Err(err) => {
+            report.kind = KvmKind::Absent;
+            report.self_test_error = Some(error_chain(&err));
+        }
+    }
+    report
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn kind_text(kind: KvmKind) -> &'static str {
+    match kind {
+        KvmKind::Hardware => "hardware-accelerated",
+        KvmKind::EmulationOnly => "emulation-only",
+        KvmKind::Absent => "absent",
+    }
+}
+
+fn engine_text(engine: EngineKind, accel: &str) -> String {
+    match engine {
+        EngineKind::Hull => "hull-vmm".to_string(),
+        EngineKind::Qemu => format!("qemu (qemu-system-x86_64 -M microvm -accel {accel})"),
+    }
+}
+
+fn render(report: &InfoReport) -> String {
+    let mut out = String::new();
+    let mut line = |key: &str, value: &str| out.push_str(&format!(" {key:<16} {value}\n"));
+    let kvm = &report.kvm;
+    line("KVM:", kind_text(kvm.kind));
+    line("  signs:", &kvm.reason);
+    match (kvm.self_test_instructions_per_sec, &kvm.self_test_error) {
+        (Some(rate), _) => line(
+            "  self-test:",
+            &format!(
+                "{} guest ring-0 instructions/s (hardware: > {:.0} M/s)",
+                human_rate(rate),
+                hull_vmm::kvm_probe::HARDWARE_THRESHOLD_INSTR_PER_SEC / 1e6
+            ),
+        ),
+        (None, Some(err)) => line("  self-test:", &format!("failed: {err}")),
+        (None, None) => line("  self-test:", "skipped (no /dev/kvm)"),
+    }
+    if kvm.kind != kvm.detected {
+        line(
+            "  note:",
+            &format!(
+                "the self-test contradicts the static signs ({}); trusting the measurement",
+                kind_text(kvm.detected)
+            ),
+        );
+    }
+    line(
+        "QEMU:",
+        report
+            .qemu
+            .as_deref()
+            .unwrap_or("not installed (apt-get install qemu-system-x86)"),
+    );
+    let engine = &report.engine;
+    line(
+        "Engine:",
+        &format!(
+            "{} [{}]",
+            engine_text(engine.selected, engine.qemu_accel),
+            engine.source
+        ),
+    );
+    if engine.selected == engine.default {
+        line("  why:", &engine.default_reason);
+    } else {
+        line(
+            "  default:",
+            &format!(
+                "{}: {}",
+                engine_text(engine.default, engine.qemu_accel),
+                engine.default_reason
+            ),
+        );
+    }
+    line("  choose:", "--vmm hull|qemu or HULL_VMM=hull|qemu");
+    line("Kernel profile:", &report.guest.kernel_profile);
+    match &report.guest.kernel_override {
+        Some(path) => line("Kernel:", &format!("{} (HULL_KERNEL)", path.display())),
+        None => line(
+            "Kernel:",
+            &format!(
+                "built from linux-source-6.1 on first run, cached in {}/kernel",
+                report.cache.display()
+            ),
+        ),
+    }
+    match (&report.guest.init, &report.guest.init_error) {
+        (Some(path), _) => line("Guest init:", &path.display().to_string()),
+        (None, Some(err)) => line("Guest init:", &format!("missing: {err}")),
+        (None, None) => {}
+    }
+    line("Root:", &report.root.display().to_string());
+    line("Cache:", &report.cache.display().to_string());
+    line("Version:", report.version);
+    out
+}
+
+fn human_rate(per_sec: f64) -> String {
+    if per_sec >= 1e9 {
+        format!("{:.1} G", per_sec / 1e9)
+    } else if per_sec >= 1e6 {
+        format!("{:.1} M", per_sec / 1e6)
+    } else {
+        format!("{:.0} k", per_sec / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(kind: KvmKind, detected: KvmKind, rate: Option<f64>) -> InfoReport {
+        InfoReport {
+            kvm: KvmReport {
+                kind,
+                detected,
+                reason: "kvm_pvm module loaded".into(),
+                self_test_instructions_per_sec: rate,
+                self_test_error: None,
+            },
+            qemu: Some("/usr/bin/qemu-system-x86_64".into()),
+            engine: EngineReport {
+                selected: EngineKind::Qemu,
+                qemu_accel: "tcg",
+                source: "default",
+                default: EngineKind::Qemu,
+                default_reason: "KVM here only emulates".into(),
+            },
+            guest: GuestReport {
+                kernel_profile: "standard".into(),
+                kernel_override: None,
+                init: None,
+                init_error: None,
+            },
+            root: "/var/lib/hull".into(),
+            cache: "/var/cache/hull".into(),
+            version: "0.1.0",
+        }
+    }
+
+    #[test]
+    fn table_names_the_kind_rate_and_engine() {
+        let text = render(&report(
+            KvmKind::EmulationOnly,
+            KvmKind::EmulationOnly,
+            Some(1.6e6),
+        ));
+        assert!(text.contains("KVM:             emulation-only"), "{text}");
+        assert!(text.contains("1.6 M guest ring-0 instructions/s"), "{text}");
+        assert!(text.contains("-accel tcg"), "{text}");
+        assert!(!text.contains("contradicts"), "{text}");
+    }
+
+    #[test]
+    fn a_measurement_that_contradicts_the_signs_is_called_out() {
+        let text = render(&report(
+            KvmKind::EmulationOnly,
+            KvmKind::Hardware,
+            Some(2e6),
+        ));
+        assert!(text.contains("contradicts"), "{text}");
+    }
+
+    #[test]
+    fn rates_are_human() {
+        assert_eq!(human_rate(2.5e9), "2.5 G");
+        assert_eq!(human_rate(1.64e6), "1.6 M");
+        assert_eq!(human_rate(900e3), "900 k");
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the system packages hull needs to build and test itself (Debian 12, as root).
+# Idempotent; `--if-missing` skips apt entirely when a stamp says this exact list is in place.
+set -euo pipefail
+
+PACKAGES=(
+    # VM engine for hosts without hardware KVM (and the reference for benchmarks).
+    qemu-system-x86
+    # Guest kernel source and its build tools.
+    linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev xz-utils
+    # Filesystems for layer images and writable disks.
+    e2fsprogs erofs-utils
+    # Offline base images: busybox from busybox-static, debian via debootstrap.
+    busybox-static debootstrap
+    # initramfs inspection in tests.
+    cpio
+    # Interactive (-it) tests drive hull inside a terminal multiplexer.
+    tmux
+)
+
+stamp=/var/lib/hull-deps.stamp
+want=$(printf '%s\n' "${PACKAGES[@]}" | sha256sum | cut -c1-16)
+if [[ ${1:-} == --if-missing && -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: run as root (apt-get install needs it)" >&2
+    exit 1
+fi
+if ! command -v cargo >/dev/null; then
+    echo "install-deps: Rust (cargo 1.95+, via rustup) is required and cannot be installed from apt" >&2
+    exit 1
+fi
+
+echo "install-deps: apt-get install ${#PACKAGES[@]} packages" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null
+echo "$want" >"$stamp"
