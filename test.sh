@@ -24,9 +24,8 @@ step "build"
 scripts/build.sh -v
 
 step "guest kernel (cached by content hash)"
-kernel_dir=$(kernel-config/build.sh | tail -n 1)
-export HULL_KERNEL_DIR=$kernel_dir
-export HULL_KERNEL=$kernel_dir/vmlinux
+# Built here so a failure shows as this step; hull then finds it in the cache instantly.
+kernel-config/build.sh >/dev/null
 export HULL_INIT=$PWD/target/release/hull-init
 export HULL_BIN=$PWD/target/release/hull
 export HULL_VMM_BIN=$PWD/target/release/hull-vmm

@@ -1,8 +1,42 @@
 //! `hull`: Docker's user experience, every container in its own KVM virtual machine.
+//!
+//! `main` only parses the command line, sets up logging and maps errors to Docker's exit
+//! statuses (see [`exit`]); every verb lives in its own file under `commands/`.
 
+mod args;
+mod commands;
+mod container;
+mod engine;
+mod exit;
+mod format;
+mod guest;
 mod host;
+mod images;
+mod spec;
+mod supervisor;
+mod users;
+
+use clap::Parser;
 
 fn main() {
-    let facts = host::HostFacts::detect();
-    println!("{facts:?} {:?}", facts.default_engine());
+    let cli = args::Cli::parse();
+    init_logging(cli.globals.debug);
+    let code = match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => exit::report(&err),
+    };
+    std::process::exit(code);
+}
+
+/// Logs go to stderr, filtered by HULL_LOG (tracing's env-filter syntax); `--debug` is
+/// `HULL_LOG=debug`. Quiet by default: Docker prints nothing of its own on success.
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HULL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

@@ -1,1 +1,41 @@
-//! hull-init: the guest's PID 1.
+//! hull-init, the guest's PID 1, as a library: the guest boot flow ([`guest`]), the
+//! container setup path it shares with the host-side test runner ([`runner`], [`host`]),
+//! and, for the host, the initramfs builder ([`initramfs`]).
+//!
+//! In the guest, in order: mount /proc /sys /dev /run ([`guest`]), find disks by serial
+//! ([`disks`]), read the `RunSpec`, assemble the overlay root ([`rootfs`]), create the
+//! cgroup ([`cgroup`]), fork the container process which joins the cgroup, unshares its
+//! namespaces ([`namespaces`]), mounts /proc /dev /sys and pivots ([`container`]), drops
+//! privileges and execs ([`exec`]); PID 1 relays stdio and control messages
+//! ([`relay`]), reaps, writes the `RunResult` and powers off.
+
+/// Writes one diagnostic line on PID 1's stderr (the kernel console, ttyS0, in the
+/// guest). Never panics: a panic in PID 1 is a kernel panic.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "hull-init: {}", format_args!($($arg)*));
+    }};
+}
+
+pub mod cgroup;
+pub mod console;
+pub mod container;
+pub mod control;
+pub mod disks;
+pub mod error;
+pub mod exec;
+pub mod guest;
+pub mod host;
+pub mod initramfs;
+pub mod namespaces;
+pub mod ports;
+pub mod relay;
+pub mod rootfs;
+pub mod runner;
+pub mod spec;
+pub mod supervisor;
+pub mod syscall;
+
+pub use initramfs::{build_initramfs, InitramfsError};
