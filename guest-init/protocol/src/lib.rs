@@ -53,6 +53,13 @@ pub const CONSOLE_STDERR: &str = "hvc1";
 /// The guest console on which the host sends [`ControlMessage`]s.
 pub const CONSOLE_CONTROL: &str = "hvc2";
 
+/// OCI spec annotation: set to [`STDIN_CLOSED`] when the container gets no stdin (Docker
+/// without `-i`); the guest then gives it EOF at once instead of relaying hvc0, which also
+/// works when the engine has no control console to send [`ControlMessage::StdinEof`] on.
+pub const ANNOTATION_STDIN: &str = "io.hull.stdin";
+/// Value of [`ANNOTATION_STDIN`] for "no stdin".
+pub const STDIN_CLOSED: &str = "closed";
+
 /// I/O port the guest init writes [`BOOT_TIMER_VALUE`] to when userspace is reached.
 /// hull-vmm logs the time since VMM start; other engines ignore the write.
 pub const BOOT_TIMER_PORT: u16 = 0x3f4;

@@ -1,0 +1,176 @@
+//! PID 1 in the guest: mount the basics, find the disks, read the spec, run the
+//! container, write the result, power off.
+
+use crate::cgroup::CGROUP_ROOT;
+use crate::console::{self, Consoles};
+use crate::disks;
+use crate::error::EXIT_SETUP_FAILED;
+use crate::ports;
+use crate::rootfs::Layout;
+use crate::runner::{self, Environment};
+use crate::supervisor::{boot_time_ms, show_setup_error};
+use hull_protocol::{RunResult, RunSpec, CONFIG_DISK_SERIAL};
+use nix::mount::MsFlags;
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+/// Where PID 1 mounts layers, the writable disk and the container root.
+const WORK_DIR: &str = "/mnt";
+
+/// The guest's own pseudo filesystems: (fstype, target, flags, data).
+const BASIC_MOUNTS: [(&str, &str, MsFlags, Option<&str>); 4] = [
+    (
+        "proc",
+        "/proc",
+        MsFlags::MS_NOSUID
+            .union(MsFlags::MS_NODEV)
+            .union(MsFlags::MS_NOEXEC),
+        None,
+    ),
+    (
+        "sysfs",
+        "/sys",
+        MsFlags::MS_NOSUID
+            .union(MsFlags::MS_NODEV)
+            .union(MsFlags::MS_NOEXEC),
+        None,
+    ),
+    ("devtmpfs", "/dev", MsFlags::MS_NOSUID, Some("mode=0755")),
+    (
+        "tmpfs",
+        "/run",
+        MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        Some("mode=0755"),
+    ),
+];
+
+fn mount_basics() {
+    for (fstype, target, flags, data) in BASIC_MOUNTS {
+        let _ = std::fs::create_dir_all(target);
+        match nix::mount::mount(Some(fstype), target, Some(fstype), flags, data) {
+            // The kernel may have mounted devtmpfs itself (CONFIG_DEVTMPFS_MOUNT).
+            Ok(()) | Err(nix::errno::Errno::EBUSY) => {}
+            Err(e) => log!("mount {fstype} on {target} failed: {e}"),
+        }
+    }
+}
+
+/// Mounts cgroup2; `None` (logged) when the kernel has no cgroup v2.
+fn mount_cgroup2() -> Option<std::path::PathBuf> {
+    let _ = std::fs::create_dir_all(CGROUP_ROOT);
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match nix::mount::mount(
+        Some("cgroup2"),
+        CGROUP_ROOT,
+        Some("cgroup2"),
+        flags,
+        None::<&str>,
+    ) {
+        Ok(()) => Some(CGROUP_ROOT.into()),
+        Err(e) => {
+            log!("mount cgroup2 on {CGROUP_ROOT} failed: {e}");
+            None
+        }
+    }
+}
+
+/// Whether the spec on the disk asks for a terminal (decides how consoles are opened, even
+/// before the spec is validated).
+fn wants_terminal(spec: &RunSpec) -> bool {
+    spec.config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+}
+
+fn open_consoles(terminal: bool) -> Option<Consoles> {
+    match console::open_guest_consoles(Path::new("/dev"), terminal, Path::new("/dev/console")) {
+        Ok(consoles) => Some(consoles),
+        Err(e) => {
+            log!("{e}");
+            None
+        }
+    }
+}
+
+fn write_result(config: &mut File, result: &RunResult) {
+    if let Err(e) = result
+        .write_to(config)
+        .and_then(|()| config.sync_all().map_err(Into::into))
+    {
+        log!("cannot write the result to the config disk: {e}");
+    }
+}
+
+/// Syncs and powers the VM off; never returns.
+fn power_off() -> ! {
+    nix::unistd::sync();
+    ports::debug_exit();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
+    // reboot(2) does not return for PID 1 unless it failed; nothing is left to do.
+    loop {
+        nix::unistd::pause();
+    }
+}
+
+/// A panic in PID 1 would become a kernel panic and leave the host without a result:
+/// report it as a setup failure instead, then power off.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let text = format!("hull-init crashed: {info}; please report this bug");
+        log!("{text}");
+        let disks = disks::scan(Path::new("/sys/block"), Path::new("/dev"));
+        if let Some(path) = disks.get(CONFIG_DISK_SERIAL) {
+            if let Ok(mut config) = OpenOptions::new().read(true).write(true).open(path) {
+                write_result(&mut config, &RunResult::failed(EXIT_SETUP_FAILED, text));
+            }
+        }
+        power_off();
+    }));
+}
+
+/// The whole life of the guest.
+pub fn run_as_pid1() -> ! {
+    ports::mark_boot_timer();
+    let started_ms = boot_time_ms();
+    install_panic_hook();
+    mount_basics();
+    let disks = disks::scan(Path::new("/sys/block"), Path::new("/dev"));
+    let Some(config_path) = disks.get(CONFIG_DISK_SERIAL) else {
+        log!("no disk with serial {CONFIG_DISK_SERIAL}: the engine must attach the config disk; found {disks:?}");
+        power_off();
+    };
+    let mut config = match OpenOptions::new().read(true).write(true).open(config_path) {
+        Ok(file) => file,
+        Err(e) => {
+            log!("cannot open the config disk {}: {e}", config_path.display());
+            power_off();
+        }
+    };
+    let result = match RunSpec::read_from(&mut config) {
+        Err(e) => {
+            let text = format!("cannot read the run spec: {e}");
+            show_setup_error(open_consoles(false).as_ref(), &text);
+            RunResult::failed(EXIT_SETUP_FAILED, text)
+        }
+        Ok(spec) => match open_consoles(wants_terminal(&spec)) {
+            None => RunResult::failed(EXIT_SETUP_FAILED, "no console for the container's output"),
+            Some(consoles) => {
+                let env = Environment {
+                    layout: Layout::new(WORK_DIR),
+                    cgroup_root: mount_cgroup2(),
+                    disks,
+                };
+                runner::run_spec(&spec, &env, &consoles)
+            }
+        },
+    };
+    log!(
+        "init started at {started_ms:?} ms, container exec at {:?} ms (CLOCK_BOOTTIME), exit status {}",
+        result.boot_to_exec_ms,
+        result.exit_code
+    );
+    write_result(&mut config, &result);
+    power_off()
+}

@@ -1,0 +1,292 @@
+//! PID 1's loop while the container runs: stdio relay (no-tty mode), control messages,
+//! zombie reaping, and waiting for the container process.
+
+use crate::console::set_window_size;
+use crate::control::ControlDecoder;
+use hull_protocol::ControlMessage;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+
+/// How long to keep draining the container's stdout/stderr after it exited: a background
+/// process (no pid namespace) may hold the pipes open forever.
+const DRAIN_IDLE_MS: u16 = 500;
+
+/// On stdin_eof, hvc0 must have been quiet this long before the container's stdin closes.
+const STDIN_EOF_QUIET_MS: u16 = 100;
+
+/// Read size for every stream.
+const CHUNK: usize = 64 * 1024;
+
+/// The container's side of the pipes, as PID 1 holds them (no-tty mode).
+#[derive(Debug)]
+pub struct Pipes {
+    /// Write end of the container's stdin (non-blocking).
+    pub stdin: Option<OwnedFd>,
+    /// Read end of its stdout.
+    pub stdout: Option<OwnedFd>,
+    /// Read end of its stderr.
+    pub stderr: Option<OwnedFd>,
+}
+
+/// The streams PID 1 relays between.
+pub struct Relay<'a> {
+    /// The container process.
+    pub child: Pid,
+    /// SIGCHLD arrives here.
+    pub sigchld: SignalFd,
+    /// Pipes to the container (all `None` in terminal mode).
+    pub pipes: Pipes,
+    /// hvc0 (read side) in no-tty mode.
+    pub input: Option<&'a File>,
+    /// hvc0 (write side).
+    pub output: &'a File,
+    /// hvc1, or hvc0.
+    pub errors: &'a File,
+    /// hvc2.
+    pub control: Option<&'a File>,
+    /// hvc0 in terminal mode, for resize messages.
+    pub tty: Option<&'a File>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Sigchld,
+    Input,
+    Stdin,
+    Stdout,
+    Stderr,
+    Control,
+}
+
+fn read_chunk(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        match nix::unistd::read(fd.as_fd(), buf) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+impl Relay<'_> {
+    /// Runs until the container process exits and its output is drained; returns its
+    /// status.
+    pub fn run(mut self) -> WaitStatus {
+        let mut pending_stdin: Vec<u8> = Vec::new();
+        let mut close_stdin_when_flushed = false;
+        let mut decoder = ControlDecoder::default();
+        let mut buf = vec![0u8; CHUNK];
+        let mut status = None;
+        if self.input.is_none() {
+            // No stdin source at all: the container sees EOF at once.
+            self.pipes.stdin = None;
+        }
+        while status.is_none() {
+            let ready = self.wait_ready(pending_stdin.is_empty(), PollTimeout::NONE, false);
+            for (source, flags) in ready {
+                match source {
+                    Source::Sigchld => {
+                        while let Ok(Some(_)) = self.sigchld.read_signal() {}
+                        if let Some(s) = self.reap() {
+                            status = Some(s);
+                        }
+                    }
+                    Source::Input => {
+                        let input = self.input.expect("polled only when present");
+                        match read_chunk(input, &mut buf) {
+                            Ok(0) | Err(_) => {
+                                // The host closed hvc0 (or it hung up): end of stdin.
+                                self.input = None;
+                                close_stdin_when_flushed = true;
+                            }
+                            Ok(n) => pending_stdin.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    Source::Stdin => {}
+                    Source::Stdout | Source::Stderr => self.copy_output(source, &mut buf),
+                    Source::Control => {
+                        let control = self.control.expect("polled only when present");
+                        match read_chunk(control, &mut buf) {
+                            Ok(0) | Err(_) => self.control = None,
+                            Ok(n) => {
+                                for message in decoder.push(&buf[..n]) {
+                                    match message {
+                                        Ok(ControlMessage::StdinEof) => {
+                                            self.drain_input(&mut pending_stdin, &mut buf);
+                                            close_stdin_when_flushed = true;
+                                        }
+                                        Ok(other) => self.handle_control(other),
+                                        Err(e) => log!("{e}"),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                if flags.contains(PollFlags::POLLHUP) && source == Source::Control {
+                    self.control = None;
+                }
+            }
+            self.flush_stdin(&mut pending_stdin);
+            if close_stdin_when_flushed && pending_stdin.is_empty() {
+                self.pipes.stdin = None;
+            }
+        }
+        self.pipes.stdin = None;
+        // The process is gone; what it wrote is still in the pipes.
+        while self.pipes.stdout.is_some() || self.pipes.stderr.is_some() {
+            let ready = self.wait_ready(true, PollTimeout::from(DRAIN_IDLE_MS), true);
+            if ready.is_empty() {
+                break;
+            }
+            for (source, _) in ready {
+                self.copy_output(source, &mut buf);
+            }
+        }
+        status.expect("loop ends with a status")
+    }
+
+    /// Polls the open streams; `drain_only` polls just stdout and stderr.
+    fn wait_ready(
+        &self,
+        want_input: bool,
+        timeout: PollTimeout,
+        drain_only: bool,
+    ) -> Vec<(Source, PollFlags)> {
+        let mut sources = Vec::new();
+        let mut fds = Vec::new();
+        if let Some(fd) = &self.pipes.stdout {
+            sources.push(Source::Stdout);
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(fd) = &self.pipes.stderr {
+            sources.push(Source::Stderr);
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        if !drain_only {
+            sources.push(Source::Sigchld);
+            fds.push(PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN));
+            if let (Some(input), Some(_), true) = (self.input, &self.pipes.stdin, want_input) {
+                sources.push(Source::Input);
+                fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
+            }
+            if let (Some(fd), false) = (&self.pipes.stdin, want_input) {
+                sources.push(Source::Stdin);
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
+            }
+            if let Some(control) = self.control {
+                sources.push(Source::Control);
+                fds.push(PollFd::new(control.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(_) => Vec::new(),
+            Ok(_) => sources
+                .into_iter()
+                .zip(fds.iter())
+                .filter_map(|(s, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (s, r)))
+                .collect(),
+        }
+    }
+
+    fn copy_output(&mut self, source: Source, buf: &mut [u8]) {
+        let (pipe, mut sink) = match source {
+            Source::Stdout => (&mut self.pipes.stdout, self.output),
+            Source::Stderr => (&mut self.pipes.stderr, self.errors),
+            _ => return,
+        };
+        let Some(fd) = pipe.as_ref() else { return };
+        match read_chunk(fd, buf) {
+            Ok(0) | Err(_) => *pipe = None,
+            Ok(n) => {
+                // A host that stopped reading must not wedge PID 1 forever; losing output
+                // then is the lesser evil, so errors are ignored.
+                let _ = sink.write_all(&buf[..n]);
+            }
+        }
+    }
+
+    /// Moves what hvc0 still delivers into `pending` (before closing stdin on stdin_eof).
+    /// hvc0 and hvc2 are separate channels with no ordering between them, so the last
+    /// input may still be in flight: read until hvc0 stays quiet for [`STDIN_EOF_QUIET_MS`].
+    fn drain_input(&mut self, pending: &mut Vec<u8>, buf: &mut [u8]) {
+        if let Some(input) = self.input.take() {
+            loop {
+                let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+                if !matches!(poll(&mut fds, PollTimeout::from(STDIN_EOF_QUIET_MS)), Ok(n) if n > 0)
+                {
+                    break;
+                }
+                match (&*input).read(buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => pending.extend_from_slice(&buf[..n]),
+                }
+            }
+        }
+    }
+
+    fn flush_stdin(&mut self, pending: &mut Vec<u8>) {
+        let Some(fd) = &self.pipes.stdin else {
+            pending.clear();
+            return;
+        };
+        while !pending.is_empty() {
+            match nix::unistd::write(fd, pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    // EPIPE: the process closed its stdin; drop what it will never read.
+                    pending.clear();
+                    self.pipes.stdin = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_control(&mut self, message: ControlMessage) {
+        match message {
+            ControlMessage::Signal { signal } => match Signal::try_from(signal) {
+                Ok(sig) => {
+                    if let Err(e) = kill(self.child, sig) {
+                        log!("forwarding signal {signal} failed: {e}");
+                    }
+                }
+                Err(_) => log!("ignoring unknown signal number {signal}"),
+            },
+            ControlMessage::Resize { rows, cols } => {
+                if let Some(tty) = self.tty {
+                    set_window_size(tty, rows, cols);
+                }
+            }
+            ControlMessage::StdinEof => {}
+        }
+    }
+
+    /// Reaps every exited child (PID 1 inherits orphans); returns the container process's
+    /// status if it was among them.
+    fn reap(&self) -> Option<WaitStatus> {
+        let mut container = None;
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return container,
+                Ok(status) => {
+                    if status.pid() == Some(self.child)
+                        && matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+                    {
+                        container = Some(status);
+                    }
+                }
+            }
+        }
+    }
+}

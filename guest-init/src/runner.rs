@@ -1,0 +1,122 @@
+//! From a [`RunSpec`] and the disks at hand to a [`RunResult`]: the part shared by PID 1 in
+//! the guest and `hull-init run` on a host (integration tests).
+
+use crate::cgroup::{CgroupManager, CgroupV2};
+use crate::console::Consoles;
+use crate::error::SetupError;
+use crate::rootfs::{self, Disk, Layout};
+use crate::spec::ContainerPlan;
+use crate::supervisor::{self, show_setup_error, Launch};
+use crate::syscall::LinuxSyscall;
+use hull_protocol::{RunResult, RunSpec};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the run happens.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Mount points for layers, writable disk and root.
+    pub layout: Layout,
+    /// A cgroup v2 hierarchy to create the container's cgroup in, if there is one.
+    pub cgroup_root: Option<PathBuf>,
+    /// Serial -> device node of the attached disks.
+    pub disks: BTreeMap<String, PathBuf>,
+}
+
+fn disk(disks: &BTreeMap<String, PathBuf>, serial: &str, fstype: &str) -> Result<Disk, SetupError> {
+    let device = disks.get(serial).ok_or_else(|| SetupError::MissingDisk {
+        serial: serial.to_string(),
+    })?;
+    Ok(Disk {
+        device: device.clone(),
+        fstype: fstype.to_string(),
+    })
+}
+
+/// Whether the spec asks for any cgroup limit.
+fn wants_limits(plan: &ContainerPlan) -> bool {
+    plan.resources.as_ref().is_some_and(|r| {
+        r.memory()
+            .as_ref()
+            .is_some_and(|m| m.limit().is_some_and(|l| l > 0))
+            || r.pids().as_ref().is_some_and(|p| p.limit() > 0)
+            || r.cpu()
+                .as_ref()
+                .is_some_and(|c| c.quota().is_some() || c.shares().is_some())
+    })
+}
+
+fn create_cgroup(
+    env: &Environment,
+    spec: &RunSpec,
+    plan: &ContainerPlan,
+) -> Result<Option<CgroupV2>, SetupError> {
+    let created = env
+        .cgroup_root
+        .as_deref()
+        .ok_or_else(|| SetupError::Spec("no cgroup v2 hierarchy".into()))
+        .and_then(|root| CgroupV2::create(root, &spec.container_id));
+    match created {
+        Ok(cgroup) => Ok(Some(cgroup)),
+        Err(e) if wants_limits(plan) => Err(SetupError::Spec(format!(
+            "the container has resource limits but they cannot be applied ({e}): the guest kernel needs cgroup v2 with the memory, cpu and pids controllers"
+        ))),
+        Err(e) => {
+            log!("running without a container cgroup: {e}");
+            Ok(None)
+        }
+    }
+}
+
+fn try_run(
+    spec: &RunSpec,
+    env: &Environment,
+    consoles: &Consoles,
+) -> Result<RunResult, SetupError> {
+    let plan = ContainerPlan::from_spec(&spec.config)?;
+    let layers = spec
+        .layers
+        .iter()
+        .map(|l| disk(&env.disks, &l.serial, &l.fstype))
+        .collect::<Result<Vec<_>, _>>()?;
+    let writable = spec
+        .writable
+        .as_ref()
+        .map(|w| disk(&env.disks, &w.serial, &w.fstype))
+        .transpose()?;
+    let root = rootfs::assemble(&LinuxSyscall, &env.layout, &layers, writable.as_ref())?;
+    let cgroup = create_cgroup(env, spec, &plan)?;
+    let result = supervisor::run(&Launch {
+        sys: &LinuxSyscall,
+        plan: &plan,
+        root: &root,
+        consoles,
+        cgroup: cgroup.as_ref().map(|c| c as &dyn CgroupManager),
+    });
+    unmount_rootfs(&root, &env.layout.writable());
+    Ok(result)
+}
+
+/// Best-effort clean unmount so the writable ext4 is consistent even without a journal
+/// replay; anything still busy is flushed by the sync that follows.
+fn unmount_rootfs(root: &Path, writable: &Path) {
+    for target in [root, writable] {
+        if let Err(e) = nix::mount::umount(target) {
+            log!("unmount {} failed ({e}); relying on sync", target.display());
+        }
+    }
+    nix::unistd::sync();
+}
+
+/// Runs the container of `spec`; every failure becomes a result with 125/126/127 and text
+/// that was also shown on the diagnostics console and the container's stderr.
+pub fn run_spec(spec: &RunSpec, env: &Environment, consoles: &Consoles) -> RunResult {
+    match try_run(spec, env, consoles) {
+        Ok(result) => result,
+        Err(e) => {
+            let text = e.to_string();
+            show_setup_error(Some(consoles), &text);
+            RunResult::failed(e.exit_code(), text)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! What the container process needs, extracted and validated from the OCI runtime spec.
+
+use crate::error::SetupError;
+use crate::namespaces::NamespacePlan;
+use oci_spec::runtime::{LinuxResources, Spec};
+use std::path::PathBuf;
+
+/// `$PATH` when the spec's env has none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The process to run and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessPlan {
+    /// argv; never empty.
+    pub args: Vec<String>,
+    /// `KEY=value` strings.
+    pub env: Vec<String>,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    /// Numeric user (the host resolved names with the image's /etc/passwd).
+    pub uid: u32,
+    /// Numeric group.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub additional_gids: Vec<u32>,
+    /// umask, if the spec sets one.
+    pub umask: Option<u32>,
+    /// Whether the process gets hvc0 as its controlling terminal.
+    pub terminal: bool,
+    /// Initial terminal size (rows, cols).
+    pub console_size: Option<(u16, u16)>,
+    /// `process.rlimits`.
+    pub rlimits: Vec<oci_spec::runtime::PosixRlimit>,
+    /// The host attaches no stdin (annotation [`hull_protocol::ANNOTATION_STDIN`]).
+    pub stdin_closed: bool,
+}
+
+impl ProcessPlan {
+    /// The `PATH` used to look up `args[0]`: the spec's own, else [`DEFAULT_PATH`].
+    pub fn search_path(&self) -> &str {
+        self.env
+            .iter()
+            .rev()
+            .find_map(|kv| kv.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH)
+    }
+}
+
+/// A tmpfs the spec asks for in addition to the standard container mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpfsMount {
+    /// Absolute path inside the container.
+    pub destination: PathBuf,
+    /// mount(8)-style options ("size=64m", "mode=1777", ...).
+    pub options: Vec<String>,
+}
+
+/// Everything about the container, validated.
+#[derive(Debug, Clone)]
+pub struct ContainerPlan {
+    /// The process.
+    pub process: ProcessPlan,
+    /// Hostname to set (needs a uts namespace).
+    pub hostname: Option<String>,
+    /// Namespaces to create.
+    pub namespaces: NamespacePlan,
+    /// cgroup limits.
+    pub resources: Option<LinuxResources>,
+    /// Extra tmpfs mounts (`--tmpfs`).
+    pub tmpfs: Vec<TmpfsMount>,
+    /// `root.readonly` (`docker run --read-only`).
+    pub readonly_root: bool,
+    /// `linux.maskedPaths`: hidden from the container (/proc/kcore & co).
+    pub masked_paths: Vec<PathBuf>,
+    /// `linux.readonlyPaths`: made read-only (/proc/sys & co).
+    pub readonly_paths: Vec<PathBuf>,
+}
+
+/// Destinations hull-init mounts itself; spec entries for them are superseded.
+const STANDARD_MOUNTS: [&str; 6] = [
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/sys",
+    "/dev/mqueue",
+];
+
+/// Paths of `linux.maskedPaths` / `linux.readonlyPaths`: absolute, without `..`.
+fn absolute_paths(paths: Option<&[String]>, what: &str) -> Result<Vec<PathBuf>, SetupError> {
+    paths
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let path = PathBuf::from(p);
+            if path.is_absolute() && !p.split('/').any(|c| c == "..") {
+                Ok(path)
+            } else {
+                Err(SetupError::Spec(format!(
+                    "linux.{what} entry {p:?} must be absolute without \"..\""
+                )))
+            }
+        })
+        .collect()
+}
+
+impl ContainerPlan {
+    /// Validates `spec`.
+    pub fn from_spec(spec: &Spec) -> Result<Self, SetupError> {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| SetupError::Spec("process is missing: nothing to run".into()))?;
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() || args[0].is_empty() {
+            return Err(SetupError::Spec(
+                "process.args is empty: give the image a CMD or pass a command".into(),
+            ));
+        }
+        let cwd = process.cwd().clone();
+        if !cwd.is_absolute() {
+            return Err(SetupError::Spec(format!(
+                "process.cwd {:?} must be an absolute path",
+                cwd.display()
+            )));
+        }
+        for arg in &args {
+            if arg.contains('\0') {
+                return Err(SetupError::Spec("process.args contains a NUL byte".into()));
+            }
+        }
+        let env = process.env().clone().unwrap_or_default();
+        if let Some(bad) = env.iter().find(|kv| !kv.contains('=') || kv.contains('\0')) {
+            return Err(SetupError::Spec(format!(
+                "process.env entry {bad:?} is not KEY=value"
+            )));
+        }
+        crate::rlimits::check(process.rlimits().as_deref().unwrap_or_default())?;
+        let user = process.user();
+        let linux = spec.linux().as_ref();
+        let namespaces = NamespacePlan::from_spec(
+            linux
+                .and_then(|l| l.namespaces().as_deref())
+                .unwrap_or_default(),
+        )?;
+        let tmpfs = spec
+            .mounts()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+            .filter(|m| {
+                !STANDARD_MOUNTS
+                    .iter()
+                    .any(|s| m.destination() == std::path::Path::new(s))
+            })
+            .map(|m| TmpfsMount {
+                destination: m.destination().clone(),
+                options: m.options().clone().unwrap_or_default(),
+            })
+            .collect();
+        Ok(Self {
+            process: ProcessPlan {
+                args,
+                env,
+                cwd,
+                uid: user.uid(),
+                gid: user.gid(),
+                additional_gids: user.additional_gids().clone().unwrap_or_default(),
+                umask: user.umask(),
+                terminal: process.terminal().unwrap_or(false),
+                rlimits: process.rlimits().clone().unwrap_or_default(),
+                stdin_closed: spec
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(hull_protocol::ANNOTATION_STDIN))
+                    .is_some_and(|v| v == hull_protocol::STDIN_CLOSED),
+                console_size: process.console_size().map(|b| {
+                    (
+                        u16::try_from(b.height()).unwrap_or(u16::MAX),
+                        u16::try_from(b.width()).unwrap_or(u16::MAX),
+                    )
+                }),
+            },
+            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            namespaces,
+            resources: linux.and_then(|l| l.resources().clone()),
+            tmpfs,
+            masked_paths: absolute_paths(
+                linux.and_then(|l| l.masked_paths().as_deref()),
+                "maskedPaths",
+            )?,
+            readonly_paths: absolute_paths(
+                linux.and_then(|l| l.readonly_paths().as_deref()),
+                "readonlyPaths",
+            )?,
+            readonly_root: spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxNamespaceType;
+
+    fn spec_from_json(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn docker_like_spec_is_understood() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","hostname":"c0ffee",
+                "process":{"args":["sh","-c","echo hi"],"cwd":"/work","terminal":true,
+                  "env":["PATH=/bin:/usr/bin","HOME=/root"],
+                  "user":{"uid":1000,"gid":1000,"additionalGids":[10,20],"umask":18},
+                  "consoleSize":{"height":24,"width":80}},
+                "root":{"path":"rootfs"},
+                "mounts":[{"destination":"/proc","type":"proc","source":"proc"},
+                          {"destination":"/scratch","type":"tmpfs","source":"tmpfs","options":["size=1m"]}],
+                "linux":{"namespaces":[{"type":"pid"},{"type":"uts"}],
+                  "resources":{"memory":{"limit":67108864},"pids":{"limit":50}}}}"#,
+        );
+        let plan = ContainerPlan::from_spec(&spec).unwrap();
+        assert_eq!(plan.process.args, ["sh", "-c", "echo hi"]);
+        assert_eq!(plan.process.cwd, PathBuf::from("/work"));
+        assert_eq!((plan.process.uid, plan.process.gid), (1000, 1000));
+        assert_eq!(plan.process.additional_gids, [10, 20]);
+        assert_eq!(plan.process.umask, Some(18));
+        assert!(plan.process.terminal);
+        assert_eq!(plan.process.console_size, Some((24, 80)));
+        assert_eq!(plan.process.search_path(), "/bin:/usr/bin");
+        assert_eq!(plan.hostname.as_deref(), Some("c0ffee"));
+        assert!(plan.namespaces.has(LinuxNamespaceType::Pid));
+        assert!(!plan.namespaces.has(LinuxNamespaceType::Network));
+        let resources = plan.resources.unwrap();
+        assert_eq!(resources.memory().unwrap().limit(), Some(64 << 20));
+        assert_eq!(plan.tmpfs.len(), 1);
+        assert_eq!(plan.tmpfs[0].destination, PathBuf::from("/scratch"));
+        assert!(plan.masked_paths.is_empty());
+    }
+
+    #[test]
+    fn missing_path_falls_back_to_dockers_default() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["ls"],"cwd":"/","env":["A=b"],"user":{"uid":0,"gid":0}}}"#,
+        );
+        let plan = ContainerPlan::from_spec(&spec).unwrap();
+        assert_eq!(plan.process.search_path(), DEFAULT_PATH);
+        assert!(!plan.process.terminal);
+        assert!(!plan.process.stdin_closed);
+    }
+
+    #[test]
+    fn stdin_annotation_closes_stdin() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","annotations":{"io.hull.stdin":"closed"},
+                "process":{"args":["cat"],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(
+            ContainerPlan::from_spec(&spec)
+                .unwrap()
+                .process
+                .stdin_closed
+        );
+    }
+
+    #[test]
+    fn empty_args_and_relative_cwd_are_setup_errors() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
+        let err = ContainerPlan::from_spec(&spec).unwrap_err();
+        assert_eq!(err.exit_code(), 125);
+        assert!(err.to_string().contains("CMD"), "{err}");
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["ls"],"cwd":"rel","user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(ContainerPlan::from_spec(&spec).is_err());
+    }
+
+    #[test]
+    fn masked_and_readonly_paths_must_be_absolute() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["ls"],"cwd":"/","user":{"uid":0,"gid":0}},
+                "linux":{"maskedPaths":["/proc/kcore"],"readonlyPaths":["/proc/sys"]}}"#,
+        );
+        let plan = ContainerPlan::from_spec(&spec).unwrap();
+        assert_eq!(plan.masked_paths, [PathBuf::from("/proc/kcore")]);
+        assert_eq!(plan.readonly_paths, [PathBuf::from("/proc/sys")]);
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["ls"],"cwd":"/","user":{"uid":0,"gid":0}},
+                "linux":{"maskedPaths":["/proc/../etc"]}}"#,
+        );
+        assert!(ContainerPlan::from_spec(&spec).is_err());
+    }
+
+    #[test]
+    fn bad_env_is_refused() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["ls"],"cwd":"/","env":["NOEQUALS"],"user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(ContainerPlan::from_spec(&spec).is_err());
+    }
+}

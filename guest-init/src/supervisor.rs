@@ -1,0 +1,288 @@
+//! Starts the container process and stays its parent: fork, report setup errors through a
+//! close-on-exec pipe, relay, collect the exit status.
+
+use crate::cgroup::CgroupManager;
+use crate::console::{self, Consoles};
+use crate::container;
+use crate::error::{SetupError, EXIT_SETUP_FAILED};
+use crate::exec;
+use crate::relay::{Pipes, Relay};
+use crate::spec::ContainerPlan;
+use crate::syscall::Syscall;
+use hull_protocol::RunResult;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, ForkResult};
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// What the container process is started from.
+pub struct Launch<'a> {
+    /// Kernel calls of the setup path.
+    pub sys: &'a dyn Syscall,
+    /// The validated spec.
+    pub plan: &'a ContainerPlan,
+    /// The assembled root filesystem.
+    pub root: &'a Path,
+    /// Where stdio goes.
+    pub consoles: &'a Consoles,
+    /// The container's cgroup, if the system has cgroup v2.
+    pub cgroup: Option<&'a dyn CgroupManager>,
+}
+
+/// The container process's ends of its stdio.
+enum ChildStdio<'a> {
+    Tty(&'a File, &'a Path),
+    Pipes {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+}
+
+/// Milliseconds since the kernel started (CLOCK_BOOTTIME).
+pub fn boot_time_ms() -> Option<u64> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    let ms = now.tv_sec() * 1000 + now.tv_nsec() / 1_000_000;
+    u64::try_from(ms).ok()
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("pipe2", e))
+}
+
+/// Prints a setup error on the diagnostics console (stderr of PID 1 = ttyS0) and, so the
+/// user sees it, on the container's stderr stream.
+pub fn show_setup_error(consoles: Option<&Consoles>, error: &str) {
+    log!("{error}");
+    if let Some(consoles) = consoles {
+        let _ = writeln!(consoles.error_stream(), "hull: {error}");
+    }
+}
+
+/// Runs the container to completion. Never panics on setup failures: they become a
+/// [`RunResult`] with exit status 125/126/127 and the error text.
+pub fn run(launch: &Launch<'_>) -> RunResult {
+    match start_and_wait(launch) {
+        Ok(result) => result,
+        Err(e) => {
+            let text = e.to_string();
+            show_setup_error(Some(launch.consoles), &text);
+            RunResult::failed(e.exit_code(), text)
+        }
+    }
+}
+
+fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
+    let plan = launch.plan;
+    if let (Some(cgroup), Some(resources)) = (launch.cgroup, &plan.resources) {
+        cgroup.apply(resources)?;
+    }
+    let tty = launch
+        .consoles
+        .tty
+        .as_ref()
+        .filter(|_| plan.process.terminal);
+    let (child_stdio, pipes) = match tty {
+        Some((file, path)) => (
+            ChildStdio::Tty(file, path),
+            Pipes {
+                stdin: None,
+                stdout: None,
+                stderr: None,
+            },
+        ),
+        None => {
+            let (stdin_r, stdin_w) = pipe()?;
+            let (stdout_r, stdout_w) = pipe()?;
+            let (stderr_r, stderr_w) = pipe()?;
+            nix::fcntl::fcntl(&stdin_w, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+                .map_err(|e| SetupError::sys("make the stdin pipe non-blocking", e))?;
+            (
+                ChildStdio::Pipes {
+                    stdin: stdin_r,
+                    stdout: stdout_w,
+                    stderr: stderr_w,
+                },
+                Pipes {
+                    stdin: Some(stdin_w),
+                    stdout: Some(stdout_r),
+                    stderr: Some(stderr_r),
+                },
+            )
+        }
+    };
+    let (error_r, error_w) = pipe()?;
+
+    // SIGCHLD is read from a signalfd, so it must be blocked before the child can exit.
+    let mut sigchld_mask = SigSet::empty();
+    sigchld_mask.add(Signal::SIGCHLD);
+    let old_mask = sigchld_mask
+        .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+        .map_err(|e| SetupError::sys("block SIGCHLD", e))?;
+    let sigchld = SignalFd::with_flags(
+        &sigchld_mask,
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| SetupError::sys("signalfd", e))?;
+
+    plan.namespaces.unshare_before_fork(launch.sys)?;
+    // SAFETY: hull-init is single-threaded (no thread is ever spawned), so the child may
+    // run arbitrary code after fork.
+    let child = match unsafe { nix::unistd::fork() }.map_err(|e| SetupError::sys("fork", e))? {
+        ForkResult::Child => {
+            drop(error_r);
+            let error = match child_main(launch, &child_stdio) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            let code = error.exit_code();
+            let mut message = vec![u8::try_from(code).unwrap_or(125)];
+            message.extend_from_slice(error.to_string().as_bytes());
+            let _ = File::from(error_w).write_all(&message);
+            // SAFETY: _exit only ends the process; no Rust state survives it. exit() would
+            // run PID 1's atexit and stdio flushing in this forked copy.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(error_w);
+    drop(child_stdio);
+
+    let mut report = Vec::new();
+    let _ = File::from(error_r).read_to_end(&mut report);
+    let exec_ms = boot_time_ms();
+    if let Some((code, message)) = report.split_first() {
+        let _ = waitpid(child, None);
+        let _ = old_mask.thread_set_mask();
+        let text = String::from_utf8_lossy(message).into_owned();
+        show_setup_error(Some(launch.consoles), &text);
+        return Ok(RunResult::failed(i32::from(*code), text));
+    }
+
+    let status = Relay {
+        child,
+        sigchld,
+        pipes,
+        input: launch
+            .consoles
+            .input
+            .as_ref()
+            .filter(|_| !plan.process.stdin_closed),
+        output: &launch.consoles.output,
+        errors: launch.consoles.error_stream(),
+        control: launch.consoles.control.as_ref(),
+        tty: tty.map(|(file, _)| file),
+    }
+    .run();
+    let _ = old_mask.thread_set_mask();
+    let mut result = match status {
+        WaitStatus::Exited(_, code) => RunResult::exited(code),
+        WaitStatus::Signaled(_, signal, _) => RunResult::signaled(signal as i32),
+        other => RunResult::failed(
+            EXIT_SETUP_FAILED,
+            format!("unexpected wait status {other:?}"),
+        ),
+    };
+    result.boot_to_exec_ms = exec_ms;
+    result.oom_killed = launch.cgroup.is_some_and(|c| c.oom_killed());
+    Ok(result)
+}
+
+/// Resets what PID 1 changed about signals: the mask (SIGCHLD blocked) and Rust's
+/// SIG_IGN for SIGPIPE, both of which exec would pass on to the container.
+fn reset_signals() -> Result<(), SetupError> {
+    SigSet::empty()
+        .thread_set_mask()
+        .map_err(|e| SetupError::sys("reset the signal mask", e))?;
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installing SIG_DFL involves no handler code.
+        let _ = unsafe { sigaction(signal, &default) };
+    }
+    Ok(())
+}
+
+fn wire_stdio(stdio: &ChildStdio<'_>, plan: &ContainerPlan) -> Result<(), SetupError> {
+    let dup_all = |fds: [&dyn AsFd; 3]| -> Result<(), SetupError> {
+        dup2_stdin(fds[0]).map_err(|e| SetupError::sys("dup2 stdin", e))?;
+        dup2_stdout(fds[1]).map_err(|e| SetupError::sys("dup2 stdout", e))?;
+        dup2_stderr(fds[2]).map_err(|e| SetupError::sys("dup2 stderr", e))
+    };
+    match stdio {
+        ChildStdio::Tty(tty, _) => {
+            console::take_controlling_tty(tty)?;
+            if let Some((rows, cols)) = plan.process.console_size {
+                console::set_window_size(tty, rows, cols);
+            }
+            dup_all([tty, tty, tty])
+        }
+        ChildStdio::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            // Its own session: signals for PID 1's terminal never reach it.
+            nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
+            dup_all([stdin, stdout, stderr])
+        }
+    }
+}
+
+/// The container process: stdio, cgroup, namespaces, mounts, root, identity, exec.
+fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible, SetupError> {
+    let plan = launch.plan;
+    reset_signals()?;
+    wire_stdio(stdio, plan)?;
+    if let Some(cgroup) = launch.cgroup {
+        cgroup.add_self()?;
+    }
+    plan.namespaces.unshare_in_child(launch.sys)?;
+    if let Err(e) = crate::net::bring_up_loopback() {
+        // A kernel without IPv4 has no lo to bring up; the container can still run.
+        crate::log!("{e}");
+    }
+    let console = match stdio {
+        ChildStdio::Tty(_, path) => Some(*path),
+        ChildStdio::Pipes { .. } => None,
+    };
+    container::prepare_rootfs(launch.sys, launch.root, plan, console)?;
+    container::enter_root(launch.sys, launch.root)?;
+    container::finish_root(launch.sys, plan)?;
+    container::restrict_paths(launch.sys, plan)?;
+    // Before dropping privileges: raising a hard limit needs CAP_SYS_RESOURCE.
+    crate::rlimits::apply(&plan.process.rlimits)?;
+    container::apply_identity(launch.sys, plan)?;
+    exec::exec(&plan.process)
+}
+
+/// Exit status of a finished container as Docker reports it (exported for callers that
+/// wait themselves).
+pub fn docker_status(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, signal, _) => Some(128 + signal as i32),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_death_is_128_plus_n() {
+        let pid = nix::unistd::Pid::from_raw(42);
+        assert_eq!(docker_status(WaitStatus::Exited(pid, 7)), Some(7));
+        assert_eq!(
+            docker_status(WaitStatus::Signaled(pid, Signal::SIGKILL, false)),
+            Some(137)
+        );
+        assert_eq!(RunResult::signaled(Signal::SIGTERM as i32).exit_code, 143);
+    }
+}
