@@ -19,7 +19,8 @@
 //! |---|---|---|
 //! | `images` | [`Store::list`] | `Vec<ImageSummary>` (one row per tag; `<none>` for dangling) |
 //! | `load -i F` | [`Store::load`]`(path, &progress)` | `Vec<Image>` (docker-save tar, OCI dir or tar, gzip'd tar) |
-//! | `save -o F I..` | [`Store::save`]`(&refs, out)` | `()`; tar with `manifest.json` + OCI `index.json` |
+//! | `load` (stdin) | [`Store::load_reader`]`(&mut stdin, &progress)` | `Vec<Image>` |
+//! | `save -o F I..` | [`Store::save`]`(&refs, out)` / [`Store::save_to_writer`] | `()`; tar with `manifest.json` + OCI `index.json` |
 //! | `rmi [-f] I` | [`Store::remove`]`(ref, force, &in_use)` | `Vec<Removed>` (Untagged / Deleted) |
 //! | `tag S T` | [`Store::tag`] | `()` |
 //! | `inspect I` | [`Store::inspect`] | [`ImageInspect`] (Docker's shape + `Hull`) |
@@ -29,7 +30,21 @@
 //! | `run I` | [`Store::resolve`] / [`Store::ensure_base_image`] | [`Image`] / `Option<Image>` |
 //!
 //! `in_use` gets an image id and says whether a container uses it (the CLI owns containers).
-//! Long work reports through [`Progress`] (`&()` is silent); implement it for an indicatif bar.
+//! Long work reports through [`Progress`] (`&()` is silent). For an indicatif bar:
+//!
+//! ```ignore
+//! struct Bar(indicatif::ProgressBar);
+//! impl hull_rootfs::Progress for Bar {
+//!     fn start(&self, task: &str, total: Option<u64>) {
+//!         self.0.reset();
+//!         self.0.set_length(total.unwrap_or(0));
+//!         self.0.set_message(task.to_owned());
+//!     }
+//!     fn advance(&self, bytes: u64) { self.0.inc(bytes) }
+//!     fn message(&self, line: &str) { self.0.set_message(line.to_owned()) }
+//!     fn finish(&self) { self.0.finish_and_clear() }
+//! }
+//! ```
 //! Errors are [`StoreError`]: each message says what to do next.
 //!
 //! Concurrency and crashes: readers need no lock (`index.json` is replaced atomically);
@@ -60,8 +75,8 @@ pub use blockimage::{create_writable_disk, FsType};
 pub use bootstrap::BaseImage;
 pub use error::{Result, StoreError};
 pub use image::{
-    short_id, HistoryEntry, Image, ImageInspect, ImageSummary, InspectHull, InspectRootFs, LayerImage, PruneReport,
-    Removed,
+    short_id, HistoryEntry, Image, ImageInspect, ImageSummary, InspectHull, InspectRootFs,
+    LayerImage, PruneReport, Removed,
 };
 pub use progress::Progress;
 pub use reference::{normalize as normalize_reference, DEFAULT_TAG};

@@ -1,0 +1,562 @@
+//! Applies one layer tarball to an empty staging directory, safely and exactly.
+//!
+//! Safety rules (a layer is hostile input):
+//! * entry names must be relative and free of `..`: anything else is rejected, not rewritten;
+//! * no entry is ever created *through* a symlink: every parent component must be a real
+//!   directory inside the staging dir, and an existing file at the target is unlinked (never
+//!   opened) before the new one is created with `O_NOFOLLOW | O_EXCL`;
+//! * hard links may only point at non-directories created earlier in this same layer;
+//! * device nodes and fifos are created with mknod as plain data of the image (nothing here
+//!   ever opens them); they only come alive inside the guest;
+//! * the total size of file contents is capped (`max_bytes`), checked against each entry's
+//!   declared size *before* writing, so a 10 GB sparse entry fails at once; the entry count is
+//!   capped too;
+//! * `trusted.overlay.*` / `user.overlay.*` xattrs from the tarball are dropped, so a layer
+//!   cannot forge overlayfs metadata; the only ones set are hull's own whiteout translations.
+//!
+//! OCI whiteouts become overlayfs whiteouts: `.wh.NAME` -> character device 0/0 named NAME,
+//! `.wh..wh..opq` -> xattr `trusted.overlay.opaque=y` on its directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags, CWD};
+use tar::EntryType;
+
+use crate::digest::is_limit_exceeded;
+use crate::error::{IoContext, Result, StoreError};
+use crate::fsutil::remove_any;
+
+/// Prefix of OCI whiteout file names.
+const WHITEOUT_PREFIX: &str = ".wh.";
+/// OCI opaque-directory marker.
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// The xattr overlayfs reads to treat a lower directory as opaque.
+pub(crate) const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// Caps against decompression bombs and inode floods.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApplyLimits {
+    /// Maximum total bytes of file content in one layer.
+    pub(crate) max_bytes: u64,
+    /// Maximum number of tar entries in one layer.
+    pub(crate) max_entries: u64,
+}
+
+/// What one layer contained.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ApplyStats {
+    pub(crate) entries: u64,
+    pub(crate) content_bytes: u64,
+}
+
+/// Ownership, mode, times and xattrs of one entry.
+#[derive(Debug, Clone)]
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: Timespec,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// Applies the tar stream `reader` into `root` (an existing, empty directory). Returns the
+/// reader (so the caller can drain and hash the rest) and what was applied.
+pub(crate) fn apply_layer<R: Read>(
+    reader: R,
+    root: &Path,
+    layer: &str,
+    limits: ApplyLimits,
+) -> Result<(R, ApplyStats)> {
+    let mut applier = Applier {
+        root,
+        layer,
+        limits,
+        stats: ApplyStats::default(),
+        dirs: Vec::new(),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|e| applier.stream_error(e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| applier.stream_error(e))?;
+        applier.apply_entry(entry)?;
+    }
+    applier.finish_dirs()?;
+    let stats = applier.stats;
+    Ok((archive.into_inner(), stats))
+}
+
+struct Applier<'a> {
+    root: &'a Path,
+    layer: &'a str,
+    limits: ApplyLimits,
+    stats: ApplyStats,
+    /// Directories whose mode and times are set last: creating children changes their mtime.
+    dirs: Vec<(PathBuf, Meta)>,
+}
+
+impl Applier<'_> {
+    fn reject(&self, entry: &Path, reason: impl Into<String>) -> StoreError {
+        StoreError::UnsafeLayerEntry {
+            layer: self.layer.to_owned(),
+            entry: entry.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Maps an error from the tar/decompression stream.
+    fn stream_error(&self, e: io::Error) -> StoreError {
+        if is_limit_exceeded(&e) {
+            StoreError::LayerTooLarge {
+                layer: self.layer.to_owned(),
+                limit: self.limits.max_bytes,
+            }
+        } else {
+            StoreError::Corrupt {
+                what: format!("layer {}", self.layer),
+                source: e,
+            }
+        }
+    }
+
+    fn apply_entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
+        self.stats.entries += 1;
+        let raw = entry.path().map_err(|e| self.stream_error(e))?.into_owned();
+        if self.stats.entries > self.limits.max_entries {
+            return Err(self.reject(
+                &raw,
+                format!("more than {} entries", self.limits.max_entries),
+            ));
+        }
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let rel = clean_path(&raw).map_err(|reason| self.reject(&raw, reason))?;
+        let meta = self.read_meta(&mut entry, &raw)?;
+        let path = self.prepare_parents(&rel, &raw)?;
+
+        if let Some(name) = rel.file_name().and_then(|n| n.to_str()) {
+            if name == OPAQUE_MARKER {
+                let dir = path.parent().unwrap_or(self.root);
+                return rustix::fs::lsetxattr(dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
+                    .map_err(|e| self.privileged("set the opaque xattr", dir, e));
+            }
+            if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+                if hidden.starts_with(WHITEOUT_PREFIX) {
+                    // aufs bookkeeping (.wh..wh.plnk etc.): no meaning for overlayfs.
+                    return Ok(());
+                }
+                if hidden.is_empty() || hidden == "." || hidden == ".." {
+                    return Err(self.reject(&raw, "malformed whiteout name"));
+                }
+                let target = path.with_file_name(hidden);
+                remove_any(&target)?;
+                return self.mknod(&target, FileType::CharacterDevice, 0, 0, 0);
+            }
+        }
+
+        match kind {
+            EntryType::Directory => {
+                // An existing directory is kept (its children stay); anything else is replaced.
+                if !rel.as_os_str().is_empty() && !is_real_dir(&path) {
+                    remove_any(&path)?;
+                    fs::create_dir(&path).io("create directory", &path)?;
+                }
+                self.dirs.push((path, meta));
+                return Ok(());
+            }
+            _ if rel.as_os_str().is_empty() => {
+                return Err(self.reject(&raw, "the layer root must be a directory"));
+            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                remove_any(&path)?;
+                let file = self.write_file(&mut entry, &path, &raw)?;
+                // Through the open descriptor: no path lookups, nothing to race.
+                return self.set_file_meta(&file, &path, &meta);
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| self.stream_error(e))?
+                    .ok_or_else(|| self.reject(&raw, "symlink without a target"))?;
+                remove_any(&path)?;
+                // The target is stored as data; it is never followed on the host.
+                std::os::unix::fs::symlink(&target, &path).io("create symlink", &path)?;
+            }
+            EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| self.stream_error(e))?
+                    .ok_or_else(|| self.reject(&raw, "hard link without a target"))?
+                    .into_owned();
+                return self.hard_link(&target, &path, &raw);
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let major = entry.header().device_major().ok().flatten().unwrap_or(0);
+                let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
+                let file_type = match kind {
+                    EntryType::Char => FileType::CharacterDevice,
+                    EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                remove_any(&path)?;
+                self.mknod(&path, file_type, meta.mode & 0o7777, major, minor)?;
+            }
+            other => {
+                return Err(self.reject(&raw, format!("unsupported tar entry type {other:?}")));
+            }
+        }
+        self.set_meta(&path, &meta, kind == EntryType::Symlink)
+    }
+
+    /// Reads owner, mode, mtime and xattrs from the header and its PAX records.
+    fn read_meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw: &Path) -> Result<Meta> {
+        let header = entry.header();
+        let mut uid = header.uid().map_err(|e| self.stream_error(e))?;
+        let mut gid = header.gid().map_err(|e| self.stream_error(e))?;
+        let mode = header.mode().map_err(|e| self.stream_error(e))?;
+        let mut mtime = Timespec {
+            tv_sec: i64::try_from(header.mtime().map_err(|e| self.stream_error(e))?).unwrap_or(0),
+            tv_nsec: 0,
+        };
+        let mut xattrs = Vec::new();
+        if let Some(pax) = entry.pax_extensions().map_err(|e| self.stream_error(e))? {
+            for ext in pax {
+                let ext = ext.map_err(|e| self.stream_error(e))?;
+                let Ok(key) = ext.key() else { continue };
+                let value = ext.value_bytes();
+                let text = std::str::from_utf8(value).unwrap_or("");
+                match key {
+                    "uid" => uid = text.parse().map_err(|_| self.reject(raw, "bad PAX uid"))?,
+                    "gid" => gid = text.parse().map_err(|_| self.reject(raw, "bad PAX gid"))?,
+                    "mtime" => {
+                        mtime =
+                            parse_pax_time(text).ok_or_else(|| self.reject(raw, "bad PAX mtime"))?
+                    }
+                    _ => {
+                        if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                            if name.starts_with("trusted.overlay.")
+                                || name.starts_with("user.overlay.")
+                            {
+                                tracing::warn!(entry = %raw.display(), xattr = name, "dropping overlayfs xattr from layer");
+                            } else {
+                                xattrs.push((name.to_owned(), value.to_vec()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let too_big = |what| self.reject(raw, format!("{what} does not fit in 32 bits"));
+        Ok(Meta {
+            uid: u32::try_from(uid).map_err(|_| too_big("uid"))?,
+            gid: u32::try_from(gid).map_err(|_| too_big("gid"))?,
+            mode,
+            mtime,
+            xattrs,
+        })
+    }
+
+    /// Makes every parent of `rel` a real directory inside the root (creating missing ones);
+    /// refuses symlinks and non-directories on the way. Returns the entry's host path.
+    fn prepare_parents(&self, rel: &Path, raw: &Path) -> Result<PathBuf> {
+        let mut current = self.root.to_path_buf();
+        if let Some(parent) = rel.parent() {
+            for component in parent.components() {
+                current.push(component);
+                match fs::symlink_metadata(&current) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(self.reject(
+                            raw,
+                            format!(
+                                "its parent {:?} is a symlink; hull never writes through symlinks",
+                                current.strip_prefix(self.root).unwrap_or(&current)
+                            ),
+                        ));
+                    }
+                    Ok(_) => return Err(self.reject(raw, "a parent is not a directory")),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        fs::create_dir(&current).io("create directory", &current)?;
+                        fs::set_permissions(&current, fs::Permissions::from_mode(0o755))
+                            .io("set mode of", &current)?;
+                    }
+                    Err(e) => return Err(e).io("inspect", &current),
+                }
+            }
+        }
+        Ok(self.root.join(rel))
+    }
+
+    /// Writes a regular file's content, leaving holes for all-zero blocks.
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &Path,
+        raw: &Path,
+    ) -> Result<File> {
+        let size = entry.size();
+        let budget = self
+            .limits
+            .max_bytes
+            .saturating_sub(self.stats.content_bytes);
+        if size > budget {
+            return Err(StoreError::LayerTooLarge {
+                layer: self.layer.to_owned(),
+                limit: self.limits.max_bytes,
+            });
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc_o_nofollow())
+            .mode(0o600)
+            .open(path)
+            .io("create", path)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut written = 0u64;
+        loop {
+            let n = read_full(entry, &mut buf).map_err(|e| self.stream_error(e))?;
+            if n == 0 {
+                break;
+            }
+            if buf[..n].iter().all(|&b| b == 0) {
+                file.seek(SeekFrom::Current(i64::try_from(n).unwrap_or(i64::MAX)))
+                    .io("seek in", path)?;
+            } else {
+                file.write_all(&buf[..n]).io("write", path)?;
+            }
+            written += n as u64;
+            if written > size {
+                return Err(self.reject(raw, "content longer than its header says"));
+            }
+        }
+        file.set_len(written).io("set length of", path)?;
+        self.stats.content_bytes += written;
+        Ok(file)
+    }
+
+    /// [`Self::set_meta`] for a regular file we hold open.
+    fn set_file_meta(&self, file: &File, path: &Path, meta: &Meta) -> Result<()> {
+        rustix::fs::fchown(
+            file,
+            Some(rustix::fs::Uid::from_raw(meta.uid)),
+            Some(rustix::fs::Gid::from_raw(meta.gid)),
+        )
+        .map_err(|e| self.privileged("chown", path, e))?;
+        // After chown, which clears set-id bits.
+        rustix::fs::fchmod(file, Mode::from_raw_mode(meta.mode & 0o7777))
+            .io("set mode of", path)?;
+        for (name, value) in &meta.xattrs {
+            rustix::fs::fsetxattr(file, name.as_str(), value, XattrFlags::empty())
+                .map_err(|e| self.privileged("set xattr", path, e))?;
+        }
+        let times = Timestamps {
+            last_access: meta.mtime,
+            last_modification: meta.mtime,
+        };
+        rustix::fs::futimens(file, &times).io("set times of", path)
+    }
+
+    fn hard_link(&self, target: &Path, path: &Path, raw: &Path) -> Result<()> {
+        let target_rel = clean_path(target)
+            .map_err(|reason| self.reject(raw, format!("hard link target: {reason}")))?;
+        let mut current = self.root.to_path_buf();
+        let mut components = target_rel.components().peekable();
+        while let Some(component) = components.next() {
+            current.push(component);
+            let meta = fs::symlink_metadata(&current).map_err(|_| {
+                self.reject(
+                    raw,
+                    format!("hard link target {:?} is not in this layer", target_rel),
+                )
+            })?;
+            let last = components.peek().is_none();
+            if !last && !meta.is_dir() {
+                return Err(self.reject(
+                    raw,
+                    "hard link target goes through a symlink or non-directory",
+                ));
+            }
+            if last && meta.is_dir() {
+                return Err(self.reject(raw, "hard link to a directory"));
+            }
+        }
+        if target_rel.as_os_str().is_empty() {
+            return Err(self.reject(raw, "hard link to the layer root"));
+        }
+        if current == path {
+            return Ok(());
+        }
+        remove_any(path)?;
+        // linkat without AT_SYMLINK_FOLLOW: a symlink target is linked itself, never followed.
+        fs::hard_link(&current, path).io("create hard link", path)
+    }
+
+    fn mknod(
+        &self,
+        path: &Path,
+        file_type: FileType,
+        perm: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<()> {
+        let dev = rustix::fs::makedev(major, minor);
+        rustix::fs::mknodat(CWD, path, file_type, Mode::from_raw_mode(perm), dev)
+            .map_err(|e| self.privileged("create device node", path, e))
+    }
+
+    fn privileged(&self, what: &str, path: &Path, e: rustix::io::Errno) -> StoreError {
+        if e == rustix::io::Errno::PERM {
+            StoreError::NeedsRoot {
+                what: format!(
+                    "converting layer {} ({what} {})",
+                    self.layer,
+                    path.display()
+                ),
+            }
+        } else {
+            StoreError::Io {
+                action: "set up",
+                path: path.to_owned(),
+                source: e.into(),
+            }
+        }
+    }
+
+    fn set_meta(&self, path: &Path, meta: &Meta, is_symlink: bool) -> Result<()> {
+        rustix::fs::chownat(
+            CWD,
+            path,
+            Some(rustix::fs::Uid::from_raw(meta.uid)),
+            Some(rustix::fs::Gid::from_raw(meta.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.privileged("chown", path, e))?;
+        if !is_symlink {
+            // After chown, which clears set-id bits. `path` is not a symlink: chmod is safe.
+            rustix::fs::chmodat(
+                CWD,
+                path,
+                Mode::from_raw_mode(meta.mode & 0o7777),
+                AtFlags::empty(),
+            )
+            .io("set mode of", path)?;
+        }
+        for (name, value) in &meta.xattrs {
+            if is_symlink && name.starts_with("user.") {
+                continue; // Linux forbids user.* xattrs on symlinks.
+            }
+            rustix::fs::lsetxattr(path, name.as_str(), value, XattrFlags::empty())
+                .map_err(|e| self.privileged("set xattr", path, e))?;
+        }
+        let times = Timestamps {
+            last_access: meta.mtime,
+            last_modification: meta.mtime,
+        };
+        rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).io("set times of", path)
+    }
+
+    fn finish_dirs(&mut self) -> Result<()> {
+        let mut dirs = std::mem::take(&mut self.dirs);
+        if !dirs.iter().any(|(path, _)| path == self.root) {
+            // No `./` entry: give the root fixed metadata so equal layers give equal images.
+            let root_meta = Meta {
+                uid: 0,
+                gid: 0,
+                mode: 0o755,
+                mtime: Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                xattrs: Vec::new(),
+            };
+            dirs.insert(0, (self.root.to_path_buf(), root_meta));
+        }
+        for (path, meta) in dirs.iter().rev() {
+            self.set_meta(path, meta, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// `O_NOFOLLOW`, so creating a file never follows a symlink that appeared at its path.
+fn libc_o_nofollow() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0)
+}
+
+fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// The entry path as a clean relative path, or why it is refused.
+fn clean_path(raw: &Path) -> Result<PathBuf, &'static str> {
+    let mut out = PathBuf::new();
+    for component in raw.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("`..` path components are not allowed"),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("absolute paths are not allowed in a layer")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a PAX time (`1700000000.123456789`).
+fn parse_pax_time(text: &str) -> Option<Timespec> {
+    let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
+    let tv_sec = secs.parse().ok()?;
+    let digits: String = frac.chars().take(9).collect();
+    let tv_nsec = if digits.is_empty() {
+        0
+    } else {
+        format!("{digits:0<9}").parse().ok()?
+    };
+    Some(Timespec { tv_sec, tv_nsec })
+}
+
+/// Reads until `buf` is full or EOF (so zero-block detection sees whole blocks).
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_path_refuses_escapes() {
+        assert_eq!(clean_path(Path::new("./a/b/")).unwrap(), Path::new("a/b"));
+        assert!(clean_path(Path::new("a/../../etc")).is_err());
+        assert!(clean_path(Path::new("/etc/passwd")).is_err());
+        assert_eq!(clean_path(Path::new("./")).unwrap(), Path::new(""));
+    }
+
+    #[test]
+    fn pax_times_keep_nanoseconds() {
+        let t = parse_pax_time("1700000000.5").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 500_000_000));
+        assert!(parse_pax_time("x").is_none());
+    }
+}

@@ -1,0 +1,208 @@
+//! Block images: read-only layer images (erofs, or ext4 for comparison) built from a staging
+//! directory, and the per-container writable ext4 disk.
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IoContext, Result};
+use crate::fsutil::{fsync_dir, remove_any, run_tool, run_tool_env};
+
+/// Superblock build time of erofs images (2100-01-01): fixed for reproducibility.
+const EROFS_BUILD_TIME: &str = "4102444800";
+
+/// Filesystem of a read-only layer image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsType {
+    /// erofs, uncompressed: the default (smaller and faster to build; see README).
+    #[default]
+    Erofs,
+    /// ext4 without journal, sized to fit (kept for comparison and guests without erofs).
+    Ext4,
+}
+
+impl FsType {
+    /// The name `mount -t` and the guest use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsType::Erofs => "erofs",
+            FsType::Ext4 => "ext4",
+        }
+    }
+}
+
+/// Builds a read-only image of `staging` at `out`. `uuid_seed` (hex, e.g. the layer's diff id)
+/// makes the filesystem UUID deterministic, so the same layer gives the same bytes.
+pub(crate) fn build_layer_image(
+    fstype: FsType,
+    staging: &Path,
+    out: &Path,
+    uuid_seed: &str,
+) -> Result<()> {
+    let uuid = uuid_from_hex(uuid_seed);
+    match fstype {
+        FsType::Erofs => run_tool_env(
+            "mkfs.erofs",
+            "erofs-utils",
+            // A fixed far-future build time makes images reproducible; mkfs.erofs clamps
+            // mtimes to it, which only touches files dated after 2100.
+            &[("SOURCE_DATE_EPOCH", EROFS_BUILD_TIME)],
+            &[
+                OsStr::new("--quiet"),
+                OsStr::new("--preserve-mtime"),
+                OsStr::new("-U"),
+                OsStr::new(&uuid),
+                out.as_os_str(),
+                staging.as_os_str(),
+            ],
+        ),
+        FsType::Ext4 => {
+            let size = ext4_size_for(staging)?;
+            File::create(out)
+                .and_then(|f| f.set_len(size))
+                .io("create", out)?;
+            let inodes = count_inodes(staging)? + 64;
+            run_tool(
+                "mkfs.ext4",
+                "e2fsprogs",
+                &[
+                    OsStr::new("-q"),
+                    OsStr::new("-F"),
+                    OsStr::new("-b"),
+                    OsStr::new("4096"),
+                    OsStr::new("-m"),
+                    OsStr::new("0"),
+                    OsStr::new("-N"),
+                    OsStr::new(&inodes.to_string()),
+                    OsStr::new("-O"),
+                    OsStr::new("^has_journal,^resize_inode"),
+                    OsStr::new("-U"),
+                    OsStr::new(&uuid),
+                    OsStr::new("-E"),
+                    OsStr::new("lazy_itable_init=1"),
+                    OsStr::new("-d"),
+                    staging.as_os_str(),
+                    out.as_os_str(),
+                ],
+            )
+        }
+    }?;
+    File::open(out).and_then(|f| f.sync_all()).io("sync", out)
+}
+
+/// Creates a container's writable disk: a sparse file of `size_bytes` holding an ext4 with
+/// empty `upper/` and `work/` directories (the overlay's upper and work dirs). Written to a
+/// temporary name beside `path` and renamed, so `path` is either absent or complete.
+pub fn create_writable_disk(path: &Path, size_bytes: u64) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned());
+    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        remove_any(&staging)?;
+        for dir in ["upper", "work"] {
+            fs::create_dir_all(staging.join(dir)).io("create", staging.join(dir))?;
+        }
+        File::create(&tmp)
+            .and_then(|f| f.set_len(size_bytes))
+            .io("create", &tmp)?;
+        run_tool(
+            "mkfs.ext4",
+            "e2fsprogs",
+            &[
+                OsStr::new("-q"),
+                OsStr::new("-F"),
+                OsStr::new("-b"),
+                OsStr::new("4096"),
+                OsStr::new("-m"),
+                OsStr::new("0"),
+                OsStr::new("-E"),
+                OsStr::new("lazy_itable_init=1,lazy_journal_init=1"),
+                OsStr::new("-d"),
+                staging.as_os_str(),
+                tmp.as_os_str(),
+            ],
+        )?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .io("sync", &tmp)?;
+        fs::rename(&tmp, path).io("rename into place", path)?;
+        fsync_dir(parent)
+    })();
+    let _ = remove_any(&staging);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A UUID string from the first 32 hex digits of `seed` (nil-ish if the seed is short).
+fn uuid_from_hex(seed: &str) -> String {
+    let hex: String = seed
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .chain(std::iter::repeat('0'))
+        .take(32)
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Disk usage of a tree (4 KiB blocks, one per inode at least), with headroom for ext4 metadata.
+fn ext4_size_for(root: &Path) -> Result<u64> {
+    let mut bytes = 0u64;
+    let mut inodes = 0u64;
+    walk(root, &mut |meta| {
+        inodes += 1;
+        bytes += meta.size().div_ceil(4096) * 4096;
+    })?;
+    // 256-byte inodes, 10% slack, plus a floor for the superblock, bitmaps and group tables.
+    // Rounded to whole MiB: block devices need a multiple of the sector size.
+    let size = (bytes + inodes * 256) / 10 * 11 + 16 * 1024 * 1024;
+    Ok(size.div_ceil(1 << 20) << 20)
+}
+
+fn count_inodes(root: &Path) -> Result<u64> {
+    let mut n = 0u64;
+    walk(root, &mut |_| n += 1)?;
+    Ok(n)
+}
+
+/// Visits the metadata of every entry under `dir` (not following symlinks).
+pub(crate) fn walk(dir: &Path, visit: &mut dyn FnMut(&fs::Metadata)) -> Result<()> {
+    for entry in fs::read_dir(dir).io("list", dir)? {
+        let entry = entry.io("list", dir)?;
+        let meta = entry.metadata().io("inspect", entry.path())?;
+        visit(&meta);
+        if meta.is_dir() {
+            walk(&entry.path(), visit)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_is_derived_from_the_seed() {
+        assert_eq!(
+            uuid_from_hex("0123456789abcdef0123456789abcdefff"),
+            "01234567-89ab-cdef-0123-456789abcdef"
+        );
+        assert_eq!(uuid_from_hex(""), "00000000-0000-0000-0000-000000000000");
+    }
+}

@@ -1,0 +1,59 @@
+//! The store's single metadata document, `index.json`: every image record and every tag.
+//! Keeping both in one file makes each commit one atomic rename: an image and its tags
+//! appear together or not at all.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::blockimage::FsType;
+
+/// Current `index.json` format version.
+pub(crate) const INDEX_VERSION: u32 = 1;
+
+/// `index.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Index {
+    pub(crate) version: u32,
+    /// Image id (`sha256:` of the config) -> record.
+    pub(crate) images: BTreeMap<String, ImageRecord>,
+    /// Normalised `name:tag` -> image id.
+    pub(crate) refs: BTreeMap<String, String>,
+}
+
+impl Index {
+    /// The references that point at `id`, sorted.
+    pub(crate) fn refs_of(&self, id: &str) -> Vec<String> {
+        self.refs
+            .iter()
+            .filter(|(_, target)| target.as_str() == id)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// One image: what its manifest and layers are, and what hull made of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ImageRecord {
+    pub(crate) id: String,
+    pub(crate) manifest_digest: String,
+    pub(crate) manifest_media_type: String,
+    pub(crate) config_size: u64,
+    pub(crate) layers: Vec<LayerRecord>,
+    /// When this store got the image (RFC 3339).
+    pub(crate) added: String,
+}
+
+/// One layer of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LayerRecord {
+    /// Digest of the blob as distributed (possibly compressed).
+    pub(crate) blob_digest: String,
+    pub(crate) blob_media_type: String,
+    pub(crate) blob_size: u64,
+    /// Digest of the uncompressed tar; names the block image.
+    pub(crate) diff_id: String,
+    /// Size of the uncompressed tar.
+    pub(crate) diff_size: u64,
+    pub(crate) fstype: FsType,
+}
