@@ -16,6 +16,8 @@ PACKAGES=(
     cpio
     # Interactive (-it) tests drive hull inside a terminal multiplexer.
     tmux
+    # podman: the save -> podman load interoperability test.
+    podman
 )
 
 stamp=/var/lib/hull-deps.stamp

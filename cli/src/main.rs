@@ -19,7 +19,18 @@ mod users;
 use clap::Parser;
 
 fn main() {
-    let cli = args::Cli::parse();
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // --help and --version are successes; a usage error is hull's own: 125.
+            std::process::exit(if err.use_stderr() {
+                exit::HULL_ERROR
+            } else {
+                0
+            });
+        }
+    };
     init_logging(cli.globals.debug);
     let code = match commands::dispatch(cli) {
         Ok(code) => code,

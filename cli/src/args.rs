@@ -1,0 +1,112 @@
+//! The command line: global flags and one subcommand per Docker verb.
+
+use crate::commands;
+use crate::host::EngineKind;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Docker's user experience; every container boots in its own tiny KVM virtual machine.
+#[derive(Debug, Parser)]
+#[command(name = "hull", version, propagate_version = true)]
+#[command(after_help = "Run 'hull COMMAND --help' for more information on a command.")]
+pub struct Cli {
+    /// Flags every verb accepts.
+    #[command(flatten)]
+    pub globals: Globals,
+    /// The verb.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by every verb.
+#[derive(Debug, Clone, Args)]
+pub struct Globals {
+    /// Where images and containers are stored.
+    #[arg(
+        long,
+        global = true,
+        env = "HULL_ROOT",
+        default_value = "/var/lib/hull"
+    )]
+    pub root: PathBuf,
+    /// VM engine: `hull` (hull-vmm) or `qemu`; default: see `hull info`.
+    #[arg(long, global = true, env = "HULL_VMM", value_enum)]
+    pub vmm: Option<EngineKind>,
+    /// Print debug logs on stderr (or set HULL_LOG=debug).
+    #[arg(long, global = true)]
+    pub debug: bool,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and run a new container from an image.
+    Run(commands::run::RunArgs),
+    /// Start one or more stopped containers (its writable layer intact).
+    Start(commands::start::StartArgs),
+    /// List containers.
+    Ps(commands::ps::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(commands::logs::LogsArgs),
+    /// Stop one or more running containers (SIGTERM, then SIGKILL after a grace period).
+    Stop(commands::stop::StopArgs),
+    /// Send a signal to one or more running containers.
+    Kill(commands::kill::KillArgs),
+    /// Remove one or more containers.
+    Rm(commands::rm::RmArgs),
+    /// Attach to a running container's output (and input with -i).
+    Attach(commands::attach::AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(commands::wait::WaitArgs),
+    /// Return low-level information on containers or images (JSON).
+    Inspect(commands::inspect::InspectArgs),
+    /// List images.
+    Images(commands::image::ImagesArgs),
+    /// Load an image from a tar archive (docker save or OCI layout).
+    Load(commands::image::LoadArgs),
+    /// Save one or more images to a tar archive.
+    Save(commands::image::SaveArgs),
+    /// Remove one or more images.
+    Rmi(commands::image::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(commands::image::TagArgs),
+    /// Show the history of an image.
+    History(commands::image::HistoryArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(commands::image::ImageCommand),
+    /// Display system-wide information: host KVM, chosen engine and why.
+    Info(commands::info::InfoArgs),
+    /// Supervise one container's VM (started detached by `run -d` and `start`).
+    #[command(hide = true)]
+    Shim(commands::shim::ShimArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_stops_parsing_flags_at_the_image() {
+        let cli = Cli::try_parse_from(["hull", "run", "--rm", "-h", "box", "busybox", "ls", "-l"])
+            .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.image, "busybox");
+        assert_eq!(run.command, ["ls", "-l"]);
+        assert_eq!(run.hostname.as_deref(), Some("box"));
+        let cli = Cli::try_parse_from(["hull", "run", "busybox", "-c", "x", "--rm"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.command, ["-c", "x", "--rm"]);
+        assert!(!run.rm, "flags after the image belong to the container");
+    }
+}

@@ -1,0 +1,340 @@
+//! Image verbs on the image store: images, load, save, rmi, tag, history, image prune,
+//! image bootstrap (and `hull image ls|rm|inspect|...` aliases).
+
+use crate::args::Globals;
+use crate::container::ContainerStore;
+use crate::format;
+use crate::images::{self, TerminalProgress};
+use anyhow::{bail, Result};
+use hull_rootfs::Removed;
+use std::path::PathBuf;
+
+/// `hull images` flags.
+#[derive(Debug, clap::Args)]
+pub struct ImagesArgs {
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: `table` or `json` (one object per line).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Don't truncate ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// `hull load` flags.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Read from a tar archive file (docker save or OCI layout; gzip/zstd/plain).
+    #[arg(short, long)]
+    pub input: PathBuf,
+    /// Suppress the load output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `hull save` flags.
+#[derive(Debug, clap::Args)]
+pub struct SaveArgs {
+    /// Write to a file (required: hull does not write tarballs to a terminal).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Images to save.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `hull rmi` flags.
+#[derive(Debug, clap::Args)]
+pub struct RmiArgs {
+    /// Force removal (untags an image still used by containers).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Images to remove.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `hull tag` arguments.
+#[derive(Debug, clap::Args)]
+pub struct TagArgs {
+    /// Existing image.
+    pub source: String,
+    /// New reference.
+    pub target: String,
+}
+
+/// `hull history` flags.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Output format: `table` or `json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Show full output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// The image.
+    pub image: String,
+}
+
+/// `hull image prune` flags.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Remove all images not used by a container, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation (hull never prompts).
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `hull image bootstrap` arguments.
+#[derive(Debug, clap::Args)]
+pub struct BootstrapArgs {
+    /// busybox, debian:bookworm or scratch.
+    pub name: String,
+}
+
+/// `hull image ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Load an image from a tar archive.
+    Load(LoadArgs),
+    /// Save images to a tar archive.
+    Save(SaveArgs),
+    /// Remove images.
+    Rm(RmiArgs),
+    /// Tag an image.
+    Tag(TagArgs),
+    /// Show an image's history.
+    History(HistoryArgs),
+    /// Display detailed information on images.
+    Inspect(super::inspect::InspectArgs),
+    /// Remove unused images.
+    Prune(PruneArgs),
+    /// Create an offline base image (busybox, debian:bookworm, scratch).
+    Bootstrap(BootstrapArgs),
+}
+
+/// Runs `hull image SUBCOMMAND`.
+pub fn dispatch(command: ImageCommand, globals: &Globals) -> Result<i32> {
+    match command {
+        ImageCommand::Ls(args) => images(args, globals),
+        ImageCommand::Load(args) => load(args, globals),
+        ImageCommand::Save(args) => save(args, globals),
+        ImageCommand::Rm(args) => rmi(args, globals),
+        ImageCommand::Tag(args) => tag(args, globals),
+        ImageCommand::History(args) => history(args, globals),
+        ImageCommand::Inspect(mut args) => {
+            args.kind = Some("image".into());
+            super::inspect::run(args, globals)
+        }
+        ImageCommand::Prune(args) => prune(args, globals),
+        ImageCommand::Bootstrap(args) => bootstrap(args, globals),
+    }
+}
+
+/// True if a container (any state) uses image `id`: such images are kept.
+fn in_use_checker(globals: &Globals) -> Result<impl Fn(&str) -> bool> {
+    let containers = ContainerStore::open(&globals.root)?.list()?;
+    Ok(move |id: &str| containers.iter().any(|c| c.image_id == id))
+}
+
+/// `hull images`.
+pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    let rows = store.list()?;
+    let id = |full: &str| -> String {
+        if args.no_trunc {
+            full.to_string()
+        } else {
+            hull_rootfs::short_id(full).to_string()
+        }
+    };
+    if args.quiet {
+        let mut seen = Vec::new();
+        for row in &rows {
+            if !seen.contains(&row.id) {
+                println!("{}", id(&row.id));
+                seen.push(row.id.clone());
+            }
+        }
+        return Ok(0);
+    }
+    if args.format == "json" {
+        for row in &rows {
+            let line = serde_json::json!({
+                "Repository": row.repository,
+                "Tag": row.tag,
+                "ID": id(&row.id),
+                "CreatedAt": row.created,
+                "CreatedSince": row.created.as_deref().map(format::ago),
+                "Size": format::human_size(row.size),
+                "VirtualSize": row.size,
+            });
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            vec![
+                row.repository.clone(),
+                row.tag.clone(),
+                id(&row.id),
+                row.created
+                    .as_deref()
+                    .map(format::ago)
+                    .unwrap_or_else(|| "N/A".into()),
+                format::human_size(row.size),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        format::table(
+            &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+            &table
+        )
+    );
+    Ok(0)
+}
+
+/// `hull load`.
+pub fn load(args: LoadArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    let progress = TerminalProgress::new();
+    let loaded = store.load(&args.input, &progress)?;
+    if !args.quiet {
+        for image in loaded {
+            match image.references.is_empty() {
+                true => println!("Loaded image ID: {}", image.id),
+                false => {
+                    for reference in &image.references {
+                        println!("Loaded image: {reference}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `hull save`.
+pub fn save(args: SaveArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
+    store.save(&references, &args.output)?;
+    Ok(0)
+}
+
+fn print_removed(removed: &[Removed]) {
+    for entry in removed {
+        match entry {
+            Removed::Untagged(name) => println!("Untagged: {name}"),
+            Removed::Deleted(id) => println!("Deleted: {id}"),
+        }
+    }
+}
+
+/// `hull rmi`.
+pub fn rmi(args: RmiArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    let in_use = in_use_checker(globals)?;
+    super::for_each(&args.images, |reference| {
+        let removed = store.remove(reference, args.force, &in_use)?;
+        print_removed(&removed);
+        Ok(())
+    })
+}
+
+/// `hull tag`.
+pub fn tag(args: TagArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    store.tag(&args.source, &args.target)?;
+    Ok(0)
+}
+
+/// `hull history`.
+pub fn history(args: HistoryArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    let entries = store.history(&args.image)?;
+    if args.format == "json" {
+        for entry in &entries {
+            println!("{}", serde_json::to_string(entry)?);
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|entry| {
+            let layer = if entry.layer == "<missing>" || args.no_trunc {
+                entry.layer.clone()
+            } else {
+                hull_rootfs::short_id(&entry.layer).to_string()
+            };
+            let created_by = if args.no_trunc {
+                entry.created_by.clone()
+            } else {
+                format::truncate(&entry.created_by, 45)
+            };
+            vec![
+                layer,
+                entry
+                    .created
+                    .as_deref()
+                    .map(format::ago)
+                    .unwrap_or_else(|| "N/A".into()),
+                created_by,
+                format::human_size(entry.size),
+                entry.comment.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        format::table(
+            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            &rows
+        )
+    );
+    Ok(0)
+}
+
+/// `hull image prune`.
+pub fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    let in_use = in_use_checker(globals)?;
+    let report = store.prune(args.all, &in_use)?;
+    if !report.removed.is_empty() {
+        println!("Deleted Images:");
+        print_removed(&report.removed);
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        format::human_size(report.reclaimed_bytes)
+    );
+    Ok(0)
+}
+
+/// `hull image bootstrap`.
+pub fn bootstrap(args: BootstrapArgs, globals: &Globals) -> Result<i32> {
+    let store = images::open(globals)?;
+    let progress = TerminalProgress::new();
+    match store.ensure_base_image(&args.name, &progress)? {
+        Some(image) => {
+            println!("{}", image.id);
+            Ok(0)
+        }
+        None => bail!(
+            "{} is not a base image: hull can bootstrap busybox, debian:bookworm and scratch",
+            args.name
+        ),
+    }
+}

@@ -1,0 +1,71 @@
+//! One file per verb: a clap `Args` struct and a `run` function returning the exit status.
+
+pub mod attach;
+pub mod image;
+pub mod info;
+pub mod inspect;
+pub mod kill;
+pub mod logs;
+pub mod ps;
+pub mod rm;
+pub mod run;
+pub mod shim;
+pub mod start;
+pub mod stop;
+pub mod wait;
+
+use crate::args::{Cli, Command, Globals};
+use crate::container::ContainerStore;
+use crate::host::{EngineKind, HostFacts};
+use anyhow::Result;
+
+/// Runs the verb; returns the status hull exits with.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let globals = cli.globals;
+    match cli.command {
+        Command::Run(args) => run::run(args, &globals),
+        Command::Start(args) => start::run(args, &globals),
+        Command::Ps(args) => ps::run(args, &globals),
+        Command::Logs(args) => logs::run(args, &globals),
+        Command::Stop(args) => stop::run(args, &globals),
+        Command::Kill(args) => kill::run(args, &globals),
+        Command::Rm(args) => rm::run(args, &globals),
+        Command::Attach(args) => attach::run(args, &globals),
+        Command::Wait(args) => wait::run(args, &globals),
+        Command::Inspect(args) => inspect::run(args, &globals),
+        Command::Images(args) => image::images(args, &globals),
+        Command::Load(args) => image::load(args, &globals),
+        Command::Save(args) => image::save(args, &globals),
+        Command::Rmi(args) => image::rmi(args, &globals),
+        Command::Tag(args) => image::tag(args, &globals),
+        Command::History(args) => image::history(args, &globals),
+        Command::Image(command) => image::dispatch(command, &globals),
+        Command::Info(args) => info::run(args, &globals).map(|()| 0),
+        Command::Shim(args) => shim::run(args, &globals),
+    }
+}
+
+/// The container store under `--root`.
+pub fn containers(globals: &Globals) -> Result<ContainerStore> {
+    ContainerStore::open(&globals.root)
+}
+
+/// The engine for a new container: `--vmm`/HULL_VMM, else the host's default.
+pub fn engine(globals: &Globals) -> EngineKind {
+    globals
+        .vmm
+        .unwrap_or_else(|| HostFacts::detect().default_engine().0)
+}
+
+/// Runs `each` for every reference, printing errors like Docker's multi-container verbs;
+/// the status is 1 if any failed.
+pub fn for_each(references: &[String], mut each: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+    let mut status = 0;
+    for reference in references {
+        if let Err(err) = each(reference) {
+            eprintln!("Error response from hull: {err:#}");
+            status = 1;
+        }
+    }
+    Ok(status)
+}

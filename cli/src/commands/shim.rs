@@ -1,0 +1,30 @@
+//! `hull shim ID` (hidden): the supervisor of a detached container. It runs in its own
+//! session so it outlives the `hull run -d` or `hull start` that spawned it and the
+//! terminal that ran them, writes the container log and records the exit status.
+
+use crate::args::Globals;
+use crate::supervisor::{self, Io};
+use anyhow::Result;
+use nix::sys::signal::{self, SigHandler, Signal};
+
+/// `hull shim` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ShimArgs {
+    /// The container's full id.
+    pub id: String,
+}
+
+/// Supervises container `id` until its VM ends.
+pub fn run(args: ShimArgs, globals: &Globals) -> Result<i32> {
+    // A new session: no controlling terminal, so no SIGHUP when the user's terminal closes.
+    let _ = nix::unistd::setsid();
+    // SAFETY: SIG_IGN installs no handler code; it only changes the disposition.
+    let _ = unsafe { signal::signal(Signal::SIGHUP, SigHandler::SigIgn) };
+    let store = super::containers(globals)?;
+    let container = store.load(&args.id)?;
+    let done = supervisor::run(&store, &container, Io::Detached)?;
+    if done.options.auto_remove {
+        store.remove(&done.id)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,10 @@
+//! Containers: their persistent state under `$HULL_ROOT/containers/<id>/`, ids and names,
+//! and whether the processes behind a "running" container are really still there.
+
+pub mod ids;
+pub mod liveness;
+pub mod state;
+pub mod store;
+
+pub use state::{Container, RunOptions, Status};
+pub use store::ContainerStore;

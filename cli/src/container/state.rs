@@ -1,0 +1,153 @@
+//! What `state.json` holds for one container.
+
+use super::liveness::ProcessRef;
+use crate::host::EngineKind;
+use serde::{Deserialize, Serialize};
+
+/// A container's lifecycle state, as `ps` and `inspect` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, never started.
+    Created,
+    /// Its VM is running.
+    Running,
+    /// Its VM ended; `exit_code` holds the container's status.
+    Exited,
+    /// Its VM and supervisor vanished without a result (killed, host rebooted).
+    Dead,
+}
+
+/// The `run` flags that decide how the VM is booted again on `start`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// `-t`: the container gets a tty.
+    pub tty: bool,
+    /// `-i`: stdin stays open.
+    pub interactive: bool,
+    /// `--rm`: remove when it exits.
+    pub auto_remove: bool,
+    /// Guest memory in MiB (`-m`, plus what the guest kernel needs).
+    pub mem_mib: u64,
+    /// Virtual CPUs (`--cpus`, rounded up).
+    pub cpus: u32,
+    /// The engine that runs its VM.
+    #[serde(with = "engine_name")]
+    pub engine: EngineKind,
+}
+
+/// The live part of a container's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Lifecycle state.
+    pub status: Status,
+    /// The process supervising the VM (`hull run` in the foreground or `hull shim`).
+    pub supervisor: Option<ProcessRef>,
+    /// The VMM process (QEMU or hull-vmm).
+    pub vmm: Option<ProcessRef>,
+    /// Boot id of the host when it was started.
+    pub boot_id: String,
+    /// RFC 3339 time of the last start.
+    pub started_at: Option<String>,
+    /// RFC 3339 time of the last exit.
+    pub finished_at: Option<String>,
+    /// The container's exit status (Docker's: 128+N for signal N).
+    pub exit_code: i32,
+    /// The container was killed by its cgroup's OOM killer.
+    pub oom_killed: bool,
+    /// Why it failed to start or ended abnormally.
+    pub error: Option<String>,
+}
+
+/// Everything stored about one container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// The image reference the user gave.
+    pub image: String,
+    /// The image's id.
+    pub image_id: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// The process's argv (entrypoint + cmd), for `ps`.
+    pub command: Vec<String>,
+    /// How to boot it.
+    pub options: RunOptions,
+    /// The image's layer disk files, bottom first (the run spec names their serials).
+    pub layer_paths: Vec<std::path::PathBuf>,
+    /// Where it is in its lifecycle.
+    pub state: RunState,
+}
+
+impl Container {
+    /// A freshly created container.
+    pub fn new(
+        id: String,
+        name: String,
+        image: String,
+        image_id: String,
+        command: Vec<String>,
+        options: RunOptions,
+        layer_paths: Vec<std::path::PathBuf>,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            image,
+            image_id,
+            created: now_rfc3339(),
+            command,
+            options,
+            layer_paths,
+            state: RunState {
+                status: Status::Created,
+                supervisor: None,
+                vmm: None,
+                boot_id: String::new(),
+                started_at: None,
+                finished_at: None,
+                exit_code: 0,
+                oom_killed: false,
+                error: None,
+            },
+        }
+    }
+
+    /// True while the state says its VM runs (see `ContainerStore::reconcile` for the truth).
+    pub fn is_running(&self) -> bool {
+        self.state.status == Status::Running
+    }
+}
+
+/// Now, as RFC 3339 with nanoseconds (Docker's format).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+/// Parses a time written by [`now_rfc3339`].
+pub fn parse_time(text: &str) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339(text).ok()
+}
+
+/// `EngineKind` as its command-line name ("hull", "qemu").
+mod engine_name {
+    use crate::host::EngineKind;
+    use clap::ValueEnum;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &EngineKind, serializer: S) -> Result<S::Ok, S::Error> {
+        let name = kind
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        serializer.serialize_str(&name)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EngineKind, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        EngineKind::from_str(&name, true).map_err(serde::de::Error::custom)
+    }
+}

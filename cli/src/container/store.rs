@@ -1,0 +1,391 @@
+//! `$HULL_ROOT/containers/`: one directory per container, its `state.json` replaced
+//! atomically (temp + fsync + rename) under a per-container lock, so concurrent `hull`
+//! processes (a shim recording an exit while `ps` reads) never see half a file.
+
+use super::ids;
+use super::liveness::{self, ProcessRef};
+use super::state::{now_rfc3339, Container, Status};
+use anyhow::{bail, Context, Result};
+use hull_protocol::RunResult;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The container directory tree.
+#[derive(Debug, Clone)]
+pub struct ContainerStore {
+    dir: PathBuf,
+}
+
+/// Files of one container.
+#[derive(Debug, Clone)]
+pub struct ContainerPaths {
+    /// The container's directory.
+    pub dir: PathBuf,
+}
+
+impl ContainerPaths {
+    /// state.json.
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    /// The config disk (spec in, result out).
+    pub fn config_disk(&self) -> PathBuf {
+        self.dir.join("config.img")
+    }
+    /// The writable layer (ext4).
+    pub fn rw_disk(&self) -> PathBuf {
+        self.dir.join("rw.img")
+    }
+    /// Guest kernel log and hull-init diagnostics (COM1).
+    pub fn vm_log(&self) -> PathBuf {
+        self.dir.join("vm.log")
+    }
+    /// The VMM's own stderr.
+    pub fn engine_log(&self) -> PathBuf {
+        self.dir.join("engine.log")
+    }
+    /// The container's output, one JSON object per chunk with its stream.
+    pub fn container_log(&self) -> PathBuf {
+        self.dir.join("container.log")
+    }
+    /// The run spec (JSON) written onto a fresh config disk at every start.
+    pub fn run_spec(&self) -> PathBuf {
+        self.dir.join("runspec.json")
+    }
+    /// The supervisor's control socket (stop, kill, resize from other hull processes).
+    pub fn control_socket(&self) -> PathBuf {
+        self.socket_dir().join("control.sock")
+    }
+    /// Where the sockets go. Unix socket paths are limited to 108 bytes: the container's
+    /// directory when it is short enough, else a short directory under /tmp.
+    pub fn socket_dir(&self) -> PathBuf {
+        if self.dir.as_os_str().len() + "/control.sock".len() < 100 {
+            return self.dir.clone();
+        }
+        let id = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        std::env::temp_dir().join(format!("hull-{}", id.get(..16).unwrap_or(&id)))
+    }
+    fn lock(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+}
+
+impl ContainerStore {
+    /// The store under `root` (created on first use).
+    pub fn open(root: &Path) -> Result<Self> {
+        let dir = root.join("containers");
+        fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "cannot create {}: run as root or point --root/HULL_ROOT at a writable directory",
+                dir.display()
+            )
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// Paths of container `id`.
+    pub fn paths(&self, id: &str) -> ContainerPaths {
+        ContainerPaths {
+            dir: self.dir.join(id),
+        }
+    }
+
+    /// Stores a new container; picks a random name when `name` is None and refuses a taken
+    /// one, like Docker.
+    pub fn create(&self, mut container: Container, name: Option<&str>) -> Result<Container> {
+        let _guard = lock_file(&self.dir.join(".lock"))?;
+        let taken: Vec<String> = self.list()?.into_iter().map(|c| c.name).collect();
+        container.name = match name {
+            Some(name) => {
+                if !ids::valid_name(name) {
+                    bail!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+                }
+                if taken.iter().any(|t| t == name) {
+                    bail!("the container name {name:?} is already in use: remove it (hull rm {name}) or pick another --name");
+                }
+                name.to_string()
+            }
+            None => (0..)
+                .map(|attempt| ids::random_name(&container.id, attempt))
+                .find(|candidate| !taken.contains(candidate))
+                .expect("an unbounded range yields a free name"),
+        };
+        let paths = self.paths(&container.id);
+        fs::create_dir_all(&paths.dir)
+            .with_context(|| format!("cannot create {}", paths.dir.display()))?;
+        write_atomic(&paths.state(), &serde_json::to_vec_pretty(&container)?)?;
+        Ok(container)
+    }
+
+    /// Every stored container, newest first.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut all = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.len() != 64 {
+                continue;
+            }
+            // A directory without a state file is a create or rm in progress: skip it.
+            if let Ok(container) = self.load(&name) {
+                all.push(container);
+            }
+        }
+        all.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(all)
+    }
+
+    /// Container `id` (full id).
+    pub fn load(&self, id: &str) -> Result<Container> {
+        let path = self.paths(id).state();
+        let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&text).with_context(|| format!("{} is corrupt", path.display()))
+    }
+
+    /// Finds a container by full id, name or unique id prefix, as Docker does.
+    pub fn find(&self, reference: &str) -> Result<Container> {
+        let all = self.list()?;
+        if let Some(found) = all
+            .iter()
+            .find(|c| c.id == reference || c.name == reference)
+        {
+            return Ok(found.clone());
+        }
+        let matches: Vec<&Container> = all
+            .iter()
+            .filter(|c| !reference.is_empty() && c.id.starts_with(reference))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => bail!("No such container: {reference}"),
+            _ => bail!("multiple containers match {reference:?}: give more of the id"),
+        }
+    }
+
+    /// Applies `change` to container `id` under its lock and stores the result.
+    pub fn update(&self, id: &str, change: impl FnOnce(&mut Container)) -> Result<Container> {
+        let paths = self.paths(id);
+        let _guard = lock_file(&paths.lock())?;
+        let mut container = self.load(id)?;
+        change(&mut container);
+        write_atomic(&paths.state(), &serde_json::to_vec_pretty(&container)?)?;
+        Ok(container)
+    }
+
+    /// Deletes container `id` and its files.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let paths = self.paths(id);
+        // Drop the state first so a concurrent `list` no longer sees a half-deleted container.
+        let _ = fs::remove_file(paths.state());
+        if paths.socket_dir() != paths.dir {
+            let _ = fs::remove_dir_all(paths.socket_dir());
+        }
+        fs::remove_dir_all(&paths.dir)
+            .with_context(|| format!("cannot remove {}", paths.dir.display()))
+    }
+
+    /// Records how the container's VM ended: the guest's result if it wrote one, else
+    /// `fallback` (why the VM ended without one).
+    pub fn record_exit(
+        &self,
+        id: &str,
+        result: Option<RunResult>,
+        fallback: (i32, &str),
+    ) -> Result<Container> {
+        self.update(id, |c| {
+            let state = &mut c.state;
+            state.status = Status::Exited;
+            state.finished_at = Some(now_rfc3339());
+            state.supervisor = None;
+            state.vmm = None;
+            match result {
+                Some(result) => {
+                    state.exit_code = result.exit_code;
+                    state.oom_killed = result.oom_killed;
+                    state.error = result.error;
+                }
+                None => {
+                    state.exit_code = fallback.0;
+                    state.oom_killed = false;
+                    state.error = Some(fallback.1.to_string());
+                }
+            }
+        })
+    }
+
+    /// The container as it really is: a "running" container whose supervisor and VMM are
+    /// both gone (kill -9, host reboot) is recorded as ended, with the guest's result if the
+    /// config disk has one. `--rm` containers found ended are removed (returns None).
+    pub fn reconcile(&self, container: Container) -> Result<Option<Container>> {
+        if container.state.status != Status::Running {
+            return Ok(Some(container));
+        }
+        let same_boot = container.state.boot_id == liveness::boot_id();
+        let alive =
+            |process: Option<ProcessRef>| same_boot && process.is_some_and(|p| p.is_alive());
+        if alive(container.state.supervisor) || alive(container.state.vmm) {
+            return Ok(Some(container));
+        }
+        let paths = self.paths(&container.id);
+        let result = File::open(paths.config_disk())
+            .ok()
+            .and_then(|mut disk| RunResult::read_from(&mut disk).ok());
+        let why = if same_boot {
+            "the VM and its supervisor were killed"
+        } else {
+            "the host rebooted while the container ran"
+        };
+        // Docker reports a container whose process was SIGKILLed as 137.
+        let mut updated = self.record_exit(&container.id, result, (137, why))?;
+        if !same_boot || updated.state.error.as_deref() == Some(why) {
+            updated.state.status = Status::Dead;
+            updated = self.update(&container.id, |c| c.state.status = Status::Dead)?;
+        }
+        let _ = fs::remove_file(paths.control_socket());
+        if updated.options.auto_remove {
+            self.remove(&updated.id)?;
+            return Ok(None);
+        }
+        Ok(Some(updated))
+    }
+
+    /// [`Self::find`] followed by [`Self::reconcile`].
+    pub fn find_current(&self, reference: &str) -> Result<Container> {
+        let found = self.find(reference)?;
+        self.reconcile(found)?
+            .with_context(|| format!("No such container: {reference}"))
+    }
+}
+
+/// Writes `bytes` to `path` so readers see the old or the new file, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// An exclusive advisory lock on `path`, held until the guard drops.
+fn lock_file(path: &Path) -> Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open lock {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::state::RunOptions;
+    use crate::host::EngineKind;
+
+    fn sample(store: &ContainerStore, name: Option<&str>) -> Container {
+        let id = ids::new_id().unwrap();
+        let options = RunOptions {
+            tty: false,
+            interactive: false,
+            auto_remove: false,
+            mem_mib: 128,
+            cpus: 1,
+            engine: EngineKind::Qemu,
+        };
+        let c = Container::new(
+            id,
+            String::new(),
+            "busybox".into(),
+            "sha256:x".into(),
+            vec!["true".into()],
+            options,
+            vec![],
+        );
+        store.create(c, name).unwrap()
+    }
+
+    #[test]
+    fn find_by_name_id_and_prefix_and_refuse_duplicate_names() {
+        let root = tempdir();
+        let store = ContainerStore::open(&root).unwrap();
+        let a = sample(&store, Some("web"));
+        assert_eq!(store.find("web").unwrap().id, a.id);
+        assert_eq!(store.find(&a.id[..12]).unwrap().id, a.id);
+        let err = store.create(a.clone(), Some("web")).unwrap_err();
+        assert!(err.to_string().contains("already in use"));
+        assert!(store
+            .find("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("No such container"));
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_running_container_whose_processes_died_is_reconciled() {
+        let root = tempdir();
+        let store = ContainerStore::open(&root).unwrap();
+        let c = sample(&store, None);
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let dead = ProcessRef::of(child.id()).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        store
+            .update(&c.id, |c| {
+                c.state.status = Status::Running;
+                c.state.boot_id = liveness::boot_id();
+                c.state.supervisor = Some(dead);
+                c.state.vmm = Some(dead);
+            })
+            .unwrap();
+        let now = store
+            .reconcile(store.load(&c.id).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.state.status, Status::Dead);
+        assert_eq!(now.state.exit_code, 137);
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_container_from_before_a_reboot_is_dead_even_if_its_pid_is_reused() {
+        let root = tempdir();
+        let store = ContainerStore::open(&root).unwrap();
+        let c = sample(&store, None);
+        // This very process stands in for a pid that was reused after the reboot.
+        let me = ProcessRef::of(std::process::id()).unwrap();
+        store
+            .update(&c.id, |c| {
+                c.state.status = Status::Running;
+                c.state.boot_id = "an-earlier-boot".into();
+                c.state.supervisor = Some(me);
+                c.state.vmm = Some(me);
+            })
+            .unwrap();
+        let now = store
+            .reconcile(store.load(&c.id).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.state.status, Status::Dead);
+        assert!(now.state.error.unwrap().contains("rebooted"));
+        let _ = fs::remove_dir_all(root);
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hull-store-test-{}", ids::new_id().unwrap()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,137 @@
+//! hull-vmm, our own VMM. It offers one console port (hvc0) on its stdin/stdout: the guest
+//! merges stderr into it and there is no control channel, so stop means killing the VMM.
+
+use super::{Consoles, Engine, RunningVm, VmSpec};
+use crate::host::EngineKind;
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The hull-vmm engine.
+pub struct HullVmm {
+    /// KVM here only emulates guest kernel code: show the guest an Intel CPU (keeps Linux
+    /// off AMD's x87 FXSAVE_LEAK path, which that KVM cannot emulate).
+    pub emulated_kvm: bool,
+}
+
+impl HullVmm {
+    /// hull-vmm's arguments for `spec` (pure: unit-tested).
+    pub fn args(&self, spec: &VmSpec) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "--kernel".to_string(),
+            spec.kernel.display().to_string(),
+            "--initrd".into(),
+            spec.initramfs.display().to_string(),
+            "--cmdline".into(),
+            spec.cmdline.clone(),
+            "--mem-mib".into(),
+            spec.mem_mib.to_string(),
+            "--cpus".into(),
+            spec.cpus.to_string(),
+            "--console".into(),
+            "virtio".into(),
+            "--serial-out".into(),
+            spec.serial_log.display().to_string(),
+        ];
+        if self.emulated_kvm {
+            args.push("--cpu-vendor".into());
+            args.push("intel".into());
+        }
+        for disk in &spec.disks {
+            let ro = if disk.read_only { ":ro" } else { "" };
+            args.push("--disk".into());
+            args.push(format!(
+                "{}{ro},serial={}",
+                disk.path.display(),
+                disk.serial
+            ));
+        }
+        args
+    }
+}
+
+/// hull-vmm: HULL_VMM_BIN, else next to the hull executable, else on $PATH.
+pub fn locate() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("HULL_VMM_BIN") {
+        return Ok(path.into());
+    }
+    if let Some(beside) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hull-vmm")))
+        .filter(|path| path.is_file())
+    {
+        return Ok(beside);
+    }
+    if let Some(found) = crate::host::find_in_path("hull-vmm") {
+        return Ok(found.into());
+    }
+    bail!("hull-vmm not found: build it (cargo build --release -p hull-vmm), set HULL_VMM_BIN, or use --vmm qemu")
+}
+
+impl Engine for HullVmm {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Hull
+    }
+
+    fn spawn(&self, spec: &VmSpec) -> Result<RunningVm> {
+        let binary = locate()?;
+        let log = File::create(&spec.engine_log)
+            .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
+        let mut child = Command::new(&binary)
+            .args(self.args(spec))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stdin = child.stdin.take().context("hull-vmm stdin")?;
+        let stdout = child.stdout.take().context("hull-vmm stdout")?;
+        Ok(RunningVm {
+            child,
+            consoles: Consoles {
+                stdio_in: Box::new(stdin),
+                stdio_out: Box::new(stdout),
+                stderr: None,
+                control: None,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::DiskSpec;
+
+    #[test]
+    fn disks_carry_read_only_and_serial() {
+        let spec = VmSpec {
+            kernel: "/k".into(),
+            initramfs: "/i".into(),
+            cmdline: "quiet".into(),
+            mem_mib: 128,
+            cpus: 1,
+            disks: vec![DiskSpec {
+                path: "/l.erofs".into(),
+                serial: "hull-layer-0".into(),
+                read_only: true,
+            }],
+            socket_dir: "/tmp".into(),
+            serial_log: "/tmp/vm.log".into(),
+            engine_log: "/tmp/e.log".into(),
+        };
+        let args = HullVmm { emulated_kvm: true }.args(&spec).join(" ");
+        assert!(args.contains("--disk /l.erofs:ro,serial=hull-layer-0"));
+        assert!(args.contains("--console virtio --serial-out /tmp/vm.log"));
+        assert!(args.contains("--cpu-vendor intel"));
+        let native = HullVmm {
+            emulated_kvm: false,
+        }
+        .args(&spec)
+        .join(" ");
+        assert!(!native.contains("--cpu-vendor"));
+    }
+}

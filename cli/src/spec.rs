@@ -1,0 +1,286 @@
+//! The OCI runtime spec of a container, merged from the image config and the `run` flags
+//! exactly as Docker merges them.
+
+use crate::users::ResolvedUser;
+use anyhow::{bail, Result};
+use oci_spec::image::Config as ImageConfig;
+use oci_spec::runtime::{BoxBuilder, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec, User};
+use std::collections::HashMap;
+
+/// Docker's default PATH when the image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the `run` flags say about the process (None: take the image's).
+#[derive(Debug, Clone, Default)]
+pub struct ProcessFlags {
+    /// `--entrypoint` (`Some("")` clears the image's).
+    pub entrypoint: Option<String>,
+    /// The CMD arguments after the image name.
+    pub cmd: Vec<String>,
+    /// `-e`/`--env-file` entries, `KEY=VALUE`, in order.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-m`, in bytes.
+    pub memory_bytes: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+}
+
+/// The process argv: Docker's rule is ENTRYPOINT + CMD, where `--entrypoint` also drops the
+/// image's CMD and CMD arguments replace the image's CMD.
+pub fn argv(image: &ImageConfig, flags: &ProcessFlags) -> Result<Vec<String>> {
+    let entrypoint: Vec<String> = match &flags.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => image.entrypoint().clone().unwrap_or_default(),
+    };
+    let cmd: Vec<String> = if !flags.cmd.is_empty() {
+        flags.cmd.clone()
+    } else if flags.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        image.cmd().clone().unwrap_or_default()
+    };
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        bail!("no command specified: the image has no Entrypoint or Cmd, give one after the image name");
+    }
+    Ok(argv)
+}
+
+/// The environment: the image's, overridden key by key by the flags, plus PATH, HOSTNAME,
+/// TERM (with a tty) and HOME as Docker adds them.
+pub fn environment(
+    image: &ImageConfig,
+    flags: &ProcessFlags,
+    hostname: &str,
+    home: &str,
+) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    let mut values: HashMap<String, String> = HashMap::new();
+    let mut entries: Vec<String> = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={hostname}"),
+    ];
+    entries.extend(image.env().iter().flatten().cloned());
+    if flags.tty {
+        entries.push("TERM=xterm".into());
+    }
+    entries.extend(flags.env.iter().cloned());
+    for entry in &entries {
+        let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+        if values.insert(key.to_string(), value.to_string()).is_none() {
+            order.push(key.to_string());
+        }
+    }
+    if !values.contains_key("HOME") {
+        order.push("HOME".into());
+        values.insert("HOME".into(), home.to_string());
+    }
+    order
+        .into_iter()
+        .map(|key| format!("{key}={}", values[&key]))
+        .collect()
+}
+
+/// The full runtime spec for one container.
+pub fn runtime_spec(
+    image: &ImageConfig,
+    flags: &ProcessFlags,
+    container_id: &str,
+    user: &ResolvedUser,
+    console: Option<(u16, u16)>,
+) -> Result<Spec> {
+    let hostname = flags
+        .hostname
+        .clone()
+        .unwrap_or_else(|| crate::container::ids::short(container_id).to_string());
+    let mut spec = Spec::default();
+    spec.set_hostname(Some(hostname.clone()));
+    let mut root = spec.root().clone().unwrap_or_default();
+    // The rootfs is the guest's overlay; the writable layer is the upper dir.
+    root.set_readonly(Some(false));
+    spec.set_root(Some(root));
+
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(argv(image, flags)?));
+    process.set_env(Some(environment(image, flags, &hostname, &user.home)));
+    let cwd = flags
+        .workdir
+        .clone()
+        .or_else(|| image.working_dir().clone().filter(|w| !w.is_empty()))
+        .unwrap_or_else(|| "/".to_string());
+    if !cwd.starts_with('/') {
+        bail!("the working directory {cwd:?} is invalid: it needs to be an absolute path");
+    }
+    process.set_cwd(cwd.into());
+    process.set_terminal(Some(flags.tty));
+    if let (true, Some((rows, cols))) = (flags.tty, console) {
+        let size = BoxBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build()?;
+        process.set_console_size(Some(size));
+    }
+    let mut oci_user = User::default();
+    oci_user.set_uid(user.uid);
+    oci_user.set_gid(user.gid);
+    if !user.additional_gids.is_empty() {
+        oci_user.set_additional_gids(Some(user.additional_gids.clone()));
+    }
+    process.set_user(oci_user);
+    // Docker's default: processes may gain privileges (setuid binaries work).
+    process.set_no_new_privileges(Some(false));
+    spec.set_process(Some(process));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    apply_resources(&mut resources, flags);
+    linux.set_resources(Some(resources));
+    spec.set_linux(Some(linux));
+
+    let mut annotations = spec.annotations().clone().unwrap_or_default();
+    if let Some(requested) = &flags.user {
+        // What the user asked for, for messages in the guest.
+        annotations.insert("io.hull.user".into(), requested.clone());
+    }
+    spec.set_annotations(Some(annotations));
+    Ok(spec)
+}
+
+fn apply_resources(resources: &mut LinuxResources, flags: &ProcessFlags) {
+    if let Some(limit) = flags.memory_bytes {
+        let mut memory = LinuxMemory::default();
+        memory.set_limit(Some(limit));
+        // Docker's default swap is twice the memory; the guest has no swap anyway.
+        memory.set_swap(Some(limit));
+        resources.set_memory(Some(memory));
+    }
+    if let Some(cpus) = flags.cpus {
+        let mut cpu = LinuxCpu::default();
+        let period: u64 = 100_000;
+        cpu.set_period(Some(period));
+        // Bounded by the --cpus parser (0.01..=1024), so the cast cannot overflow.
+        #[allow(clippy::cast_possible_truncation)]
+        cpu.set_quota(Some((cpus * 100_000.0).round() as i64));
+        resources.set_cpu(Some(cpu));
+    }
+    if let Some(limit) = flags.pids_limit {
+        let mut pids = LinuxPids::default();
+        pids.set_limit(limit);
+        resources.set_pids(Some(pids));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::ConfigBuilder;
+
+    fn image() -> ImageConfig {
+        ConfigBuilder::default()
+            .entrypoint(vec!["/entry".to_string()])
+            .cmd(vec!["default".to_string()])
+            .env(vec!["PATH=/img/bin".to_string(), "A=1".to_string()])
+            .working_dir("/app".to_string())
+            .build()
+            .unwrap()
+    }
+
+    fn root() -> ResolvedUser {
+        ResolvedUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            home: "/root".into(),
+        }
+    }
+
+    #[test]
+    fn argv_merges_like_docker() {
+        let flags = ProcessFlags::default();
+        assert_eq!(argv(&image(), &flags).unwrap(), ["/entry", "default"]);
+        let flags = ProcessFlags {
+            cmd: vec!["x".into()],
+            ..Default::default()
+        };
+        assert_eq!(argv(&image(), &flags).unwrap(), ["/entry", "x"]);
+        let flags = ProcessFlags {
+            entrypoint: Some("/other".into()),
+            ..Default::default()
+        };
+        assert_eq!(argv(&image(), &flags).unwrap(), ["/other"]);
+        let flags = ProcessFlags {
+            entrypoint: Some(String::new()),
+            cmd: vec!["sh".into()],
+            ..Default::default()
+        };
+        assert_eq!(argv(&image(), &flags).unwrap(), ["sh"]);
+        let empty = ConfigBuilder::default().build().unwrap();
+        assert!(argv(&empty, &ProcessFlags::default()).is_err());
+    }
+
+    #[test]
+    fn env_flags_override_image_env_by_key() {
+        let flags = ProcessFlags {
+            env: vec!["A=2".into(), "B=3".into()],
+            tty: true,
+            ..Default::default()
+        };
+        let env = environment(&image(), &flags, "h", "/root");
+        assert_eq!(
+            env,
+            [
+                "PATH=/img/bin",
+                "HOSTNAME=h",
+                "A=2",
+                "TERM=xterm",
+                "B=3",
+                "HOME=/root"
+            ]
+        );
+    }
+
+    #[test]
+    fn spec_carries_flags() {
+        let flags = ProcessFlags {
+            workdir: Some("/tmp".into()),
+            hostname: Some("box".into()),
+            tty: true,
+            memory_bytes: Some(64 << 20),
+            cpus: Some(1.5),
+            pids_limit: Some(50),
+            ..Default::default()
+        };
+        let spec =
+            runtime_spec(&image(), &flags, &"a".repeat(64), &root(), Some((24, 80))).unwrap();
+        let process = spec.process().as_ref().unwrap();
+        assert_eq!(process.cwd().to_str(), Some("/tmp"));
+        assert_eq!(process.terminal(), Some(true));
+        assert_eq!(process.console_size().unwrap().width(), 80);
+        assert_eq!(spec.hostname().as_deref(), Some("box"));
+        assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(false));
+        let resources = spec.linux().as_ref().unwrap().resources().clone().unwrap();
+        assert_eq!(resources.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        assert_eq!(resources.cpu().as_ref().unwrap().quota(), Some(150_000));
+        assert_eq!(resources.pids().as_ref().unwrap().limit(), 50);
+    }
+
+    #[test]
+    fn relative_workdir_is_refused() {
+        let flags = ProcessFlags {
+            workdir: Some("rel".into()),
+            ..Default::default()
+        };
+        assert!(runtime_spec(&image(), &flags, "abc", &root(), None).is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! Control of a running container. Inside the supervisor, [`ControlChannel`] writes
+//! [`ControlMessage`]s to the guest's control console (or, on engines without one, kills the
+//! VMM for a signal). Other hull processes (`stop`, `kill`) reach the supervisor through a
+//! unix socket in the container's directory that carries the same JSON lines.
+
+use anyhow::{Context, Result};
+use hull_protocol::ControlMessage;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The supervisor's way to the guest's control console.
+#[derive(Clone)]
+pub struct ControlChannel {
+    writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+    vmm_pid: i32,
+}
+
+impl ControlChannel {
+    /// A channel over `writer` (None: the engine has no control port).
+    pub fn new(writer: Option<Box<dyn Write + Send>>, vmm_pid: u32) -> Self {
+        Self {
+            writer: Arc::new(Mutex::new(writer)),
+            vmm_pid: i32::try_from(vmm_pid).unwrap_or(0),
+        }
+    }
+
+    /// Delivers `message`. Without a control port a signal can only end the whole VM.
+    pub fn send(&self, message: &ControlMessage) {
+        let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_mut() {
+            Some(writer) => {
+                if writer.write_all(message.to_line().as_bytes()).is_err()
+                    || writer.flush().is_err()
+                {
+                    tracing::debug!("control console closed; dropped {message:?}");
+                }
+            }
+            None => {
+                if let ControlMessage::Signal { .. } = message {
+                    tracing::debug!("engine has no control port: killing the VMM");
+                    self.kill_vmm();
+                }
+            }
+        }
+    }
+
+    /// SIGKILLs the VMM (the last resort of `stop`, and `kill` on single-port engines).
+    pub fn kill_vmm(&self) {
+        if self.vmm_pid > 0 {
+            let _ = signal::kill(Pid::from_raw(self.vmm_pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// A request another hull process sends to the supervisor.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Forward to the guest.
+    Control {
+        /// The message.
+        message: ControlMessage,
+    },
+    /// Kill the VMM outright.
+    KillVm,
+}
+
+/// Serves `socket` on a thread: each line is a [`Request`].
+pub fn serve(socket: &Path, channel: ControlChannel) -> Result<()> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(socket);
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let channel = channel.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    match serde_json::from_str::<Request>(&line) {
+                        Ok(Request::Control { message }) => channel.send(&message),
+                        Ok(Request::KillVm) => channel.kill_vmm(),
+                        Err(err) => tracing::warn!("bad control request {line:?}: {err}"),
+                    }
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+/// Sends `request` to the supervisor listening on `socket`.
+pub fn request(socket: &Path, request: &Request) -> Result<()> {
+    let mut stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "cannot reach the container's supervisor at {}",
+            socket.display()
+        )
+    })?;
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    Ok(())
+}

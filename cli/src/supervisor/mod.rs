@@ -1,0 +1,206 @@
+//! The per-container supervisor: boots the container's VM on its engine, connects the
+//! consoles to the host terminal (foreground `run`, `start -a`) or only to the container log
+//! (`hull shim`, for detached containers), serves `stop`/`kill` requests, and records how
+//! the container ended, read from the config disk (the VMM's own exit code means nothing).
+
+pub mod control;
+pub mod pump;
+pub mod signals;
+pub mod terminal;
+
+use crate::container::liveness::{self, ProcessRef};
+use crate::container::state::now_rfc3339;
+use crate::container::{Container, ContainerStore, Status};
+use crate::engine::{engine_for, log_tail, DiskSpec, VmSpec};
+use crate::guest;
+use anyhow::{Context, Result};
+use control::ControlChannel;
+use hull_protocol::{
+    ControlMessage, RunResult, RunSpec, CONFIG_DISK_SERIAL, CONFIG_DISK_SIZE, WRITABLE_DISK_SERIAL,
+};
+use pump::ContainerLog;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+
+/// Where the container's streams go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// The host terminal: stdout/stderr to ours, stdin from ours when `stdin` is set.
+    Terminal {
+        /// Forward our stdin (`-i`).
+        stdin: bool,
+    },
+    /// Only the container log (detached).
+    Detached,
+}
+
+/// Boots `container` and supervises it until its VM ends; returns its final state.
+pub fn run(store: &ContainerStore, container: &Container, io: Io) -> Result<Container> {
+    match boot_and_wait(store, container, io) {
+        Ok(done) => Ok(done),
+        Err(err) => {
+            // A failure before or while booting is hull's own: record it as Docker's 125.
+            let message = format!("{err:#}");
+            let _ = store.record_exit(&container.id, None, (crate::exit::HULL_ERROR, &message));
+            Err(err)
+        }
+    }
+}
+
+fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Result<Container> {
+    let paths = store.paths(&container.id);
+    let options = &container.options;
+    let artifacts = guest::artifacts(options.engine)?;
+    write_config_disk(&paths.run_spec(), &paths.config_disk())?;
+
+    let mut disks: Vec<DiskSpec> = vec![DiskSpec {
+        path: paths.config_disk(),
+        serial: CONFIG_DISK_SERIAL.into(),
+        read_only: false,
+    }];
+    for (index, layer) in container.layer_paths.iter().enumerate() {
+        disks.push(DiskSpec {
+            path: layer.clone(),
+            serial: hull_protocol::layer_disk_serial(index),
+            read_only: true,
+        });
+    }
+    disks.push(DiskSpec {
+        path: paths.rw_disk(),
+        serial: WRITABLE_DISK_SERIAL.into(),
+        read_only: false,
+    });
+    let spec = VmSpec {
+        kernel: artifacts.kernel,
+        initramfs: artifacts.initramfs,
+        cmdline: artifacts.cmdline,
+        mem_mib: options.mem_mib,
+        cpus: options.cpus,
+        disks,
+        socket_dir: paths.socket_dir(),
+        serial_log: paths.vm_log(),
+        engine_log: paths.engine_log(),
+    };
+    let engine = engine_for(options.engine, guest::hardware_kvm());
+    tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
+    let mut vm = engine.spawn(&spec)?;
+    let vmm = ProcessRef::of(vm.child.id());
+    store.update(&container.id, |c| {
+        c.state.status = Status::Running;
+        c.state.supervisor = ProcessRef::of(std::process::id());
+        c.state.vmm = vmm;
+        c.state.boot_id = liveness::boot_id();
+        c.state.started_at = Some(now_rfc3339());
+        c.state.finished_at = None;
+        c.state.exit_code = 0;
+        c.state.oom_killed = false;
+        c.state.error = None;
+    })?;
+
+    let channel = ControlChannel::new(vm.consoles.control.take(), vm.child.id());
+    let terminal = matches!(io, Io::Terminal { .. });
+    if terminal {
+        // Before any thread exists: threads inherit the blocked mask, so only the signal
+        // thread ever receives these signals.
+        signals::forward(channel.clone(), true);
+    }
+    control::serve(&paths.control_socket(), channel.clone())?;
+    let log = ContainerLog::open(&paths.container_log())?;
+    let _raw = if terminal && options.tty {
+        terminal::RawMode::enable()
+    } else {
+        None
+    };
+    if options.tty {
+        if let Some((rows, cols)) = terminal::size().filter(|_| terminal) {
+            channel.send(&ControlMessage::Resize { rows, cols });
+        }
+    }
+
+    let stdout: Option<Box<dyn Write + Send>> = terminal.then(|| Box::new(std::io::stdout()) as _);
+    let stderr: Option<Box<dyn Write + Send>> = terminal.then(|| Box::new(std::io::stderr()) as _);
+    let mut outputs = vec![pump::output(
+        vm.consoles.stdio_out,
+        stdout,
+        log.clone(),
+        "stdout",
+    )];
+    if let Some(err_console) = vm.consoles.stderr.take() {
+        outputs.push(pump::output(err_console, stderr, log, "stderr"));
+    }
+    // Keeps hvc0's write side open for the VM's life: closing a pipe would read as a hangup.
+    let mut keep_stdin_open = None;
+    match io {
+        Io::Terminal { stdin: true } => {
+            let eof_channel = channel.clone();
+            let tty = options.tty;
+            pump::input(vm.consoles.stdio_in, move || {
+                if !tty {
+                    eof_channel.send(&ControlMessage::StdinEof);
+                }
+            });
+        }
+        _ => {
+            if !options.tty {
+                channel.send(&ControlMessage::StdinEof);
+            }
+            keep_stdin_open = Some(vm.consoles.stdio_in);
+        }
+    }
+
+    let status = vm.child.wait().context("waiting for the VMM")?;
+    for output in outputs {
+        let _ = output.join();
+    }
+    drop(keep_stdin_open);
+    let _ = std::fs::remove_file(paths.control_socket());
+    if paths.socket_dir() != paths.dir {
+        // The short socket directory under /tmp only lives as long as the VM.
+        let _ = std::fs::remove_dir_all(paths.socket_dir());
+    }
+    let result = File::open(paths.config_disk())
+        .ok()
+        .and_then(|mut disk| RunResult::read_from(&mut disk).ok());
+    let fallback = if status.signal() == Some(libc::SIGKILL) {
+        (137, "the VM was killed".to_string())
+    } else {
+        (
+            crate::exit::HULL_ERROR,
+            format!(
+                "the VM ended ({status}) without reporting the container's status\n\
+                 guest log {}:\n{}\nVMM log {}:\n{}",
+                paths.vm_log().display(),
+                log_tail(&paths.vm_log(), 1500),
+                paths.engine_log().display(),
+                log_tail(&paths.engine_log(), 800)
+            ),
+        )
+    };
+    let reported = result.is_some();
+    let done = store.record_exit(&container.id, result, (fallback.0, &fallback.1))?;
+    if !reported && fallback.0 == crate::exit::HULL_ERROR {
+        // hull's own failure: the guest printed nothing, so the message must reach the user.
+        return Err(crate::exit::with_code(fallback.0, fallback.1));
+    }
+    Ok(done)
+}
+
+/// Writes a fresh config disk: the spec at its offset, zeros (no stale result) elsewhere.
+fn write_config_disk(run_spec: &std::path::Path, disk: &std::path::Path) -> Result<()> {
+    let text =
+        std::fs::read(run_spec).with_context(|| format!("cannot read {}", run_spec.display()))?;
+    let spec: RunSpec = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is corrupt", run_spec.display()))?;
+    let _ = std::fs::remove_file(disk);
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(disk)
+        .with_context(|| format!("cannot create {}", disk.display()))?;
+    file.set_len(CONFIG_DISK_SIZE)?;
+    spec.write_to(&mut file)?;
+    file.sync_all()?;
+    Ok(())
+}
