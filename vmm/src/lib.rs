@@ -11,13 +11,14 @@ pub mod devices;
 pub mod kvm_probe;
 pub mod memory;
 pub mod runtime;
+pub mod teardown;
 pub mod vstate;
 
 use std::time::Instant;
 
 pub use config::{ConsoleKind, DiskConfig, SerialOutput, VmConfig};
 pub use runtime::exit::GuestStop;
-pub use runtime::VmOutcome;
+pub use runtime::{VmOutcome, Vmm};
 
 /// Errors from `run`.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +39,7 @@ pub fn run(config: &VmConfig) -> Result<VmOutcome, VmmError> {
 
 /// `run`, with the boot timer counting from `start` (e.g. the process start).
 pub fn run_from(config: &VmConfig, start: Instant) -> Result<VmOutcome, VmmError> {
-    let vmm = builder::build_vm(config, start)?;
+    let mut vmm = builder::build_vm(config, start)?;
     Ok(vmm.run()?)
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use hull_vmm::config::CpuVendorPolicy;
 use hull_vmm::{ConsoleKind, DiskConfig, SerialOutput, VmConfig};
 
 /// Boot a Linux kernel (ELF vmlinux, PVH or not, or bzImage) in a KVM virtual machine.
@@ -14,8 +15,12 @@ use hull_vmm::{ConsoleKind, DiskConfig, SerialOutput, VmConfig};
 #[command(name = "hull-vmm", version)]
 struct Args {
     /// Kernel image.
-    #[arg(long)]
-    kernel: PathBuf,
+    #[arg(long, required_unless_present = "config")]
+    kernel: Option<PathBuf>,
+    /// Take the whole VM from this JSON `VmConfig` instead of flags (how `hull` can drive
+    /// hull-vmm as a child process); only --log-level may be combined with it.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["kernel", "initrd", "cmdline", "disks", "serial_out"])]
+    config: Option<PathBuf>,
     /// Initial ramdisk.
     #[arg(long)]
     initrd: Option<PathBuf>,
@@ -37,6 +42,10 @@ struct Args {
     /// Write COM1 output to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     serial_out: Option<PathBuf>,
+    /// CPU vendor the guest sees: auto (intel on emulation-only KVM, whose x87 emulation
+    /// breaks Linux's AMD FXSAVE_LEAK path; the host's otherwise), host, intel or amd.
+    #[arg(long, default_value = "auto")]
+    cpu_vendor: CpuVendorPolicy,
     /// Log level on stderr: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -50,8 +59,44 @@ fn main() -> ExitCode {
         .with_max_level(args.log_level)
         .with_target(false)
         .init();
-    let config = VmConfig {
-        kernel: args.kernel,
+    let config = match vm_config(args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("hull-vmm: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = hull_vmm::builder::build_vm(&config, start)
+        .map_err(hull_vmm::VmmError::from)
+        .and_then(|mut vmm| {
+            let outcome = vmm.run().map_err(hull_vmm::VmmError::from);
+            // Exit with the VM still open, its teardown handed to a helper process:
+            // destroying a KVM VM takes ~15 ms here, time nobody needs to wait for.
+            if std::env::var_os("HULL_VMM_SYNC_TEARDOWN").is_none() {
+                hull_vmm::teardown::detach();
+            }
+            std::mem::forget(vmm);
+            outcome
+        });
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hull-vmm: error: {}", hull_vmm::error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The VM from `--config` or from the flags.
+fn vm_config(args: Args) -> Result<VmConfig, String> {
+    if let Some(path) = args.config {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
+        return serde_json::from_str(&text)
+            .map_err(|e| format!("bad VmConfig JSON in {}: {e}", path.display()));
+    }
+    Ok(VmConfig {
+        kernel: args.kernel.unwrap_or_default(),
         initrd: args.initrd,
         cmdline: args.cmdline,
         mem_mib: args.mem_mib,
@@ -61,13 +106,6 @@ fn main() -> ExitCode {
         serial: args
             .serial_out
             .map_or(SerialOutput::Stdout, SerialOutput::File),
-        cpu_vendor: None,
-    };
-    match hull_vmm::run_from(&config, start) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hull-vmm: error: {}", hull_vmm::error_chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+        cpu_vendor: args.cpu_vendor,
+    })
 }

@@ -2,34 +2,32 @@
 //!
 //! # Wiring a device (what the builder does)
 //!
-//! Device code never touches KVM. For each device the builder:
+//! Device code never touches KVM. Per device, with `MmioDeviceManager::attach_virtio`:
 //!
 //! ```text
-//! // 1. The device, and its event-loop half (a `MutEventSubscriber`).
+//! // 1. The device and its event-loop half (a `MutEventSubscriber + Send`).
 //! let (blk, blk_events) = Block::new(BlockArgs { path, read_only, serial })?;
-//! //    or: let (con, con_events) = Console::new(ConsoleArgs { input, output })?;
-//! //        let resizer = con.resizer();   // resizer.set_size(rows, cols) from a SIGWINCH path
+//! //    console: let (con, con_events) = Console::new(ConsoleArgs { input, output, size })?;
+//! //             let resizer = con.resizer(); // resizer.set_size(rows, cols) on SIGWINCH
 //!
-//! // 2. The transport; `irq` is registered as irqfd on the device's GSI (edge).
-//! let irq = EventFd::new(EFD_NONBLOCK)?;
-//! let transport = MmioTransport::new(blk, mem.clone() /* Arc<GuestMemoryMmap> */, irq.try_clone()?)?;
-//! vm.register_irqfd(&irq, gsi);
+//! // 2. The transport. `irq` becomes the irqfd of the device's GSI (edge).
+//! let irq = EventFd::new(libc::EFD_NONBLOCK)?;
+//! let transport = MmioTransport::new(blk, Arc::clone(&mem), irq.try_clone()?);
+//! let notify = transport.try_clone_queue_notify_eventfds()?; // Vec<(u16, EventFd)>
+//! let notify_refs: Vec<(u16, &EventFd)> = notify.iter().map(|(q, fd)| (*q, fd)).collect();
 //!
-//! // 3. One ioeventfd per queue: 4-byte write of the queue index at base + NOTIFY_REG_OFFSET.
-//! for (queue_index, fd) in transport.queue_notify_eventfds() {
-//!     vm.register_ioevent(fd, &IoEventAddress::Mmio(base + NOTIFY_REG_OFFSET), u32::from(queue_index));
-//! }
+//! // 3. Bus + irqfd + one ioeventfd per queue (4-byte write of the queue index at
+//! //    base + NOTIFY_REG_OFFSET) + `virtio_mmio.device=4K@base:gsi` on the command line.
+//! mmio.attach_virtio(&vm, &mut cmdline, Arc::new(Mutex::new(transport)), &irq, &notify_refs)?;
 //!
-//! // 4. The bus gets the transport (it implements `MmioDevice`); the event loop gets the
-//! //    subscriber; the kernel command line gets `virtio_mmio.device=4K@0x<base>:<gsi>`.
-//! mmio_bus.insert(base, MMIO_DEVICE_SIZE, Arc::new(Mutex::new(transport)));
-//! event_manager.add_subscriber(blk_events);   // or Arc<Mutex<_>> of it
-//! cmdline.push(&virtio_mmio_cmdline_arg(base, gsi));
+//! // 4. The event loop gets the subscriber.
+//! event_manager.add_subscriber(Arc::new(Mutex::new(blk_events)));
 //! ```
 //!
 //! Queue work runs only in the subscribers, on the event-loop thread: a guest write to
 //! QueueNotify lands on the ioeventfd (or, without one, the transport signals the same
-//! `EventFd` itself), so vCPU threads never do disk or console I/O.
+//! `EventFd` itself), so vCPU threads never do disk or console I/O. Disks appear in the
+//! guest in attach order (vda, vdb, ...), but the guest should find them by serial.
 
 pub mod block;
 pub mod console;

@@ -1,0 +1,319 @@
+//! `VmConfig`: everything needed to boot a VM, as plain serde data (the CLI and `hull`
+//! build one; `builder` turns it into a running VM).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::x86_64::cpuid::CpuVendor;
+use crate::arch::x86_64::layout::CMDLINE_MAX_SIZE;
+use crate::arch::x86_64::mptable::MAX_CPUS;
+
+/// Kernel command line used when none is given: serial console, reset through the i8042
+/// (the only reset hull-vmm offers besides triple fault), no PCI probing.
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off";
+/// Default guest RAM.
+pub const DEFAULT_MEM_MIB: u32 = 128;
+/// Largest guest RAM accepted (1 TiB).
+pub const MAX_MEM_MIB: u32 = 1 << 20;
+
+/// Errors in a `VmConfig` or a `--disk` argument.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Bad memory size.
+    #[error("memory size {0} MiB is out of range: give 1 to {MAX_MEM_MIB} MiB")]
+    MemSize(u32),
+    /// Bad vCPU count.
+    #[error("{0} vCPUs is out of range: give 1 to {MAX_CPUS}")]
+    CpuCount(u8),
+    /// Command line too long.
+    #[error("kernel command line is {0} bytes, the limit is {max}: shorten --cmdline", max = CMDLINE_MAX_SIZE - 1)]
+    CmdlineTooLong(usize),
+    /// Malformed `--disk`.
+    #[error("bad --disk {0:?}: use PATH[:ro][,serial=NAME]")]
+    DiskSyntax(String),
+    /// Disk serial longer than virtio-blk's 20-byte ID.
+    #[error("disk serial {0:?} is longer than 20 bytes (virtio-blk ID limit)")]
+    DiskSerial(String),
+}
+
+/// Where COM1's output goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SerialOutput {
+    /// The VMM's stdout (and stdin feeds COM1's input).
+    #[default]
+    Stdout,
+    /// Appended to a file.
+    File(PathBuf),
+    /// Discarded.
+    Null,
+}
+
+/// Which device carries the guest console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsoleKind {
+    /// COM1 (ttyS0).
+    #[default]
+    Serial,
+    /// virtio-console (hvc0).
+    Virtio,
+}
+
+/// Which CPU vendor the guest is told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuVendorPolicy {
+    /// Intel on emulation-only KVM (the compat profile: keeps Linux off AMD's x87
+    /// FXSAVE_LEAK path, which that KVM cannot emulate), the host's otherwise.
+    #[default]
+    Auto,
+    /// The host's.
+    Host,
+    /// "GenuineIntel".
+    Intel,
+    /// "AuthenticAMD".
+    Amd,
+}
+
+/// Present when the host's /dev/kvm comes from the kvm_pvm module, whose KVM emulates
+/// guest ring-0 code (a cheap check, unlike `kvm_probe`).
+const KVM_PVM_MODULE: &str = "/sys/module/kvm_pvm";
+
+/// Whether this host's KVM emulates guest ring-0 code (kvm_pvm): then hull-vmm applies
+/// its compat CPUID (vendor per `CpuVendorPolicy::Auto`, unemulated features hidden).
+pub fn emulation_only_kvm() -> bool {
+    std::path::Path::new(KVM_PVM_MODULE).exists()
+}
+
+impl CpuVendorPolicy {
+    /// The vendor override to apply on this host (None: keep the host's).
+    pub fn resolve(self) -> Option<CpuVendor> {
+        self.resolve_with(emulation_only_kvm())
+    }
+
+    fn resolve_with(self, emulation_only_kvm: bool) -> Option<CpuVendor> {
+        match self {
+            CpuVendorPolicy::Auto if emulation_only_kvm => Some(CpuVendor::Intel),
+            CpuVendorPolicy::Auto | CpuVendorPolicy::Host => None,
+            CpuVendorPolicy::Intel => Some(CpuVendor::Intel),
+            CpuVendorPolicy::Amd => Some(CpuVendor::Amd),
+        }
+    }
+}
+
+impl FromStr for CpuVendorPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "host" => Ok(Self::Host),
+            "intel" => Ok(Self::Intel),
+            "amd" => Ok(Self::Amd),
+            other => Err(format!(
+                "unknown CPU vendor {other:?}: use auto, host, intel or amd"
+            )),
+        }
+    }
+}
+
+/// One virtio-blk disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskConfig {
+    /// Host file backing the disk.
+    pub path: PathBuf,
+    /// Read-only to the guest.
+    #[serde(default)]
+    pub read_only: bool,
+    /// virtio-blk serial (GET_ID), how the guest tells disks apart.
+    #[serde(default)]
+    pub serial: Option<String>,
+}
+
+impl FromStr for DiskConfig {
+    type Err = ConfigError;
+
+    /// `PATH[:ro][,serial=NAME]`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let syntax = || ConfigError::DiskSyntax(s.to_string());
+        let (path_part, serial) = match s.split_once(",serial=") {
+            Some((p, name)) if !name.is_empty() && !name.contains(',') => {
+                (p, Some(name.to_string()))
+            }
+            Some(_) => return Err(syntax()),
+            None => (s, None),
+        };
+        let (path, read_only) = match path_part.strip_suffix(":ro") {
+            Some(p) => (p, true),
+            None => (path_part, false),
+        };
+        if path.is_empty() {
+            return Err(syntax());
+        }
+        if let Some(name) = &serial {
+            if name.len() > 20 {
+                return Err(ConfigError::DiskSerial(name.clone()));
+            }
+        }
+        Ok(Self {
+            path: PathBuf::from(path),
+            read_only,
+            serial,
+        })
+    }
+}
+
+/// A VM to boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmConfig {
+    /// ELF vmlinux (PVH note or not) or bzImage.
+    pub kernel: PathBuf,
+    /// Optional initrd.
+    #[serde(default)]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line; `DEFAULT_CMDLINE` when absent.
+    #[serde(default)]
+    pub cmdline: Option<String>,
+    /// Guest RAM in MiB.
+    #[serde(default = "default_mem_mib")]
+    pub mem_mib: u32,
+    /// vCPU count.
+    #[serde(default = "default_cpus")]
+    pub cpus: u8,
+    /// virtio-blk disks, in guest order.
+    #[serde(default)]
+    pub disks: Vec<DiskConfig>,
+    /// Console device.
+    #[serde(default)]
+    pub console: ConsoleKind,
+    /// COM1 output.
+    #[serde(default)]
+    pub serial: SerialOutput,
+    /// CPU vendor shown to the guest.
+    #[serde(default)]
+    pub cpu_vendor: CpuVendorPolicy,
+}
+
+fn default_mem_mib() -> u32 {
+    DEFAULT_MEM_MIB
+}
+
+fn default_cpus() -> u8 {
+    1
+}
+
+impl VmConfig {
+    /// A config for `kernel` with every default.
+    pub fn new(kernel: impl Into<PathBuf>) -> Self {
+        Self {
+            kernel: kernel.into(),
+            initrd: None,
+            cmdline: None,
+            mem_mib: DEFAULT_MEM_MIB,
+            cpus: 1,
+            disks: Vec::new(),
+            console: ConsoleKind::Serial,
+            serial: SerialOutput::Stdout,
+            cpu_vendor: CpuVendorPolicy::Auto,
+        }
+    }
+
+    /// The command line the kernel gets before devices append theirs.
+    pub fn base_cmdline(&self) -> &str {
+        self.cmdline.as_deref().unwrap_or(DEFAULT_CMDLINE)
+    }
+
+    /// Checks ranges that do not need the host (files are checked when opened).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.mem_mib == 0 || self.mem_mib > MAX_MEM_MIB {
+            return Err(ConfigError::MemSize(self.mem_mib));
+        }
+        if self.cpus == 0 || self.cpus > MAX_CPUS {
+            return Err(ConfigError::CpuCount(self.cpus));
+        }
+        let len = self.base_cmdline().len();
+        if len >= CMDLINE_MAX_SIZE {
+            return Err(ConfigError::CmdlineTooLong(len));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_vendor_policy() {
+        assert_eq!(
+            CpuVendorPolicy::Auto.resolve_with(true),
+            Some(CpuVendor::Intel)
+        );
+        assert_eq!(CpuVendorPolicy::Auto.resolve_with(false), None);
+        assert_eq!(CpuVendorPolicy::Host.resolve_with(true), None);
+        assert_eq!(
+            CpuVendorPolicy::Amd.resolve_with(true),
+            Some(CpuVendor::Amd)
+        );
+        assert_eq!("intel".parse(), Ok(CpuVendorPolicy::Intel));
+        assert!("via".parse::<CpuVendorPolicy>().is_err());
+    }
+
+    #[test]
+    fn disk_argument_forms() {
+        let d: DiskConfig = "/a/b.img".parse().unwrap();
+        assert_eq!(
+            (d.path.to_str().unwrap(), d.read_only, d.serial),
+            ("/a/b.img", false, None)
+        );
+        let d: DiskConfig = "/a/b.img:ro".parse().unwrap();
+        assert!(d.read_only);
+        let d: DiskConfig = "/a/b.img:ro,serial=hull-layer-0".parse().unwrap();
+        assert_eq!(
+            (d.read_only, d.serial.as_deref()),
+            (true, Some("hull-layer-0"))
+        );
+        let d: DiskConfig = "/a/rw.img,serial=hull-rw".parse().unwrap();
+        assert_eq!((d.read_only, d.serial.as_deref()), (false, Some("hull-rw")));
+        assert!("".parse::<DiskConfig>().is_err());
+        assert!(":ro".parse::<DiskConfig>().is_err());
+        assert!("/x,serial=".parse::<DiskConfig>().is_err());
+        assert_eq!(
+            "/x,serial=abcdefghijklmnopqrstu".parse::<DiskConfig>(),
+            Err(ConfigError::DiskSerial("abcdefghijklmnopqrstu".into()))
+        );
+    }
+
+    #[test]
+    fn serde_defaults_and_validation() {
+        let cfg: VmConfig = serde_json::from_str(r#"{"kernel": "/k"}"#).unwrap();
+        assert_eq!(cfg, VmConfig::new("/k"));
+        assert_eq!(cfg.base_cmdline(), DEFAULT_CMDLINE);
+        cfg.validate().unwrap();
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert_eq!(serde_json::from_str::<VmConfig>(&json).unwrap(), cfg);
+        assert!(serde_json::from_str::<VmConfig>(r#"{"kernel": "/k", "bogus": 1}"#).is_err());
+        let cfg: VmConfig = serde_json::from_str(
+            r#"{"kernel": "/k", "serial": {"file": "/tmp/log"}, "cpu_vendor": "intel"}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.serial, SerialOutput::File("/tmp/log".into()));
+        assert_eq!(cfg.cpu_vendor, CpuVendorPolicy::Intel);
+        let bad = |f: fn(&mut VmConfig)| {
+            let mut c = VmConfig::new("/k");
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert_eq!(bad(|c| c.mem_mib = 0), ConfigError::MemSize(0));
+        assert_eq!(bad(|c| c.cpus = 0), ConfigError::CpuCount(0));
+        assert_eq!(bad(|c| c.cpus = 33), ConfigError::CpuCount(33));
+        assert!(matches!(
+            bad(|c| c.cmdline = Some("x".repeat(4000))),
+            ConfigError::CmdlineTooLong(4000)
+        ));
+    }
+}

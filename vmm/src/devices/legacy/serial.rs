@@ -1,0 +1,108 @@
+//! COM1: a 16550A UART (vm-superio) whose output goes to the VMM's stdout or a file, and
+//! whose input comes from the event loop.
+
+use std::io::Write;
+
+use vm_superio::serial::NoEvents;
+use vm_superio::Serial;
+
+use super::EventFdTrigger;
+use crate::devices::PioDevice;
+
+/// Number of I/O ports a UART decodes.
+pub const SERIAL_PORT_COUNT: u16 = 8;
+
+/// COM1 on the PIO bus.
+pub struct SerialDevice {
+    uart: Serial<EventFdTrigger, NoEvents, Box<dyn Write + Send>>,
+}
+
+impl SerialDevice {
+    /// A UART raising `interrupt` and writing what the guest sends to `out`.
+    pub fn new(interrupt: EventFdTrigger, out: Box<dyn Write + Send>) -> Self {
+        Self {
+            uart: Serial::new(interrupt, out),
+        }
+    }
+
+    /// Queues host input for the guest; returns how many bytes fit in the FIFO.
+    pub fn enqueue_input(&mut self, input: &[u8]) -> usize {
+        if self.uart.fifo_capacity() == 0 {
+            return 0;
+        }
+        self.uart.enqueue_raw_bytes(input).unwrap_or(0)
+    }
+
+    /// Flushes buffered output (at VM exit).
+    pub fn flush(&mut self) {
+        let _ = self.uart.writer_mut().flush();
+    }
+}
+
+impl PioDevice for SerialDevice {
+    fn pio_read(&mut self, offset: u16, data: &mut [u8]) {
+        match (u8::try_from(offset), data) {
+            (Ok(offset), [byte]) if offset < 8 => *byte = self.uart.read(offset),
+            (_, data) => data.fill(0xff),
+        }
+    }
+
+    fn pio_write(&mut self, offset: u16, data: &[u8]) {
+        if let (Ok(offset), [byte]) = (u8::try_from(offset), data) {
+            if offset < 8 {
+                // A failed host write loses the byte, like a real UART with nobody
+                // listening; the guest must not stall for it.
+                if let Err(e) = self.uart.write(offset, *byte) {
+                    tracing::debug!("serial output lost: {e:?}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use vmm_sys_util::eventfd::EventFd;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn guest_bytes_reach_the_output_and_input_reaches_the_guest() {
+        let out = Shared::default();
+        let irq = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+        let mut serial = SerialDevice::new(
+            EventFdTrigger::new(irq.try_clone().unwrap()),
+            Box::new(out.clone()),
+        );
+        for b in b"hi\n" {
+            serial.pio_write(0, &[*b]);
+        }
+        assert_eq!(out.0.lock().unwrap().as_slice(), b"hi\n");
+        serial.pio_write(1, &[0x01]); // IER: received-data interrupt on
+        assert_eq!(serial.enqueue_input(b"x"), 1);
+        assert!(irq.read().unwrap() >= 1);
+        let mut lsr = [0];
+        serial.pio_read(5, &mut lsr);
+        assert_eq!(lsr[0] & 1, 1, "data ready");
+        let mut rbr = [0];
+        serial.pio_read(0, &mut rbr);
+        assert_eq!(rbr[0], b'x');
+        // Odd sizes and offsets never panic.
+        let mut wide = [0u8; 4];
+        serial.pio_read(0, &mut wide);
+        assert_eq!(wide, [0xff; 4]);
+        serial.pio_write(300, &[1, 2]);
+    }
+}

@@ -1,0 +1,207 @@
+//! The real guest kernel on hull-vmm. Skips (printing why) without /dev/kvm or without a
+//! built kernel (`HULL_KERNEL`, or `kernel-config/build.sh` output in the cache).
+//!
+//! On this project's emulation-only KVM a stock kernel runs its ring-0 code at ~2 M
+//! instructions/s: the banner and memory map come within a second, the MP table's CPUs
+//! after ~16 s, userspace never (see /work/shared/notes/kvm-on-this-host.md).
+
+mod common;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::common::{find_cached_kernel, find_linux_kernel, run_until, skip_reason, temp_path};
+
+    /// The kernel's earliest lines prove the ELF/PVH load, the command line, the E820
+    /// map and the serial console.
+    const EARLY_CMDLINE: &str = "console=ttyS0 earlyprintk=ttyS0 reboot=k panic=1 pci=off";
+
+    fn kernel_or_skip() -> Option<String> {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        match find_linux_kernel() {
+            Some(k) => Some(k.to_string_lossy().into_owned()),
+            None => {
+                eprintln!(
+                    "skipped: no guest kernel (set HULL_KERNEL or run kernel-config/build.sh)"
+                );
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn linux_prints_its_banner_command_line_and_memory_map() {
+        let Some(kernel) = kernel_or_skip() else {
+            return;
+        };
+        let needles = [
+            "Linux version ",
+            "Command line: console=ttyS0 earlyprintk=ttyS0 reboot=k",
+            "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
+            "BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable",
+        ];
+        let (out, err, exited) = run_until(
+            &[
+                "--kernel",
+                &kernel,
+                "--mem-mib",
+                "128",
+                "--cmdline",
+                EARLY_CMDLINE,
+            ],
+            &needles,
+            // ~1 s on this host when idle; ring-0 emulation is CPU-bound, so a loaded
+            // machine stretches it a lot. Returns as soon as the lines are seen.
+            Duration::from_secs(90),
+        );
+        for needle in needles {
+            assert!(
+                out.contains(needle),
+                "missing {needle:?} (exited: {exited:?})\nstdout:\n{out}\nstderr:\n{err}"
+            );
+        }
+    }
+
+    /// Slow tier (~20 s here): run with
+    /// `cargo test -p hull-vmm --test linux_boot -- --ignored`.
+    #[test]
+    #[ignore]
+    fn linux_finds_both_vcpus_in_the_mp_table() {
+        let Some(kernel) = kernel_or_skip() else {
+            return;
+        };
+        let needles = [
+            "MPTABLE: OEM ID: HULL",
+            "Processor #0 (Bootup-CPU)",
+            "Processor #1",
+            "Processors: 2",
+        ];
+        let (out, err, exited) = run_until(
+            &[
+                "--kernel",
+                &kernel,
+                "--cpus",
+                "2",
+                "--cmdline",
+                EARLY_CMDLINE,
+            ],
+            &needles,
+            Duration::from_secs(240),
+        );
+        for needle in needles {
+            assert!(
+                out.contains(needle),
+                "missing {needle:?} (exited: {exited:?})\nstdout:\n{out}\nstderr:\n{err}"
+            );
+        }
+    }
+
+    /// The compat profile's command-line options (`hull_kernel::cmdline`'s
+    /// EMULATED_KVM_COMPAT + BOOT_TIME as of this writing) plus `smap,cx16` in clearcpuid:
+    /// on this host the guest kernel sees SMAP whatever CPUID says and `nosmap` does not
+    /// clear it, so `clac` (not emulated) lands in every interrupt entry without it.
+    /// `HULL_COMPAT_CMDLINE` overrides.
+    const COMPAT_OPTIONS: &str = "noxsave nosmap nofsgsbase nopku \
+                                  clearcpuid=erms,fsrm,popcnt,smap,cx16 rodata=off \
+                                  tsc=reliable no_timer_check noreplace-smp";
+
+    /// Slow tier (~40 s here when the host is idle; seconds on hardware KVM): the compat
+    /// kernel boots with its root filesystem on a hull-vmm virtio-blk disk and its console
+    /// on hull-vmm's virtio-console, and /init runs and prints. Run with
+    /// `cargo test -p hull-vmm --test linux_boot -- --ignored`; needs the pvm-compat kernel
+    /// (`HULL_COMPAT_KERNEL`, or `kernel-config/build.sh --profile pvm-compat`),
+    /// /bin/busybox (busybox-static) and mkfs.ext4 (e2fsprogs).
+    #[test]
+    #[ignore]
+    fn compat_kernel_runs_init_from_a_virtio_disk_on_a_virtio_console() {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let kernel = std::env::var_os("HULL_COMPAT_KERNEL")
+            .map(std::path::PathBuf::from)
+            .or_else(|| find_cached_kernel("pvm-compat"));
+        let Some(kernel) = kernel else {
+            eprintln!("skipped: no pvm-compat kernel (set HULL_COMPAT_KERNEL or run kernel-config/build.sh --profile pvm-compat)");
+            return;
+        };
+        if !std::path::Path::new("/bin/busybox").exists() {
+            eprintln!("skipped: /bin/busybox missing (apt-get install busybox-static)");
+            return;
+        }
+        // Root filesystem: busybox and an /init that mounts devtmpfs (the kernel does not
+        // auto-mount it) and prints on hvc0.
+        let root = temp_path("slow-root");
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["bin", "dev", "proc"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        let init = "#!/bin/busybox sh\n\
+                    /bin/busybox mount -t devtmpfs dev /dev\n\
+                    exec >/dev/hvc0 2>&1\n\
+                    echo \"hull slow tier: /init ran\"\n\
+                    /bin/busybox reboot -f\n";
+        std::fs::write(root.join("init"), init).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let disk = temp_path("slow-root.ext4");
+        let _ = std::fs::remove_file(&disk);
+        let mkfs = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-d"])
+            .arg(&root)
+            .arg(&disk)
+            .arg("16M")
+            .status();
+        match mkfs {
+            Ok(status) if status.success() => {}
+            other => {
+                eprintln!(
+                    "skipped: mkfs.ext4 failed or missing ({other:?}; apt-get install e2fsprogs)"
+                );
+                return;
+            }
+        }
+        let options =
+            std::env::var("HULL_COMPAT_CMDLINE").unwrap_or_else(|_| COMPAT_OPTIONS.to_string());
+        let cmdline = format!(
+            "{options} console=hvc0 root=/dev/vda rw rootfstype=ext4 init=/init reboot=k panic=-1 pci=off"
+        );
+        let disk_arg = format!("{},serial=hull-rw", disk.display());
+        let kernel = kernel.to_string_lossy().into_owned();
+        let start = std::time::Instant::now();
+        let (out, err, exited) = run_until(
+            &[
+                "--kernel",
+                &kernel,
+                "--cmdline",
+                &cmdline,
+                "--mem-mib",
+                "256",
+                "--disk",
+                &disk_arg,
+                "--console",
+                "virtio",
+                "--cpu-vendor",
+                "intel",
+            ],
+            &["hull slow tier: /init ran"],
+            Duration::from_secs(600),
+        );
+        eprintln!(
+            "slow tier: {:?} to /init's line (exited: {exited:?})",
+            start.elapsed()
+        );
+        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_file(&disk);
+        assert!(
+            out.contains("hull slow tier: /init ran"),
+            "/init did not print on hvc0 (exited: {exited:?})\nstdout:\n{out}\nstderr (COM1 + log):\n{err}"
+        );
+    }
+}
