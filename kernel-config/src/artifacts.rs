@@ -1,0 +1,161 @@
+//! Finding (or building) the kernel for a profile: `HULL_KERNEL`, else `build.sh`.
+
+use crate::KernelProfile;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Environment variable naming a vmlinux to use instead of building one (any profile).
+pub const ENV_KERNEL: &str = "HULL_KERNEL";
+/// Environment variable naming the directory holding `build.sh` (default: this crate's
+/// source directory, `kernel-config/`).
+pub const ENV_CONFIG_DIR: &str = "HULL_KERNEL_CONFIG_DIR";
+
+/// The kernel files of one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelArtifacts {
+    /// ELF kernel with the PVH entry note: what hull-vmm and QEMU boot.
+    pub vmlinux: PathBuf,
+    /// Compressed kernel for loaders without PVH. May not exist when `HULL_KERNEL` names a
+    /// lone vmlinux.
+    pub bz_image: PathBuf,
+    /// The directory holding them (and `config`, the final kernel `.config`, for builds).
+    pub dir: PathBuf,
+}
+
+impl KernelArtifacts {
+    /// The artifacts in a build output directory (`<cache>/kernel/<profile>-<hash>`).
+    pub fn in_dir(dir: &Path) -> Self {
+        KernelArtifacts {
+            vmlinux: dir.join("vmlinux"),
+            bz_image: dir.join("bzImage"),
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+/// Why no kernel could be provided.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactsError {
+    /// `HULL_KERNEL` points at nothing.
+    #[error("HULL_KERNEL={} does not exist: point it at a vmlinux or unset it to build one", .0.display())]
+    OverrideMissing(PathBuf),
+    /// build.sh could not be started.
+    #[error("could not run {}: check HULL_KERNEL_CONFIG_DIR or set HULL_KERNEL to a vmlinux", .path.display())]
+    Spawn {
+        /// The script.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// build.sh failed; its stderr (already shown) says why.
+    #[error("building the {profile} kernel failed (exit status {status}); see the messages above")]
+    BuildFailed {
+        /// The profile being built.
+        profile: KernelProfile,
+        /// build.sh's exit status.
+        status: std::process::ExitStatus,
+    },
+    /// build.sh succeeded but its output directory has no vmlinux.
+    #[error("build.sh reported '{}' but it holds no vmlinux: remove that directory and retry", .0.display())]
+    NoVmlinux(PathBuf),
+}
+
+/// The kernel for `profile`: `HULL_KERNEL` if set, else the cached build, building it first
+/// if needed (minutes; build.sh's progress goes to this process's stderr).
+pub fn ensure_kernel(profile: KernelProfile) -> Result<KernelArtifacts, ArtifactsError> {
+    if let Some(vmlinux) = std::env::var_os(ENV_KERNEL).filter(|v| !v.is_empty()) {
+        return from_override(PathBuf::from(vmlinux));
+    }
+    let config_dir = std::env::var_os(ENV_CONFIG_DIR)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    run_build_script(&config_dir.join("build.sh"), profile)
+}
+
+fn from_override(vmlinux: PathBuf) -> Result<KernelArtifacts, ArtifactsError> {
+    if !vmlinux.is_file() {
+        return Err(ArtifactsError::OverrideMissing(vmlinux));
+    }
+    let dir = vmlinux
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok(KernelArtifacts {
+        bz_image: dir.join("bzImage"),
+        vmlinux,
+        dir,
+    })
+}
+
+fn run_build_script(
+    script: &Path,
+    profile: KernelProfile,
+) -> Result<KernelArtifacts, ArtifactsError> {
+    let output = Command::new("bash")
+        .arg(script)
+        .args([
+            OsString::from("--profile"),
+            OsString::from(profile.as_str()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|source| ArtifactsError::Spawn {
+            path: script.to_path_buf(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(ArtifactsError::BuildFailed {
+            profile,
+            status: output.status,
+        });
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = PathBuf::from(last_line(&stdout));
+    let artifacts = KernelArtifacts::in_dir(&dir);
+    if !artifacts.vmlinux.is_file() {
+        return Err(ArtifactsError::NoVmlinux(dir));
+    }
+    Ok(artifacts)
+}
+
+/// build.sh's contract: the last non-empty stdout line is the output directory.
+fn last_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_non_empty_line_is_the_directory() {
+        assert_eq!(
+            last_line("noise\n/var/cache/hull/kernel/standard-ab\n\n"),
+            "/var/cache/hull/kernel/standard-ab"
+        );
+        assert_eq!(last_line(""), "");
+    }
+
+    #[test]
+    fn override_must_exist() {
+        let err = from_override(PathBuf::from("/nonexistent/vmlinux")).unwrap_err();
+        assert!(matches!(err, ArtifactsError::OverrideMissing(_)));
+        assert!(err.to_string().contains("HULL_KERNEL"));
+    }
+
+    #[test]
+    fn override_uses_sibling_files() {
+        let me = std::env::current_exe().unwrap();
+        let a = from_override(me.clone()).unwrap();
+        assert_eq!(a.vmlinux, me);
+        assert_eq!(a.dir, me.parent().unwrap());
+        assert_eq!(a.bz_image, a.dir.join("bzImage"));
+    }
+}
