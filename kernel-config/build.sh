@@ -72,8 +72,8 @@ if [ "$print_dir" = 1 ]; then
     exit 0
 fi
 
+# A cache hit says nothing on stderr: `hull run` calls this on every run.
 if [ -f "$out_dir/vmlinux" ]; then
-    phase "cached: $out_dir"
     echo "$out_dir"
     exit 0
 fi

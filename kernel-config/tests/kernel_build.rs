@@ -205,6 +205,63 @@ mod tests {
         println!("{}", stdout.trim());
     }
 
+    /// Slow tier (~15-30 s): boots the cached pvm-compat kernel under QEMU with KVM and
+    /// checks that busybox's /init ran (its first system calls go through patch 0001 on an
+    /// emulation-only KVM host). Run with
+    /// `cargo test -p hull-kernel --test kernel_build -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "slow: boots the pvm-compat kernel under QEMU+KVM (~15-30 s)"]
+    fn compat_kernel_boots_busybox_under_kvm() {
+        let Some(dir) = cached_build(KernelProfile::EmulatedKvmCompat) else {
+            return;
+        };
+        if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_err()
+        {
+            println!("skip: /dev/kvm is not usable here");
+            return;
+        }
+        for tool in ["qemu-system-x86_64", "/bin/busybox", "cpio"] {
+            if !have(tool) {
+                println!(
+                    "skip: {tool} not found (apt-get install qemu-system-x86 busybox-static cpio)"
+                );
+                return;
+            }
+        }
+        if !nix_is_root() {
+            println!("skip: bench-boot.sh needs root for mknod /dev/console");
+            return;
+        }
+        let out = Command::new("bash")
+            .arg(config_dir().join("bench-boot.sh"))
+            .args([
+                "--runs",
+                "1",
+                "--accel",
+                "kvm",
+                "--profile",
+                "pvm-compat",
+                "--mem",
+                "128",
+                "--kernel",
+            ])
+            .arg(dir.join("vmlinux"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "compat boot failed:\n{stderr}");
+        assert!(
+            stdout.contains("median of 1: guest"),
+            "no boot report:\n{stdout}\n{stderr}"
+        );
+        println!("{}", stdout.trim());
+    }
+
     fn nix_is_root() -> bool {
         Command::new("id")
             .arg("-u")
