@@ -7,11 +7,11 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::assemble::assemble_image;
 use crate::error::{IoContext, Result, StoreError};
-use crate::fsutil::{now_rfc3339, remove_any, rfc3339, tool_spawn_error, WorkDir};
+use crate::fsutil::{now_rfc3339, remove_any, rfc3339, tool_command, tool_spawn_error, WorkDir};
 use crate::image::Image;
 use crate::ingest::{ingest_layer, LayerSpec};
 use crate::progress::Progress;
@@ -161,7 +161,7 @@ fn busybox_layer(work: &WorkDir) -> Result<BuiltLayer> {
         .mtime()
         .max(0)
         .unsigned_abs();
-    let output = Command::new(busybox)
+    let output = tool_command(busybox)
         .arg("--list-full")
         .output()
         .map_err(|e| tool_spawn_error("busybox", "busybox-static", e))?;
@@ -323,7 +323,7 @@ fn debian_layer(work: &WorkDir, progress: &dyn Progress) -> Result<BuiltLayer> {
     progress.start(&format!("debootstrap bookworm from {mirror}"), None);
     let (reader, writer) = io::pipe().io("create pipe for", "debootstrap")?;
     let mut child = {
-        let mut cmd = Command::new("debootstrap");
+        let mut cmd = tool_command("debootstrap");
         cmd.args(args)
             .arg(&target)
             .arg(&mirror)

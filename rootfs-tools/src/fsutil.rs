@@ -133,11 +133,29 @@ impl WorkDir {
             };
             if stale {
                 tracing::debug!(path = %path.display(), "removing stale temporary data");
-                remove_any(&path)?;
+                remove_stale_entry(&path)?;
             }
         }
         Ok(())
     }
+}
+
+/// Removes a dead writer's leftovers. A tool it started may still be finishing its last
+/// write (the parent-death SIGKILL is delivered asynchronously), so a directory that refills
+/// while being removed is retried briefly before giving up.
+fn remove_stale_entry(path: &Path) -> Result<()> {
+    const ATTEMPTS: u32 = 20;
+    for _ in 1..ATTEMPTS {
+        match remove_any(path) {
+            Err(StoreError::Io { ref source, .. })
+                if source.kind() == std::io::ErrorKind::DirectoryNotEmpty =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+    remove_any(path)
 }
 
 impl Drop for WorkDir {
@@ -158,6 +176,23 @@ pub(crate) fn remove_any(path: &Path) -> Result<()> {
     }
 }
 
+/// A `Command` for a tool that works inside a store work directory. The tool is killed when
+/// the hull process that started it dies: a `kill -9` of hull must not leave a `mkfs.erofs`
+/// or `debootstrap` writing into a work directory the next `Store::open` is removing.
+pub(crate) fn tool_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(program);
+    // SAFETY: the closure runs in the child between fork and exec and only makes one
+    // async-signal-safe system call (prctl), touching no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd
+}
+
 /// Runs an external tool, turning "not installed" and failures into actionable errors.
 pub(crate) fn run_tool(
     tool: &'static str,
@@ -174,7 +209,7 @@ pub(crate) fn run_tool_env(
     env: &[(&str, &str)],
     args: &[&std::ffi::OsStr],
 ) -> Result<()> {
-    let output = Command::new(tool)
+    let output = tool_command(tool)
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
