@@ -2,7 +2,7 @@
 //! erofs image (two layers, with a whiteout), an ext4 writable disk and a config disk.
 //!
 //! Needs: root (whiteout nodes and trusted.* xattrs in the layer), qemu-system-x86_64,
-//! mkfs.erofs, mkfs.ext4, the kernel (`target/KERNEL_READY` or `HULL_KERNEL`), and the
+//! mkfs.erofs, mkfs.ext4, the kernel (`HULL_KERNEL`, or the standard build cached by `kernel-config/build.sh`), and the
 //! static init (`HULL_INIT`, or built with
 //! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p hull-guest-init
 //! --target x86_64-unknown-linux-gnu --target-dir target/guest`). Skips with the reason
@@ -31,8 +31,14 @@ fn kernel() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("HULL_KERNEL") {
         return Some(PathBuf::from(path)).filter(|p| p.exists());
     }
-    let ready = std::fs::read_to_string(workspace().join("target/KERNEL_READY")).ok()?;
-    let vmlinux = Path::new(ready.trim()).join("vmlinux");
+    // Where build.sh caches the standard kernel (without building it: test.sh does that).
+    let output = Command::new("bash")
+        .arg(workspace().join("kernel-config/build.sh"))
+        .arg("--print-dir")
+        .output()
+        .ok()?;
+    let dir = String::from_utf8_lossy(&output.stdout);
+    let vmlinux = Path::new(dir.lines().last()?.trim()).join("vmlinux");
     vmlinux.exists().then_some(vmlinux)
 }
 
@@ -87,7 +93,7 @@ impl Guest {
         let reason = skip_reason(&["qemu-system-x86_64", "mkfs.erofs", "mkfs.ext4"]);
         let (kernel, init) = (kernel(), static_init());
         let reason = reason
-            .or_else(|| kernel.is_none().then(|| "the kernel is not built (no target/KERNEL_READY; see kernel-config/build.sh)".into()))
+            .or_else(|| kernel.is_none().then(|| "the standard kernel is not built (run kernel-config/build.sh)".into()))
             .or_else(|| init.is_none().then(|| "no static hull-init (build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p hull-guest-init --target x86_64-unknown-linux-gnu --target-dir target/guest)".into()));
         if let Some(reason) = reason {
             eprintln!("skipping: {reason}");
