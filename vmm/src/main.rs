@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     let config = match vm_config(args) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("hull-vmm: error: {e}");
+            report_error(&e);
             return ExitCode::FAILURE;
         }
     };
@@ -81,10 +81,18 @@ fn main() -> ExitCode {
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hull-vmm: error: {}", hull_vmm::error_chain(&e));
+            report_error(&hull_vmm::error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the one-line error. Never panics, unlike `eprintln!`: stderr may be a terminal
+/// somebody else left non-blocking (EAGAIN) or a closed pipe, and the exit status still
+/// tells the caller what happened.
+fn report_error(e: &dyn std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "hull-vmm: error: {e}");
 }
 
 /// The VM from `--config` or from the flags.

@@ -100,15 +100,6 @@ mod tests {
         }
     }
 
-    /// The compat profile's command-line options (`hull_kernel::cmdline`'s
-    /// EMULATED_KVM_COMPAT + BOOT_TIME as of this writing) plus `smap,cx16` in clearcpuid:
-    /// on this host the guest kernel sees SMAP whatever CPUID says and `nosmap` does not
-    /// clear it, so `clac` (not emulated) lands in every interrupt entry without it.
-    /// `HULL_COMPAT_CMDLINE` overrides.
-    const COMPAT_OPTIONS: &str = "noxsave nosmap nofsgsbase nopku \
-                                  clearcpuid=erms,fsrm,popcnt,smap,cx16 rodata=off \
-                                  tsc=reliable no_timer_check noreplace-smp";
-
     /// Slow tier (~40 s here when the host is idle; seconds on hardware KVM): the compat
     /// kernel boots with its root filesystem on a hull-vmm virtio-blk disk and its console
     /// on hull-vmm's virtio-console, and /init runs and prints. Run with
@@ -167,8 +158,10 @@ mod tests {
                 return;
             }
         }
-        let options =
-            std::env::var("HULL_COMPAT_CMDLINE").unwrap_or_else(|_| COMPAT_OPTIONS.to_string());
+        // The compat profile's options from the one place hull builds them;
+        // `HULL_COMPAT_CMDLINE` overrides.
+        let options = std::env::var("HULL_COMPAT_CMDLINE")
+            .unwrap_or_else(|_| hull_kernel::cmdline::EMULATED_KVM_COMPAT.join(" "));
         let cmdline = format!(
             "{options} console=hvc0 root=/dev/vda rw rootfstype=ext4 init=/init reboot=k panic=-1 pci=off"
         );
@@ -181,8 +174,9 @@ mod tests {
                 &kernel,
                 "--cmdline",
                 &cmdline,
+                // Boot time under emulation grows ~3 s per 100 MiB (kernel-config/README.md).
                 "--mem-mib",
-                "256",
+                "128",
                 "--disk",
                 &disk_arg,
                 "--console",

@@ -28,9 +28,15 @@
 //! QueueNotify lands on the ioeventfd (or, without one, the transport signals the same
 //! `EventFd` itself), so vCPU threads never do disk or console I/O. Disks appear in the
 //! guest in attach order (vda, vdb, ...), but the guest should find them by serial.
+//!
+//! The console never changes the fds it is given: it works on its own non-blocking handles
+//! (`console/host_fd.rs`), so a terminal shared with the parent shell stays blocking during
+//! and after the run. The blk hot path resolves guest buffers with one region lookup
+//! (`host_slice.rs`) and pops/publishes chains in batches (`block/queue_handler.rs`).
 
 pub mod block;
 pub mod console;
+mod host_slice;
 pub mod mmio;
 #[cfg(test)]
 pub(crate) mod test_utils;

@@ -2,6 +2,8 @@
 //! a `MockSplitQueue`.
 
 use std::cell::Cell;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 
 use virtio_bindings::virtio_ring::{VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
@@ -112,4 +114,43 @@ impl SignalUsedQueue for CountingSignal {
     fn signal_used_queue(&self) {
         self.0.set(self.0.get() + 1);
     }
+}
+
+/// A pty pair: (master, slave), both blocking, like a terminal shared with a shell.
+pub fn pty() -> Option<(File, File)> {
+    // SAFETY: posix_openpt returns a fresh fd or -1.
+    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+    if master < 0 {
+        return None;
+    }
+    // SAFETY: `master` is fresh and owned by nobody else.
+    let master = unsafe { File::from_raw_fd(master) };
+    let fd = master.as_raw_fd();
+    let mut name = [0u8; 64];
+    // SAFETY: grantpt/unlockpt act on the master fd only; ptsname_r writes at most
+    // `name.len()` bytes into `name`.
+    let ok = unsafe {
+        libc::grantpt(fd) == 0
+            && libc::unlockpt(fd) == 0
+            && libc::ptsname_r(fd, name.as_mut_ptr().cast(), name.len()) == 0
+    };
+    if !ok {
+        return None;
+    }
+    let end = name.iter().position(|&b| b == 0)?;
+    let path = std::str::from_utf8(&name[..end]).ok()?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .ok()?;
+    Some((master, slave))
+}
+
+/// Whether `fd`'s open file description has O_NONBLOCK set.
+pub fn is_nonblocking(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: F_GETFL only reads the status flags of `fd`.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert!(flags >= 0, "F_GETFL on fd {fd}");
+    flags & libc::O_NONBLOCK != 0
 }

@@ -20,6 +20,8 @@ use vm_memory::{
     VolatileSlice,
 };
 
+use crate::devices::virtio::host_slice::{host_slice, HostSlice};
+
 /// virtio-blk sectors are always 512 bytes, whatever the advertised block size.
 pub const SECTOR_SIZE: u64 = 512;
 /// Status byte: success.
@@ -151,9 +153,19 @@ where
     I: Iterator<Item = Descriptor>,
 {
     out.clear();
+    append_descriptors(chain, seg_max, out);
+}
+
+/// [`collect_descriptors`] appending to `out` (several chains in one buffer); the chain's
+/// descriptors are `out[len_before..]`.
+pub fn append_descriptors<I>(chain: I, seg_max: u32, out: &mut Vec<Descriptor>)
+where
+    I: Iterator<Item = Descriptor>,
+{
+    let start = out.len();
     let keep = usize_len(seg_max).saturating_add(2);
     for desc in chain {
-        if out.len() <= keep {
+        if out.len() - start <= keep {
             out.push(desc);
         } else if let Some(slot) = out.last_mut() {
             *slot = desc;
@@ -180,7 +192,8 @@ impl<'a> Request<'a> {
         }
         if !last.is_write_only()
             || last.len() == 0
-            || !mem.check_range(last.addr(), usize_len(last.len()), Permissions::Write)
+            || !(host_slice(mem, last.addr(), usize_len(last.len())).is_some()
+                || mem.check_range(last.addr(), usize_len(last.len()), Permissions::Write))
         {
             return Err(RequestError::BadStatus);
         }
@@ -193,9 +206,7 @@ impl<'a> Request<'a> {
         if descriptors.len() < 2 || first.is_write_only() || first.len() < HEADER_LEN {
             return Err(RequestError::BadHeader(status_addr));
         }
-        let header: RequestHeader = mem
-            .read_obj(first.addr())
-            .map_err(|_| RequestError::BadHeader(status_addr))?;
+        let header = read_header(mem, first.addr()).ok_or(RequestError::BadHeader(status_addr))?;
         let request_type = RequestType::from(u32::from_le(header.request_type));
         let sector = u64::from_le(header.sector);
 
@@ -272,7 +283,7 @@ impl<'a> Request<'a> {
         match self.request_type {
             RequestType::In => {
                 let offset = self.sector * SECTOR_SIZE;
-                if let Some(slice) = self.single_slice(mem, Permissions::Write) {
+                if let Some(slice) = self.single_slice(mem) {
                     disk.read_at(offset, &slice)?;
                 } else {
                     // Every buffer is resolved (and so checked) before any I/O starts.
@@ -286,7 +297,7 @@ impl<'a> Request<'a> {
                     return Err(IoError::ReadOnly);
                 }
                 let offset = self.sector * SECTOR_SIZE;
-                if let Some(slice) = self.single_slice(mem, Permissions::Read) {
+                if let Some(slice) = self.single_slice(mem) {
                     disk.write_at(offset, &slice)?;
                 } else {
                     let slices = self.guest_slices(mem, Permissions::Read)?;
@@ -335,21 +346,11 @@ impl<'a> Request<'a> {
 
     /// The common case without allocating: one buffer inside one memory region. `None`
     /// for anything else (including bad addresses, which `guest_slices` then reports).
-    fn single_slice<'m, M: GuestMemory>(
-        &self,
-        mem: &'m M,
-        access: Permissions,
-    ) -> Option<VolatileSlice<'m, BS<'m, M::Bitmap>>> {
+    fn single_slice<'m, M: GuestMemory>(&self, mem: &'m M) -> Option<HostSlice<'m, M>> {
         let [seg] = self.data else {
             return None;
         };
-        let mut slices = mem
-            .get_slices(seg.addr(), usize_len(seg.len()), access)
-            .ok()?;
-        match (slices.next(), slices.next()) {
-            (Some(Ok(slice)), None) => Some(slice),
-            _ => None,
-        }
+        host_slice(mem, seg.addr(), usize_len(seg.len()))
     }
 
     fn data_len(&self) -> u32 {
@@ -362,8 +363,21 @@ impl<'a> Request<'a> {
 /// Writes a status byte; a failure means the guest pulled its own memory away, and there is
 /// nobody else to tell.
 pub fn write_status<M: GuestMemory>(mem: &M, addr: GuestAddress, status: u8) {
+    let done = host_slice(mem, addr, 1).is_some_and(|slice| slice.write_obj(status, 0).is_ok());
+    if done {
+        return;
+    }
     if let Err(err) = mem.write_obj(status, addr) {
         tracing::debug!("virtio-blk: cannot write status byte: {err}");
+    }
+}
+
+/// Reads the request header (fast path first, see [`host_slice`]); `None` when it is not
+/// all inside guest memory.
+fn read_header<M: GuestMemory>(mem: &M, addr: GuestAddress) -> Option<RequestHeader> {
+    match host_slice(mem, addr, std::mem::size_of::<RequestHeader>()) {
+        Some(slice) => slice.read_obj(0).ok(),
+        None => mem.read_obj(addr).ok(),
     }
 }
 

@@ -1,12 +1,14 @@
 //! The virtio-console device model: port 0 only (no MULTIPORT), VIRTIO_CONSOLE_F_SIZE.
 
 use std::io::{self, Read, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use vmm_sys_util::eventfd::EventFd;
 
 use super::event_handler::ConsoleEventHandler;
+use super::host_fd::{Access, HostFd};
 use super::queue_handler::ConsoleQueueHandler;
 use crate::devices::virtio::{
     read_config_bytes, ActivateError, Activation, GuestMemoryMmap, VirtioDevice, VirtioInterrupt,
@@ -44,8 +46,8 @@ pub enum ConsoleError {
     /// No eventfd for a queue.
     #[error("cannot create a console queue eventfd (out of file descriptors?)")]
     EventFd(#[source] io::Error),
-    /// The host fds cannot be switched to non-blocking mode.
-    #[error("cannot make console fd {fd} non-blocking; pass a pipe, socket, pty or tty")]
+    /// No private non-blocking handle could be made for a host fd.
+    #[error("cannot open a non-blocking handle on console fd {fd}; pass a pipe, socket, pty, tty or file")]
     NonBlocking {
         /// The fd.
         fd: RawFd,
@@ -78,14 +80,19 @@ pub struct Console {
 }
 
 impl Console {
-    /// Builds the device (for the MMIO transport) and its event-loop subscriber. The host
-    /// fds are switched to non-blocking mode: that is what lets a host that stops reading
-    /// stall only the console, never the event loop.
+    /// Builds the device (for the MMIO transport) and its event-loop subscriber. The console
+    /// works on its own non-blocking handles of the host fds (the given fds keep their
+    /// flags): that is what lets a host that stops reading stall only the console, never
+    /// the event loop.
     pub fn new(args: ConsoleArgs) -> Result<(Self, ConsoleEventHandler), ConsoleError> {
-        if let Some(input) = &args.input {
-            set_nonblocking(input.as_raw_fd())?;
-        }
-        set_nonblocking(args.output.as_raw_fd())?;
+        // Private handles: the fds given to us (often the terminal of the shell that started
+        // hull-vmm) keep their blocking mode, during the run and after we exit.
+        let input: Option<Box<dyn ConsoleInput>> = match &args.input {
+            Some(input) => Some(Box::new(private_handle(input.as_raw_fd(), Access::Read)?)),
+            None => None,
+        };
+        let output: Box<dyn ConsoleOutput> =
+            Box::new(private_handle(args.output.as_raw_fd(), Access::Write)?);
         let rx_evt = EventFd::new(libc::EFD_NONBLOCK).map_err(ConsoleError::EventFd)?;
         let tx_evt = EventFd::new(libc::EFD_NONBLOCK).map_err(ConsoleError::EventFd)?;
         let shared = Arc::new(Mutex::new(ConsoleShared {
@@ -97,8 +104,8 @@ impl Console {
         let events = ConsoleEventHandler::new(
             rx_evt.try_clone().map_err(ConsoleError::EventFd)?,
             tx_evt.try_clone().map_err(ConsoleError::EventFd)?,
-            args.input,
-            args.output,
+            input,
+            output,
             Arc::clone(&shared),
         );
         let device = Self {
@@ -198,16 +205,38 @@ impl VirtioDevice for Console {
     }
 }
 
-fn set_nonblocking(fd: RawFd) -> Result<(), ConsoleError> {
-    let fail = |source| ConsoleError::NonBlocking { fd, source };
-    // SAFETY: F_GETFL only reads the flags of `fd`; an invalid fd yields -1 and EBADF.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(fail(io::Error::last_os_error()));
+/// The console's own non-blocking handle on a host fd (see [`HostFd`]).
+fn private_handle(fd: RawFd, access: Access) -> Result<HostFd, ConsoleError> {
+    // SAFETY: `fd` belongs to a `ConsoleInput`/`ConsoleOutput` the caller still holds, so it
+    // stays open for this call; HostFd::new only dups or reopens it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    HostFd::new(borrowed, access).map_err(|source| ConsoleError::NonBlocking { fd, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::io::AsRawFd;
+
+    use super::*;
+    use crate::devices::virtio::test_utils::{is_nonblocking, pty};
+
+    /// Regression: `Console::new` used to set O_NONBLOCK on the fds it was given. On the
+    /// terminal hull-vmm shares with its parent shell that flag outlived hull-vmm, and the
+    /// next `eprintln!` on it could panic with EAGAIN.
+    #[test]
+    fn console_leaves_the_given_terminal_blocking() {
+        let Some((_master, slave)) = pty() else {
+            println!("skipped: no pty available on this host");
+            return;
+        };
+        let (console, events) = Console::new(ConsoleArgs {
+            input: Some(Box::new(slave.try_clone().unwrap())),
+            output: Box::new(slave.try_clone().unwrap()),
+            size: (24, 80),
+        })
+        .unwrap();
+        assert!(!is_nonblocking(slave.as_raw_fd()), "while the console runs");
+        drop((console, events));
+        assert!(!is_nonblocking(slave.as_raw_fd()), "after it is gone");
     }
-    // SAFETY: F_SETFL only changes the status flags of `fd`, no memory is involved.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(fail(io::Error::last_os_error()));
-    }
-    Ok(())
 }

@@ -4,9 +4,11 @@
 //!   ([`Console`], [`ConsoleResizer`]).
 //! * `queue_handler.rs`: the pure, bounded data path ([`ConsoleQueueHandler`]).
 //! * `event_handler.rs`: the event-loop subscriber ([`ConsoleEventHandler`]).
+//! * `host_fd.rs`: the console's private non-blocking handles on the host fds.
 
 mod device;
 mod event_handler;
+mod host_fd;
 mod queue_handler;
 
 pub use device::{
