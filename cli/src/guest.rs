@@ -89,24 +89,87 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// The initramfs for the current hull-init, built once per distinct binary.
+///
+/// Found by content hash (two paths to the same binary share one cpio). Hashing a 4-5 MiB
+/// binary on every `run` costs tens of milliseconds, so a second name keyed by the file's
+/// identity (device, inode, size, mtime, ctime: any rebuild or replacement changes one)
+/// points at the content-keyed file, and a repeated run only does a `stat`.
 pub fn initramfs() -> Result<PathBuf> {
     let init = locate_init()?;
-    let binary = std::fs::read(&init).with_context(|| format!("cannot read {}", init.display()))?;
-    let hash = Sha256::digest(&binary);
-    let key: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
     let dir = cache_dir().join("initramfs");
-    let path = dir.join(format!("{key}.cpio"));
-    if path.is_file() {
-        return Ok(path);
+    let alias = identity_key(&init).map(|key| dir.join(format!("stat-{key}.cpio")));
+    if let Some(alias) = alias.as_ref().filter(|a| a.is_file()) {
+        return Ok(alias.clone());
     }
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!(
-            "cannot create {}: set HULL_CACHE to a writable directory",
-            dir.display()
-        )
-    })?;
-    let cpio = hull_guest_init::initramfs::build_initramfs_from_bytes(&binary)
-        .with_context(|| format!("cannot build the initramfs around {}", init.display()))?;
-    crate::container::store::write_atomic(&path, &cpio)?;
+    let binary = std::fs::read(&init).with_context(|| format!("cannot read {}", init.display()))?;
+    let key = short_hash(&binary);
+    let name = format!("{key}.cpio");
+    let path = dir.join(&name);
+    if !path.is_file() {
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "cannot create {}: set HULL_CACHE to a writable directory",
+                dir.display()
+            )
+        })?;
+        let cpio = hull_guest_init::initramfs::build_initramfs_from_bytes(&binary)
+            .with_context(|| format!("cannot build the initramfs around {}", init.display()))?;
+        crate::container::store::write_atomic(&path, &cpio)?;
+    }
+    if let Some(alias) = alias {
+        // A relative link, so the cache can move. A parallel run may have made it already;
+        // without it the next run just hashes again.
+        let _ = std::os::unix::fs::symlink(&name, alias);
+    }
     Ok(path)
+}
+
+/// 32 hex digits of the SHA-256 of `bytes`.
+fn short_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A key that changes whenever the file at `path` may have changed (None: cannot stat it).
+fn identity_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let identity = format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    );
+    Some(short_hash(identity.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_key_changes_when_the_file_is_rewritten() {
+        let dir = std::env::temp_dir().join(format!("hull-guest-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hull-init");
+        std::fs::write(&file, b"one").unwrap();
+        let first = identity_key(&file).unwrap();
+        assert_eq!(
+            identity_key(&file).unwrap(),
+            first,
+            "stable while unchanged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, b"two!").unwrap();
+        assert_ne!(identity_key(&file).unwrap(), first);
+        assert!(identity_key(&dir.join("missing")).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -3,6 +3,7 @@
 use crate::error::SetupError;
 use nix::sys::termios::{self, SetArg};
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,18 @@ pub struct Consoles {
 }
 
 impl Consoles {
+    /// Tells the host the consoles are configured (hvc0 raw in no-tty mode): from now on
+    /// stdin it sends reaches the container unechoed. Without a control port (hull-vmm) there
+    /// is no one to tell; the host then does not wait.
+    pub fn announce_ready(&self) {
+        if let Some(mut control) = self.control.as_ref() {
+            let line = hull_protocol::GuestEvent::Ready.to_line();
+            if let Err(e) = control.write_all(line.as_bytes()) {
+                crate::log!("cannot tell the host the consoles are ready: {e}");
+            }
+        }
+    }
+
     /// The stream setup errors are shown on (stderr, else stdout).
     pub fn error_stream(&self) -> &File {
         self.errors.as_ref().unwrap_or(&self.output)

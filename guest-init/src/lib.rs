@@ -39,5 +39,6 @@ pub mod runner;
 pub mod spec;
 pub mod supervisor;
 pub mod syscall;
+pub mod timeline;
 
 pub use initramfs::{build_initramfs, InitramfsError};

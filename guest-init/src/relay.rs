@@ -94,6 +94,7 @@ impl Relay<'_> {
                     Source::Sigchld => {
                         while let Ok(Some(_)) = self.sigchld.read_signal() {}
                         if let Some(s) = self.reap() {
+                            crate::timeline::mark("reaped");
                             status = Some(s);
                         }
                     }

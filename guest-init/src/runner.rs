@@ -51,6 +51,13 @@ fn create_cgroup(
     spec: &RunSpec,
     plan: &ContainerPlan,
 ) -> Result<Option<CgroupV2>, SetupError> {
+    if !wants_limits(plan) {
+        // The VM holds this one container: without limits a cgroup of its own changes
+        // nothing it can observe (it sees its cgroup namespace's root either way), but
+        // enabling the controllers and creating it costs ~50 ms under TCG. OOM kills are
+        // then read from the system-wide counter.
+        return Ok(None);
+    }
     let created = env
         .cgroup_root
         .as_deref()
@@ -85,6 +92,7 @@ fn try_run(
         .map(|w| disk(&env.disks, &w.serial, &w.fstype))
         .transpose()?;
     let root = rootfs::assemble(&LinuxSyscall, &env.layout, &layers, writable.as_ref())?;
+    crate::timeline::mark("rootfs");
     let cgroup = create_cgroup(env, spec, &plan)?;
     let result = supervisor::run(&Launch {
         sys: &LinuxSyscall,
@@ -93,30 +101,45 @@ fn try_run(
         consoles,
         cgroup: cgroup.as_ref().map(|c| c as &dyn CgroupManager),
     });
-    unmount_rootfs(&root, &env.layout.writable());
+    crate::timeline::mark("exited");
     Ok(result)
 }
 
-/// Best-effort clean unmount so the writable ext4 is consistent even without a journal
-/// replay; anything still busy is flushed by the sync that follows.
-fn unmount_rootfs(root: &Path, writable: &Path) {
-    for target in [root, writable] {
-        if let Err(e) = nix::mount::umount(target) {
-            log!("unmount {} failed ({e}); relying on sync", target.display());
-        }
+/// Makes the writable layer durable: `syncfs` commits the ext4 journal and flushes the disk.
+/// No unmounts (the VM powers off next) and no global sync (the read-only layers have
+/// nothing to write): measured ~10 ms instead of ~20-25 ms for unmount + sync. The ext4 is
+/// left "in use", so its next mount (`hull start`) replays a few journal blocks. A tmpfs
+/// upper (no writable disk) needs nothing.
+fn sync_writable(writable: &Path, has_disk: bool) {
+    if !has_disk {
+        return;
     }
-    nix::unistd::sync();
+    // Setup failed before the mount point existed: nothing was written.
+    let Ok(dir) = std::fs::File::open(writable) else {
+        return;
+    };
+    if let Err(e) = nix::unistd::syncfs(&dir) {
+        log!(
+            "syncfs of {} failed ({e}); falling back to sync",
+            writable.display()
+        );
+        nix::unistd::sync();
+    }
 }
 
 /// Runs the container of `spec`; every failure becomes a result with 125/126/127 and text
 /// that was also shown on the diagnostics console and the container's stderr.
 pub fn run_spec(spec: &RunSpec, env: &Environment, consoles: &Consoles) -> RunResult {
-    match try_run(spec, env, consoles) {
+    let result = match try_run(spec, env, consoles) {
         Ok(result) => result,
         Err(e) => {
             let text = e.to_string();
             show_setup_error(Some(consoles), &text);
             RunResult::failed(e.exit_code(), text)
         }
-    }
+    };
+    // Also after a setup failure: the first boot may have created upper/ and work/.
+    sync_writable(&env.layout.writable(), spec.writable.is_some());
+    crate::timeline::mark("synced");
+    result
 }

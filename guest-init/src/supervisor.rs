@@ -131,6 +131,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
     )
     .map_err(|e| SetupError::sys("signalfd", e))?;
 
+    let oom_kills_before = crate::cgroup::system_oom_kills();
     plan.namespaces.unshare_before_fork(launch.sys)?;
     // SAFETY: hull-init is single-threaded (no thread is ever spawned), so the child may
     // run arbitrary code after fork.
@@ -157,6 +158,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
     let mut report = Vec::new();
     let _ = File::from(error_r).read_to_end(&mut report);
     let exec_ms = boot_time_ms();
+    crate::timeline::mark("exec");
     if let Some((code, message)) = report.split_first() {
         let _ = waitpid(child, None);
         let _ = old_mask.thread_set_mask();
@@ -190,7 +192,10 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         ),
     };
     result.boot_to_exec_ms = exec_ms;
-    result.oom_killed = launch.cgroup.is_some_and(|c| c.oom_killed());
+    result.oom_killed = match launch.cgroup {
+        Some(cgroup) => cgroup.oom_killed(),
+        None => crate::cgroup::system_oom_kills() > oom_kills_before,
+    };
     Ok(result)
 }
 

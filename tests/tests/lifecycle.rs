@@ -59,9 +59,12 @@ fn wait_and_kill_report_the_status() {
     let Some(hull) = setup("wait_and_kill_report_the_status") else {
         return;
     };
+    // A real death by signal, as in Docker: SIGKILL comes from outside the container's pid
+    // namespace (hull-init), so PID 1's immunity does not apply: 128 + 9.
     hull.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "1000"]);
     hull.ok(&["kill", "-s", "KILL", "k"]);
     assert_eq!(hull.ok(&["wait", "k"]), "137\n");
+    assert_eq!(hull.inspect("k", "{{.State.ExitCode}}"), "137");
     hull.ok(&[
         "run",
         "-d",

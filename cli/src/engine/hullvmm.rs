@@ -96,6 +96,7 @@ impl Engine for HullVmm {
                 stdio_out: Box::new(stdout),
                 stderr: None,
                 control: None,
+                events: None,
             },
         })
     }

@@ -56,6 +56,9 @@ pub struct Consoles {
     pub stderr: Option<Box<dyn Read + Send>>,
     /// Host -> guest `hvc2` control messages; None on engines without a control port.
     pub control: Option<Box<dyn Write + Send>>,
+    /// Guest -> host `hvc2` events (`GuestEvent` lines); None on engines without a control
+    /// port.
+    pub events: Option<Box<dyn Read + Send>>,
 }
 
 /// A booted VM.

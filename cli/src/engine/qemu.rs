@@ -31,8 +31,10 @@ impl Qemu {
         let mut args: Vec<String> = vec![
             "-M".into(),
             // acpi=off: QEMU then announces the virtio-mmio devices on the kernel command line
-            // (the guest kernel has no ACPI).
-            "microvm,x-option-roms=off,rtc=off,acpi=off".into(),
+            // (the guest kernel has no ACPI). rtc=on: without a CMOS RTC the kernel's boot-time
+            // wall-clock read polls port 0x70 for ~1 s ("Unable to read current time from
+            // RTC"); measured here, a bare boot takes 1.3 s with rtc=off and 0.27 s with it.
+            "microvm,x-option-roms=off,rtc=on,acpi=off".into(),
             "-accel".into(),
             if self.accel_kvm { "kvm" } else { "tcg" }.into(),
             "-cpu".into(),
@@ -130,7 +132,8 @@ impl Engine for Qemu {
             stdio_in: Box::new(stdio.try_clone()?),
             stdio_out: Box::new(stdio),
             stderr: Some(Box::new(stderr)),
-            control: Some(Box::new(control)),
+            control: Some(Box::new(control.try_clone()?)),
+            events: Some(Box::new(control)),
         };
         Ok(RunningVm { child, consoles })
     }
@@ -201,7 +204,7 @@ mod tests {
     #[test]
     fn arguments_follow_the_documented_microvm_layout() {
         let args = Qemu { accel_kvm: false }.args(&spec()).join(" ");
-        assert!(args.contains("-M microvm,x-option-roms=off,rtc=off,acpi=off -accel tcg"));
+        assert!(args.contains("-M microvm,x-option-roms=off,rtc=on,acpi=off -accel tcg"));
         assert!(args.contains("-append console=ttyS0 quiet"));
         assert!(args.contains("file=/s/layer,,0.erofs,format=raw,if=none,readonly=on"));
         assert!(args.contains("virtio-blk-device,drive=d1,serial=hull-rw"));

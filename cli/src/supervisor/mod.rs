@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod pump;
+pub mod ready;
 pub mod signals;
 pub mod terminal;
 
@@ -105,6 +106,13 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
         // thread ever receives these signals.
         signals::forward(channel.clone(), true);
     }
+    // The guest writes its events on hvc2: read it in every mode (also `hull shim`). Spawned
+    // after `signals::forward`, so this thread too has the proxied signals blocked.
+    let ready = vm
+        .consoles
+        .events
+        .take()
+        .map_or_else(ready::ReadyGate::open, ready::ReadyGate::watch);
     control::serve(&paths.control_socket(), channel.clone())?;
     let log = ContainerLog::open(&paths.container_log())?;
     let _raw = if terminal && options.tty {
@@ -135,7 +143,7 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
         Io::Terminal { stdin: true } => {
             let eof_channel = channel.clone();
             let tty = options.tty;
-            pump::input(vm.consoles.stdio_in, move || {
+            pump::input(vm.consoles.stdio_in, ready, move || {
                 if !tty {
                     eof_channel.send(&ControlMessage::StdinEof);
                 }

@@ -74,9 +74,15 @@ pub fn output(
     })
 }
 
-/// Copies the host's stdin to the guest until EOF, then runs `at_eof`.
-pub fn input(mut to: Box<dyn Write + Send>, at_eof: impl FnOnce() + Send + 'static) {
+/// Copies the host's stdin to the guest until EOF, then runs `at_eof`. Nothing is read
+/// before `ready` opens: see [`super::ready`].
+pub fn input(
+    mut to: Box<dyn Write + Send>,
+    ready: super::ready::ReadyGate,
+    at_eof: impl FnOnce() + Send + 'static,
+) {
     std::thread::spawn(move || {
+        ready.wait();
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 16 * 1024];
         loop {

@@ -14,8 +14,10 @@
 //! * **Consoles** (virtio-console): [`CONSOLE_STDIO`] carries the container's tty, or its
 //!   stdin+stdout when there is no tty; [`CONSOLE_STDERR`] its stderr when there is no tty;
 //!   [`CONSOLE_CONTROL`] carries newline-delimited JSON [`ControlMessage`]s from host to guest
-//!   (signals, window size, stdin EOF). An engine with a single console port (hull-vmm today)
-//!   only provides `hvc0`: the guest then merges stderr into it and has no control channel.
+//!   (signals, window size, stdin EOF) and [`GuestEvent`]s from guest to host (today only
+//!   [`GuestEvent::Ready`]: the consoles are configured, the host may send stdin). An engine
+//!   with a single console port (hull-vmm today) only provides `hvc0`: the guest then merges
+//!   stderr into it and has no control channel, hence no ready handshake either.
 
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -190,6 +192,32 @@ impl ControlMessage {
         let mut line = serde_json::to_string(self).expect("control messages always serialize");
         line.push('\n');
         line
+    }
+}
+
+/// A message from guest to host on [`CONSOLE_CONTROL`], one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GuestEvent {
+    /// hull-init has configured the consoles (hvc0 raw in no-tty mode). Bytes the host writes
+    /// to hvc0 before this may be echoed by the guest tty's default line discipline, so the
+    /// host holds the container's stdin until it has read this line.
+    Ready,
+}
+
+impl GuestEvent {
+    /// The event as one line of JSON, newline included.
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("guest events always serialize");
+        line.push('\n');
+        line
+    }
+
+    /// Parses one line (surrounding whitespace ignored); `None` for anything else, so a newer
+    /// guest's unknown events never break an older host.
+    pub fn parse_line(line: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(line).ok()?.trim();
+        serde_json::from_str(text).ok()
     }
 }
 
@@ -379,6 +407,17 @@ mod tests {
     fn serials_fit_virtio_blk_limit() {
         assert!(layer_disk_serial(999).len() <= 20);
         assert!(CONFIG_DISK_SERIAL.len() <= 20);
+    }
+
+    #[test]
+    fn guest_events_are_single_json_lines() {
+        assert_eq!(GuestEvent::Ready.to_line(), "{\"type\":\"ready\"}\n");
+        assert_eq!(
+            GuestEvent::parse_line(b"{\"type\":\"ready\"}\r\n"),
+            Some(GuestEvent::Ready)
+        );
+        assert_eq!(GuestEvent::parse_line(b"{\"type\":\"future\"}"), None);
+        assert_eq!(GuestEvent::parse_line(b"\xff\xfe"), None);
     }
 
     #[test]
