@@ -26,7 +26,7 @@ scripts/build.sh -v
 step "guest kernel (cached by content hash)"
 # Built here so a failure shows as this step; hull then finds it in the cache instantly.
 kernel-config/build.sh >/dev/null
-export HULL_INIT=$PWD/target/release/hull-init
+export HULL_INIT=$PWD/target/guest/x86_64-unknown-linux-gnu/release/hull-init
 export HULL_BIN=$PWD/target/release/hull
 export HULL_VMM_BIN=$PWD/target/release/hull-vmm
 

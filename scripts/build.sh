@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds hull's binaries: `hull` and `hull-vmm` (release), and the static guest `hull-init`,
-# which is copied next to `hull` so hull finds it. Prints nothing on success unless -v.
+# Builds hull's binaries: `hull` and `hull-vmm` (release), and the static guest `hull-init`
+# in target/guest/x86_64-unknown-linux-gnu/release/, where hull finds it. (Not beside `hull`:
+# `cargo test` puts a dynamic hull-init there.) Prints nothing on success unless -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quiet=(--quiet)
@@ -10,4 +11,3 @@ cargo build "${quiet[@]}" --release -p hull-cli -p hull-vmm
 # --target keeps crt-static off build scripts and proc macros (they must stay dynamic).
 RUSTFLAGS="-C target-feature=+crt-static" cargo build "${quiet[@]}" --release \
     -p hull-guest-init --target x86_64-unknown-linux-gnu --target-dir target/guest
-install -m 0755 target/guest/x86_64-unknown-linux-gnu/release/hull-init target/release/hull-init

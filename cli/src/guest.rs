@@ -70,15 +70,29 @@ pub fn locate_init() -> Result<PathBuf> {
         .and_then(|exe| exe.parent().map(|dir| dir.join("hull-init")));
     let in_tree = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/guest/x86_64-unknown-linux-gnu/release/hull-init");
+    // `cargo build` in the source tree also leaves a dynamic hull-init beside hull: skip it.
     beside
         .into_iter()
         .chain([in_tree])
-        .find(|path| path.is_file())
-        .context(
-            "hull-init not found: build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build \
-             --release -p hull-guest-init --target x86_64-unknown-linux-gnu --target-dir target/guest, \
-             or set HULL_INIT",
-        )
+        .find(|path| is_static_file(path))
+        .with_context(|| {
+            format!("no static hull-init found: {STATIC_BUILD_HINT}, or set HULL_INIT")
+        })
+}
+
+/// How to build the guest init so it can be PID 1 of an initramfs with nothing else in it.
+const STATIC_BUILD_HINT: &str =
+    "build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build \
+     --release -p hull-guest-init --target x86_64-unknown-linux-gnu --target-dir target/guest \
+     (scripts/build.sh does)";
+
+/// Reads only the ELF and program headers (the first page holds them): this runs per `hull run`.
+fn is_static_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(4096).read_to_end(&mut head))
+        .is_ok_and(|_| hull_guest_init::is_static_elf(&head))
 }
 
 /// HULL_CACHE (default /var/cache/hull).
@@ -102,6 +116,12 @@ pub fn initramfs() -> Result<PathBuf> {
         return Ok(alias.clone());
     }
     let binary = std::fs::read(&init).with_context(|| format!("cannot read {}", init.display()))?;
+    if !hull_guest_init::is_static_elf(&binary) {
+        bail!(
+            "{} is not statically linked, so it cannot run as the guest's PID 1: {STATIC_BUILD_HINT}",
+            init.display()
+        );
+    }
     let key = short_hash(&binary);
     let name = format!("{key}.cpio");
     let path = dir.join(&name);

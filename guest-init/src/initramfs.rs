@@ -18,6 +18,41 @@ pub enum InitramfsError {
     /// The binary does not fit a cpio entry.
     #[error("the guest init is larger than 4 GiB")]
     TooLarge,
+    /// The binary needs a dynamic loader the guest does not have.
+    #[error("the guest init is not a static x86_64 ELF executable (the guest has no libc): build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p hull-guest-init --target x86_64-unknown-linux-gnu")]
+    NotStatic,
+}
+
+/// Whether `elf` is a 64-bit ELF executable without a program interpreter (PT_INTERP),
+/// i.e. one the kernel can run as PID 1 from an initramfs holding nothing else.
+pub fn is_static_elf(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let u64_at = |at: usize| {
+        elf.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    // Magic, ELFCLASS64, little endian.
+    if elf.get(..6) != Some(&b"\x7fELF\x02\x01"[..]) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(32), u16_at(54), u16_at(56)) else {
+        return false;
+    };
+    let Ok(phoff) = usize::try_from(phoff) else {
+        return false;
+    };
+    (0..phnum).all(|i| {
+        let kind = phoff
+            .checked_add(i * phentsize)
+            .and_then(|at| elf.get(at..at.checked_add(4)?));
+        // A header table outside the file is as unusable as an interpreter.
+        matches!(kind, Some(k) if k != PT_INTERP.to_le_bytes())
+    })
 }
 
 /// Directories in the initramfs (mount points of PID 1).
@@ -117,12 +152,35 @@ pub fn build_initramfs(init_binary: &Path) -> Result<Vec<u8>, InitramfsError> {
         path: init_binary.to_path_buf(),
         source,
     })?;
+    if !is_static_elf(&init) {
+        return Err(InitramfsError::NotStatic);
+    }
     build_initramfs_from_bytes(&init)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dynamic_and_broken_binaries_are_not_static() {
+        // This test binary links glibc dynamically.
+        let this = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(!is_static_elf(&this));
+        assert!(!is_static_elf(b"#!/bin/sh\n"));
+        assert!(!is_static_elf(&this[..70]));
+        let err = build_initramfs(&std::env::current_exe().unwrap()).unwrap_err();
+        assert!(matches!(err, InitramfsError::NotStatic), "{err}");
+    }
+
+    #[test]
+    fn a_static_busybox_is_static() {
+        let Ok(busybox) = std::fs::read("/bin/busybox") else {
+            eprintln!("skipped: /bin/busybox missing (apt-get install busybox-static)");
+            return;
+        };
+        assert!(is_static_elf(&busybox));
+    }
 
     fn field(header: &[u8], index: usize) -> u32 {
         let start = 6 + index * 8;

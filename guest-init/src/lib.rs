@@ -41,4 +41,4 @@ pub mod supervisor;
 pub mod syscall;
 pub mod timeline;
 
-pub use initramfs::{build_initramfs, InitramfsError};
+pub use initramfs::{build_initramfs, is_static_elf, InitramfsError};
