@@ -68,10 +68,26 @@ pub fn ensure_kernel(profile: KernelProfile) -> Result<KernelArtifacts, Artifact
     if let Some(vmlinux) = std::env::var_os(ENV_KERNEL).filter(|v| !v.is_empty()) {
         return from_override(PathBuf::from(vmlinux));
     }
-    let config_dir = std::env::var_os(ENV_CONFIG_DIR)
+    run_build_script(&build_script(), profile, &[])
+}
+
+/// Where the kernel for `profile` is (or will be) cached, and whether it is built, without
+/// building anything (`build.sh --print-dir`). `HULL_KERNEL` answers for every profile.
+pub fn kernel_location(profile: KernelProfile) -> Result<(KernelArtifacts, bool), ArtifactsError> {
+    if let Some(vmlinux) = std::env::var_os(ENV_KERNEL).filter(|v| !v.is_empty()) {
+        let artifacts = from_override(PathBuf::from(vmlinux))?;
+        return Ok((artifacts, true));
+    }
+    let artifacts = run_build_script(&build_script(), profile, &["--print-dir"])?;
+    let built = artifacts.vmlinux.is_file();
+    Ok((artifacts, built))
+}
+
+fn build_script() -> PathBuf {
+    std::env::var_os(ENV_CONFIG_DIR)
         .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    run_build_script(&config_dir.join("build.sh"), profile)
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("build.sh")
 }
 
 fn from_override(vmlinux: PathBuf) -> Result<KernelArtifacts, ArtifactsError> {
@@ -88,16 +104,21 @@ fn from_override(vmlinux: PathBuf) -> Result<KernelArtifacts, ArtifactsError> {
     })
 }
 
+/// Runs build.sh for `profile` with `extra` arguments and returns the artifacts in the
+/// directory it names; with `--print-dir` they need not exist yet.
 fn run_build_script(
     script: &Path,
     profile: KernelProfile,
+    extra: &[&str],
 ) -> Result<KernelArtifacts, ArtifactsError> {
+    let print_only = extra.contains(&"--print-dir");
     let output = Command::new("bash")
         .arg(script)
         .args([
             OsString::from("--profile"),
             OsString::from(profile.as_str()),
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -115,7 +136,7 @@ fn run_build_script(
     let stdout = String::from_utf8_lossy(&output.stdout);
     let dir = PathBuf::from(last_line(&stdout));
     let artifacts = KernelArtifacts::in_dir(&dir);
-    if !artifacts.vmlinux.is_file() {
+    if !print_only && !artifacts.vmlinux.is_file() {
         return Err(ArtifactsError::NoVmlinux(dir));
     }
     Ok(artifacts)

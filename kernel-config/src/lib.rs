@@ -10,5 +10,7 @@ pub mod cmdline;
 pub mod fragment;
 mod profile;
 
-pub use artifacts::{ensure_kernel, ArtifactsError, KernelArtifacts, ENV_CONFIG_DIR, ENV_KERNEL};
+pub use artifacts::{
+    ensure_kernel, kernel_location, ArtifactsError, KernelArtifacts, ENV_CONFIG_DIR, ENV_KERNEL,
+};
 pub use profile::{KernelProfile, UnknownProfile};

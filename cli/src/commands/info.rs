@@ -64,8 +64,11 @@ struct EngineReport {
 #[derive(Debug, Serialize)]
 struct GuestReport {
     kernel_profile: String,
-    /// HULL_KERNEL, when set; otherwise the kernel is built and cached on first run.
-    kernel_override: Option<PathBuf>,
+    /// The vmlinux the selected engine boots (HULL_KERNEL, or the cached build's place).
+    kernel: Option<PathBuf>,
+    /// Whether that kernel exists (otherwise `hull run` builds it first, ~4 min).
+    kernel_built: bool,
+    kernel_error: Option<String>,
     init: Option<PathBuf>,
     init_error: Option<String>,
 }
@@ -90,6 +93,8 @@ fn gather(globals: &Globals) -> InfoReport {
         None => (default, "default"),
     };
     let init = guest::locate_init();
+    let profile = guest::profile_for(selected);
+    let kernel = hull_kernel::kernel_location(profile);
     InfoReport {
         qemu: facts.qemu.clone(),
         engine: EngineReport {
@@ -104,10 +109,10 @@ fn gather(globals: &Globals) -> InfoReport {
             default_reason,
         },
         guest: GuestReport {
-            kernel_profile: guest::profile_for(selected).to_string(),
-            kernel_override: std::env::var_os(hull_kernel::ENV_KERNEL)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            kernel_profile: profile.to_string(),
+            kernel_built: kernel.as_ref().is_ok_and(|(_, built)| *built),
+            kernel_error: kernel.as_ref().err().map(|e| error_chain(e)),
+            kernel: kernel.ok().map(|(artifacts, _)| artifacts.vmlinux),
             init_error: init.as_ref().err().map(|e| format!("{e:#}")),
             init: init.ok(),
         },
@@ -229,15 +234,18 @@ fn render(report: &InfoReport) -> String {
     }
     line("  choose:", "--vmm hull|qemu or HULL_VMM=hull|qemu");
     line("Kernel profile:", &report.guest.kernel_profile);
-    match &report.guest.kernel_override {
-        Some(path) => line("Kernel:", &format!("{} (HULL_KERNEL)", path.display())),
-        None => line(
+    let guest = &report.guest;
+    match (&guest.kernel, &guest.kernel_error) {
+        (Some(path), _) if guest.kernel_built => line("Kernel:", &path.display().to_string()),
+        (Some(path), _) => line(
             "Kernel:",
             &format!(
-                "built from linux-source-6.1 on first run, cached in {}/kernel",
-                report.cache.display()
+                "{} (not built yet: the first run builds it from linux-source-6.1, ~4 min)",
+                path.display()
             ),
         ),
+        (None, Some(err)) => line("Kernel:", &format!("unavailable: {err}")),
+        (None, None) => {}
     }
     match (&report.guest.init, &report.guest.init_error) {
         (Some(path), _) => line("Guest init:", &path.display().to_string()),
@@ -283,7 +291,9 @@ mod tests {
             },
             guest: GuestReport {
                 kernel_profile: "standard".into(),
-                kernel_override: None,
+                kernel: Some("/var/cache/hull/kernel/standard-00/vmlinux".into()),
+                kernel_built: false,
+                kernel_error: None,
                 init: None,
                 init_error: None,
             },
@@ -304,6 +314,10 @@ mod tests {
         assert!(text.contains("1.6 M guest ring-0 instructions/s"), "{text}");
         assert!(text.contains("-accel tcg"), "{text}");
         assert!(!text.contains("contradicts"), "{text}");
+        assert!(
+            text.contains("standard-00/vmlinux (not built yet"),
+            "{text}"
+        );
     }
 
     #[test]
