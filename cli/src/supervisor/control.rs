@@ -1,8 +1,10 @@
 //! Control of a running container. Inside the supervisor, [`ControlChannel`] writes
 //! [`ControlMessage`]s to the guest's control console (or, on engines without one, kills the
 //! VMM for a signal). Other hull processes (`stop`, `kill`) reach the supervisor through a
-//! unix socket in the container's directory that carries the same JSON lines.
+//! unix socket in the container's directory that carries the same JSON lines; an `attach`
+//! request turns its connection into an attach session (see [`super::attach`]).
 
+use super::attach::Attachments;
 use anyhow::{Context, Result};
 use hull_protocol::ControlMessage;
 use nix::sys::signal::{self, Signal};
@@ -67,10 +69,12 @@ pub enum Request {
     },
     /// Kill the VMM outright.
     KillVm,
+    /// Become an attach session: the rest of the connection is [`super::attach`] frames.
+    Attach,
 }
 
-/// Serves `socket` on a thread: each line is a [`Request`].
-pub fn serve(socket: &Path, channel: ControlChannel) -> Result<()> {
+/// Serves `socket` on a thread: each line is a [`Request`]; attach sessions join `attachments`.
+pub fn serve(socket: &Path, channel: ControlChannel, attachments: Attachments) -> Result<()> {
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -80,11 +84,24 @@ pub fn serve(socket: &Path, channel: ControlChannel) -> Result<()> {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let channel = channel.clone();
+            let attachments = attachments.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    match serde_json::from_str::<Request>(&line) {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    match serde_json::from_str::<Request>(line.trim_end()) {
                         Ok(Request::Control { message }) => channel.send(&message),
                         Ok(Request::KillVm) => channel.kill_vmm(),
+                        Ok(Request::Attach) => {
+                            // The reader keeps any frames that came with the request line.
+                            attachments.add(reader);
+                            break;
+                        }
                         Err(err) => tracing::warn!("bad control request {line:?}: {err}"),
                     }
                 }

@@ -3,6 +3,7 @@
 //! (`hull shim`, for detached containers), serves `stop`/`kill` requests, and records how
 //! the container ended, read from the config disk (the VMM's own exit code means nothing).
 
+pub mod attach;
 pub mod control;
 pub mod pump;
 pub mod ready;
@@ -113,7 +114,12 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
         .events
         .take()
         .map_or_else(ready::ReadyGate::open, ready::ReadyGate::watch);
-    control::serve(&paths.control_socket(), channel.clone())?;
+    let attachments = attach::Attachments::new(ready.clone());
+    control::serve(
+        &paths.control_socket(),
+        channel.clone(),
+        attachments.clone(),
+    )?;
     let log = ContainerLog::open(&paths.container_log())?;
     let _raw = if terminal && options.tty {
         terminal::RawMode::enable()
@@ -128,13 +134,15 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
 
     let stdout: Option<Box<dyn Write + Send>> = terminal.then(|| Box::new(std::io::stdout()) as _);
     let stderr: Option<Box<dyn Write + Send>> = terminal.then(|| Box::new(std::io::stderr()) as _);
+    // `hull attach` clients get the output too, whoever else reads it.
     let mut outputs = vec![pump::output(
         vm.consoles.stdio_out,
-        stdout,
+        Some(attachments.tee(attach::STDOUT, stdout)),
         log.clone(),
         "stdout",
     )];
     if let Some(err_console) = vm.consoles.stderr.take() {
+        let stderr = Some(attachments.tee(attach::STDERR, stderr));
         outputs.push(pump::output(err_console, stderr, log, "stderr"));
     }
     // Keeps hvc0's write side open for the VM's life: closing a pipe would read as a hangup.
@@ -149,6 +157,8 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
                 }
             });
         }
+        // Detached with -i: stdin stays open for `hull attach` clients, as Docker's does.
+        Io::Detached if options.interactive => attachments.set_stdin(vm.consoles.stdio_in),
         _ => {
             if !options.tty {
                 channel.send(&ControlMessage::StdinEof);
@@ -187,6 +197,8 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
     };
     let reported = result.is_some();
     let done = store.record_exit(&container.id, result, (fallback.0, &fallback.1))?;
+    // Before the shim removes a --rm container: its attached clients learn the status here.
+    attachments.finish(done.state.exit_code);
     if !reported && fallback.0 == crate::exit::HULL_ERROR {
         // hull's own failure: the guest printed nothing, so the message must reach the user.
         return Err(crate::exit::with_code(fallback.0, fallback.1));

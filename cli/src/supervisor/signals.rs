@@ -6,8 +6,8 @@ use super::terminal;
 use hull_protocol::ControlMessage;
 use nix::sys::signal::{SigSet, Signal};
 
-/// Signals proxied to the container's process.
-const PROXIED: [Signal; 6] = [
+/// Signals proxied to the container's process (also by `hull attach`).
+pub const PROXIED: [Signal; 6] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
