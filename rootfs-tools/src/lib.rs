@@ -30,20 +30,20 @@
 //! | `run I` | [`Store::resolve`] / [`Store::ensure_base_image`] | [`Image`] / `Option<Image>` |
 //!
 //! `in_use` gets an image id and says whether a container uses it (the CLI owns containers).
-//! Long work reports through [`Progress`] (`&()` is silent). For an indicatif bar:
+//! Long work reports through [`Progress`] (`&()` is silent; every method has a default).
+//! The CLI wraps an indicatif bar; a minimal reporter:
 //!
-//! ```ignore
-//! struct Bar(indicatif::ProgressBar);
-//! impl hull_rootfs::Progress for Bar {
+//! ```
+//! struct Stderr;
+//! impl hull_rootfs::Progress for Stderr {
 //!     fn start(&self, task: &str, total: Option<u64>) {
-//!         self.0.reset();
-//!         self.0.set_length(total.unwrap_or(0));
-//!         self.0.set_message(task.to_owned());
+//!         eprintln!("{task} ({} bytes)", total.unwrap_or(0));
 //!     }
-//!     fn advance(&self, bytes: u64) { self.0.inc(bytes) }
-//!     fn message(&self, line: &str) { self.0.set_message(line.to_owned()) }
-//!     fn finish(&self) { self.0.finish_and_clear() }
+//!     fn message(&self, line: &str) {
+//!         eprintln!("{line}");
+//!     }
 //! }
+//! let _reporter: &dyn hull_rootfs::Progress = &Stderr;
 //! ```
 //! Errors are [`StoreError`]: each message says what to do next.
 //!
