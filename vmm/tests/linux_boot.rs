@@ -128,7 +128,7 @@ mod tests {
         // auto-mount it) and prints on hvc0.
         let root = temp_path("slow-root");
         let _ = std::fs::remove_dir_all(&root);
-        for dir in ["bin", "dev", "proc"] {
+        for dir in ["bin", "dev", "proc", "sys"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
         std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
@@ -136,6 +136,9 @@ mod tests {
                     /bin/busybox mount -t devtmpfs dev /dev\n\
                     exec >/dev/hvc0 2>&1\n\
                     echo \"hull slow tier: /init ran\"\n\
+                    /bin/busybox mount -t sysfs sys /sys\n\
+                    for d in vda vdb; do echo \"disk $d $(/bin/busybox cat /sys/block/$d/serial) $(/bin/busybox cat /sys/block/$d/size) ro=$(/bin/busybox cat /sys/block/$d/ro)\"; done\n\
+                    echo \"hull slow tier: disks listed\"\n\
                     /bin/busybox reboot -f\n";
         std::fs::write(root.join("init"), init).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -166,6 +169,11 @@ mod tests {
             "{options} console=hvc0 root=/dev/vda rw rootfstype=ext4 init=/init reboot=k panic=-1 pci=off"
         );
         let disk_arg = format!("{},serial=hull-rw", disk.display());
+        // A second, read-only disk of 3 MiB + 512 bytes: the guest must see its exact size
+        // in sectors and its read-only flag.
+        let layer = temp_path("slow-layer.img");
+        std::fs::write(&layer, vec![0u8; (3 << 20) + 512]).unwrap();
+        let layer_arg = format!("{}:ro,serial=hull-layer-0", layer.display());
         let kernel = kernel.to_string_lossy().into_owned();
         let start = std::time::Instant::now();
         let (out, err, exited) = run_until(
@@ -179,12 +187,14 @@ mod tests {
                 "128",
                 "--disk",
                 &disk_arg,
+                "--disk",
+                &layer_arg,
                 "--console",
                 "virtio",
                 "--cpu-vendor",
                 "intel",
             ],
-            &["hull slow tier: /init ran"],
+            &["hull slow tier: disks listed"],
             Duration::from_secs(600),
         );
         eprintln!(
@@ -193,9 +203,14 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&root);
         let _ = std::fs::remove_file(&disk);
+        let _ = std::fs::remove_file(&layer);
         assert!(
             out.contains("hull slow tier: /init ran"),
             "/init did not print on hvc0 (exited: {exited:?})\nstdout:\n{out}\nstderr (COM1 + log):\n{err}"
         );
+        // 16 MiB root = 32768 sectors, writable; the layer 6145 sectors, read-only.
+        // (Probe order names vda/vdb; the serial identifies the disk.)
+        assert!(out.contains(" hull-rw 32768 ro=0"), "{out}");
+        assert!(out.contains(" hull-layer-0 6145 ro=1"), "{out}");
     }
 }
