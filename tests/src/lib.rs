@@ -251,3 +251,82 @@ pub fn finish(mut child: std::process::Child, what: &[&str]) -> Output {
         stderr: err_reader.join().unwrap_or_default(),
     }
 }
+
+/// A detached tmux session running `command` in a `cols` x `rows` terminal: how the tests
+/// play a person at a real terminal (`-it`, `attach`). Killed on drop, so a failing
+/// assertion leaves no session behind.
+pub struct Terminal {
+    session: String,
+}
+
+impl Terminal {
+    /// Starts `command` (a shell line); `None`, after printing why `test` is skipped, when
+    /// tmux is not installed.
+    pub fn start(test: &str, command: &str, cols: u16, rows: u16) -> Option<Self> {
+        if which("tmux").is_none() {
+            eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux)");
+            return None;
+        }
+        let terminal = Self {
+            session: format!("hull-{test}-{}", std::process::id()),
+        };
+        let (cols, rows) = (cols.to_string(), rows.to_string());
+        terminal.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &terminal.session,
+            "-x",
+            &cols,
+            "-y",
+            &rows,
+            command,
+        ]);
+        // Keep the size we set, whatever clients attach.
+        terminal.tmux(&[
+            "set-option",
+            "-t",
+            &terminal.session,
+            "window-size",
+            "manual",
+        ]);
+        Some(terminal)
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What the terminal shows now.
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-t", &self.session, "-p"])
+    }
+
+    /// Types `keys` (tmux key names: "Enter", "C-c", or text).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.session.as_str()];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Resizes the terminal, as a person dragging the window would.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let (cols, rows) = (cols.to_string(), rows.to_string());
+        self.tmux(&[
+            "resize-window",
+            "-t",
+            &self.session,
+            "-x",
+            &cols,
+            "-y",
+            &rows,
+        ]);
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.tmux(&["kill-session", "-t", &self.session]);
+    }
+}

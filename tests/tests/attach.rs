@@ -5,9 +5,9 @@
 // An integration-test crate is all tests: the lint is meant for unit tests in src/.
 #![allow(clippy::tests_outside_test_module)]
 
-use hull_tests::{finish, setup, stderr, stdout, wait_until, which, Hull};
+use hull_tests::{finish, setup, stderr, stdout, wait_until, which, Hull, Terminal};
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// `hull attach NAME` with `input` on its stdin, to completion.
@@ -83,11 +83,6 @@ fn attach_refuses_unknown_and_stopped_containers_like_docker() {
     );
 }
 
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("tmux runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn attach_to_a_tty_container_uses_the_host_terminal() {
     let Some(hull) = setup("attach_to_a_tty_container_uses_the_host_terminal") else {
@@ -98,32 +93,23 @@ fn attach_to_a_tty_container_uses_the_host_terminal() {
         return;
     }
     hull.ok(&["run", "-d", "-it", "--name", "t", "busybox", "sh"]);
-    let session = format!("hull-attach-{}", std::process::id());
     let status_file = hull.root.path().join("status");
     let command = format!(
         "{} attach t; echo $? > {}; sleep 60",
         hull.env_prefix(),
         status_file.display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "100",
-        "-y",
-        "30",
+    let Some(term) = Terminal::start(
+        "attach_to_a_tty_container_uses_the_host_terminal",
         &command,
-    ]);
-    tmux(&["set-option", "-t", &session, "window-size", "manual"]);
-    let screen = || tmux(&["capture-pane", "-t", &session, "-p"]);
-    let keys = |keys: &[&str]| {
-        let mut args = vec!["send-keys", "-t", session.as_str()];
-        args.extend_from_slice(keys);
-        tmux(&args);
+        100,
+        30,
+    ) else {
+        return;
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let screen = || term.screen();
+    let keys = |keys: &[&str]| term.keys(keys);
+    {
         // Attach prints nothing until the container does: ask for output until it comes.
         assert!(
             wait_until(Duration::from_secs(20), || {
@@ -134,7 +120,7 @@ fn attach_to_a_tty_container_uses_the_host_terminal() {
             "the host size reaches the container: {}",
             screen()
         );
-        tmux(&["resize-window", "-t", &session, "-x", "120", "-y", "40"]);
+        term.resize(120, 40);
         std::thread::sleep(Duration::from_millis(500));
         keys(&["stty size", "Enter"]);
         assert!(
@@ -151,9 +137,5 @@ fn attach_to_a_tty_container_uses_the_host_terminal() {
             "attach exits with the container's status: {}",
             screen()
         );
-    }));
-    tmux(&["kill-session", "-t", &session]);
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
     }
 }
