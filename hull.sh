@@ -4,6 +4,8 @@
 #   ./hull.sh run --rm -it busybox sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
 "$here/scripts/install-deps.sh" --if-missing
 "$here/scripts/build.sh"
 exec "$here/target/release/hull" "$@"

@@ -6,6 +6,8 @@
 #   ./test.sh --fast   the same without the slow tier and without the pvm-compat kernel
 set -euo pipefail
 cd "$(dirname "$0")"
+# rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
 start=$(date +%s)
 step() { printf '\n== %s (t+%ss)\n' "$*" "$(($(date +%s) - start))"; }
 
