@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${HOME:-/root}/.cargo/bin:$PATH"
 "$here/scripts/install-deps.sh" --if-missing
 "$here/scripts/build.sh"
 exec "$here/target/release/hull" "$@"

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${HOME:-/root}/.cargo/bin:$PATH"
 start=$(date +%s)
 step() { printf '\n== %s (t+%ss)\n' "$*" "$(($(date +%s) - start))"; }
 

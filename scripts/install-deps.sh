@@ -3,7 +3,7 @@
 # Idempotent; `--if-missing` skips apt entirely when a stamp says this exact list is in place.
 set -euo pipefail
 # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${HOME:-/root}/.cargo/bin:$PATH"
 
 PACKAGES=(
     # VM engine for hosts without hardware KVM (and the reference for benchmarks).
