@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use hull_guest_init::build_initramfs;
+use hull_guest_init::{build_initramfs, is_static_elf};
 use hull_protocol::{ControlMessage, RunResult};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -42,23 +42,6 @@ fn kernel() -> Option<PathBuf> {
     vmlinux.exists().then_some(vmlinux)
 }
 
-/// Whether an ELF file has no program interpreter (statically linked).
-fn is_static_elf(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
-        return false;
-    };
-    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
-        return false;
-    }
-    let u16_at = |o: usize| usize::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
-    let phoff = usize::try_from(u64::from_le_bytes(bytes[32..40].try_into().unwrap())).unwrap();
-    let (phentsize, phnum) = (u16_at(54), u16_at(56));
-    (0..phnum).all(|i| {
-        let at = phoff + i * phentsize;
-        bytes.get(at..at + 4) != Some(&3u32.to_le_bytes()[..]) // PT_INTERP
-    })
-}
-
 fn static_init() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("HULL_INIT").map(PathBuf::from),
@@ -69,7 +52,10 @@ fn static_init() -> Option<PathBuf> {
                 .join("target/h-guestinit-static/x86_64-unknown-linux-gnu/release/hull-init"),
         ),
     ];
-    candidates.into_iter().flatten().find(|p| is_static_elf(p))
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| std::fs::read(p).is_ok_and(|elf| is_static_elf(&elf)))
 }
 
 /// A guest image set: initramfs, kernel, layers, writable disk.
