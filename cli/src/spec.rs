@@ -27,6 +27,8 @@ pub struct ProcessFlags {
     pub hostname: Option<String>,
     /// `-t`.
     pub tty: bool,
+    /// `-i`: without it the container's stdin is empty (Docker's /dev/null).
+    pub interactive: bool,
     /// `-m`, in bytes.
     pub memory_bytes: Option<i64>,
     /// `--cpus`.
@@ -153,6 +155,13 @@ pub fn runtime_spec(
         // What the user asked for, for messages in the guest.
         annotations.insert("io.hull.user".into(), requested.clone());
     }
+    if !flags.interactive {
+        // The guest gives the process EOF at once instead of relaying hvc0.
+        annotations.insert(
+            hull_protocol::ANNOTATION_STDIN.into(),
+            hull_protocol::STDIN_CLOSED.into(),
+        );
+    }
     spec.set_annotations(Some(annotations));
     Ok(spec)
 }
@@ -273,6 +282,25 @@ mod tests {
         assert_eq!(resources.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(resources.cpu().as_ref().unwrap().quota(), Some(150_000));
         assert_eq!(resources.pids().as_ref().unwrap().limit(), 50);
+        let annotations = spec.annotations().clone().unwrap();
+        assert_eq!(
+            annotations
+                .get(hull_protocol::ANNOTATION_STDIN)
+                .map(String::as_str),
+            Some(hull_protocol::STDIN_CLOSED),
+            "no -i: the guest must not wait for stdin"
+        );
+    }
+
+    #[test]
+    fn interactive_keeps_stdin_open() {
+        let flags = ProcessFlags {
+            interactive: true,
+            ..Default::default()
+        };
+        let spec = runtime_spec(&image(), &flags, "abc", &root(), None).unwrap();
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        assert!(!annotations.contains_key(hull_protocol::ANNOTATION_STDIN));
     }
 
     #[test]

@@ -46,13 +46,14 @@ mod tests {
     fn messages_split_across_reads_are_reassembled() {
         let mut decoder = ControlDecoder::default();
         assert!(decoder.push(b"{\"type\":\"sig").is_empty());
-        let out =
-            decoder.push(b"nal\",\"signal\":15}\n{\"type\":\"stdin_eof\"}\n\n{\"type\":\"resize\"");
+        let out = decoder.push(
+            b"nal\",\"signal\":15}\n{\"type\":\"stdin_eof\",\"bytes\":5}\n\n{\"type\":\"resize\"",
+        );
         assert_eq!(
             out,
             vec![
                 Ok(ControlMessage::Signal { signal: 15 }),
-                Ok(ControlMessage::StdinEof)
+                Ok(ControlMessage::StdinEof { bytes: 5 })
             ]
         );
         let out = decoder.push(b",\"rows\":30,\"cols\":100}\r\n");

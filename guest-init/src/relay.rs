@@ -18,8 +18,9 @@ use std::os::fd::{AsFd, OwnedFd};
 /// process (no pid namespace) may hold the pipes open forever.
 const DRAIN_IDLE_MS: u16 = 500;
 
-/// On stdin_eof, hvc0 must have been quiet this long before the container's stdin closes.
-const STDIN_EOF_QUIET_MS: u16 = 100;
+/// On stdin_eof, how long to wait for hvc0 bytes the host says it sent before giving up on
+/// them (they are in flight on a live channel: this only bounds a broken host).
+const STDIN_EOF_STALL_MS: u16 = 5000;
 
 /// Read size for every stream.
 const CHUNK: usize = 64 * 1024;
@@ -83,6 +84,8 @@ impl Relay<'_> {
         let mut decoder = ControlDecoder::default();
         let mut buf = vec![0u8; CHUNK];
         let mut status = None;
+        // Bytes read from hvc0 so far, matched against stdin_eof's count.
+        let mut input_bytes: u64 = 0;
         if self.input.is_none() {
             // No stdin source at all: the container sees EOF at once.
             self.pipes.stdin = None;
@@ -106,7 +109,10 @@ impl Relay<'_> {
                                 self.input = None;
                                 close_stdin_when_flushed = true;
                             }
-                            Ok(n) => pending_stdin.extend_from_slice(&buf[..n]),
+                            Ok(n) => {
+                                input_bytes += n as u64;
+                                pending_stdin.extend_from_slice(&buf[..n]);
+                            }
                         }
                     }
                     Source::Stdin => {}
@@ -118,8 +124,12 @@ impl Relay<'_> {
                             Ok(n) => {
                                 for message in decoder.push(&buf[..n]) {
                                     match message {
-                                        Ok(ControlMessage::StdinEof) => {
-                                            self.drain_input(&mut pending_stdin, &mut buf);
+                                        Ok(ControlMessage::StdinEof { bytes }) => {
+                                            self.drain_input(
+                                                bytes.saturating_sub(input_bytes),
+                                                &mut pending_stdin,
+                                                &mut buf,
+                                            );
                                             close_stdin_when_flushed = true;
                                         }
                                         Ok(other) => self.handle_control(other),
@@ -213,20 +223,24 @@ impl Relay<'_> {
         }
     }
 
-    /// Moves what hvc0 still delivers into `pending` (before closing stdin on stdin_eof).
-    /// hvc0 and hvc2 are separate channels with no ordering between them, so the last
-    /// input may still be in flight: read until hvc0 stays quiet for [`STDIN_EOF_QUIET_MS`].
-    fn drain_input(&mut self, pending: &mut Vec<u8>, buf: &mut [u8]) {
-        if let Some(input) = self.input.take() {
-            loop {
-                let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
-                if !matches!(poll(&mut fds, PollTimeout::from(STDIN_EOF_QUIET_MS)), Ok(n) if n > 0)
-                {
-                    break;
-                }
-                match (&*input).read(buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => pending.extend_from_slice(&buf[..n]),
+    /// Moves the `missing` bytes the host sent on hvc0 but PID 1 has not read yet into
+    /// `pending` (before closing stdin on stdin_eof): hvc0 and hvc2 are separate channels
+    /// with no ordering between them, so the last input may still be in flight.
+    fn drain_input(&mut self, mut missing: u64, pending: &mut Vec<u8>, buf: &mut [u8]) {
+        let Some(input) = self.input.take() else {
+            return;
+        };
+        while missing > 0 {
+            let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut fds, PollTimeout::from(STDIN_EOF_STALL_MS)), Ok(n) if n > 0) {
+                log!("stdin: {missing} bytes the host sent never arrived");
+                return;
+            }
+            match (&*input).read(buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    missing = missing.saturating_sub(n as u64);
                 }
             }
         }
@@ -269,7 +283,7 @@ impl Relay<'_> {
                     set_window_size(tty, rows, cols);
                 }
             }
-            ControlMessage::StdinEof => {}
+            ControlMessage::StdinEof { .. } => {}
         }
     }
 

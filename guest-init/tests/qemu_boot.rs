@@ -356,7 +356,8 @@ fn guest_relays_stdin_and_control_messages() {
         Some(vec![
             Step::WaitFor("ready"),
             Step::Stdin(b"line-from-host\n"),
-            Step::Control(ControlMessage::StdinEof),
+            // Sent right behind the data: the byte count, not timing, orders them.
+            Step::Control(ControlMessage::StdinEof { bytes: 15 }),
             Step::WaitFor("cat-done"),
             Step::Control(ControlMessage::Signal { signal: 15 }),
         ]),

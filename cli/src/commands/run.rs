@@ -148,6 +148,7 @@ pub fn create(args: &RunArgs, globals: &Globals, store: &ContainerStore) -> Resu
         user: args.user.clone(),
         hostname: args.hostname.clone(),
         tty: args.tty,
+        interactive: args.interactive,
         memory_bytes,
         cpus: args.cpus,
         pids_limit: args.pids_limit,

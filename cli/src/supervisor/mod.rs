@@ -151,9 +151,9 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
         Io::Terminal { stdin: true } => {
             let eof_channel = channel.clone();
             let tty = options.tty;
-            pump::input(vm.consoles.stdio_in, ready, move || {
+            pump::input(vm.consoles.stdio_in, ready, move |bytes| {
                 if !tty {
-                    eof_channel.send(&ControlMessage::StdinEof);
+                    eof_channel.send(&ControlMessage::StdinEof { bytes });
                 }
             });
         }
@@ -161,7 +161,7 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
         Io::Detached if options.interactive => attachments.set_stdin(vm.consoles.stdio_in),
         _ => {
             if !options.tty {
-                channel.send(&ControlMessage::StdinEof);
+                channel.send(&ControlMessage::StdinEof { bytes: 0 });
             }
             keep_stdin_open = Some(vm.consoles.stdio_in);
         }

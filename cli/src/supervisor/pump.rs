@@ -74,17 +74,19 @@ pub fn output(
     })
 }
 
-/// Copies the host's stdin to the guest until EOF, then runs `at_eof`. Nothing is read
+/// Copies the host's stdin to the guest until EOF, then runs `at_eof` with the number of
+/// bytes written (the guest reads that many before it closes the container's stdin). Nothing is read
 /// before `ready` opens: see [`super::ready`].
 pub fn input(
     mut to: Box<dyn Write + Send>,
     ready: super::ready::ReadyGate,
-    at_eof: impl FnOnce() + Send + 'static,
+    at_eof: impl FnOnce(u64) + Send + 'static,
 ) {
     std::thread::spawn(move || {
         ready.wait();
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 16 * 1024];
+        let mut written: u64 = 0;
         loop {
             match stdin.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -92,9 +94,10 @@ pub fn input(
                     if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
                         return;
                     }
+                    written += n as u64;
                 }
             }
         }
-        at_eof();
+        at_eof(written);
     });
 }

@@ -11,6 +11,9 @@ use hull_protocol::GuestEvent;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::{Arc, Condvar, Mutex};
 
+/// Longest guest event line read at once; real events are a few dozen bytes.
+const MAX_EVENT_LINE: u64 = 4096;
+
 /// Opens once the guest is ready for stdin (or can no longer become ready).
 #[derive(Clone, Default)]
 pub struct ReadyGate {
@@ -35,9 +38,12 @@ impl ReadyGate {
             let mut line = Vec::new();
             loop {
                 line.clear();
-                // Lines are bounded by the guest's own writes; a hostile guest can at most
-                // make this thread buffer until the VM ends, as any console pump does.
-                match reader.read_until(b'\n', &mut line) {
+                // The guest is untrusted: a line without an end is read in bounded pieces,
+                // none of which parses as an event.
+                match (&mut reader)
+                    .take(MAX_EVENT_LINE)
+                    .read_until(b'\n', &mut line)
+                {
                     Ok(0) | Err(_) => break,
                     Ok(_) => match GuestEvent::parse_line(&line) {
                         Some(GuestEvent::Ready) => {

@@ -182,8 +182,13 @@ pub enum ControlMessage {
         /// Columns.
         cols: u16,
     },
-    /// The host's stdin reached EOF: close the container's stdin (no-tty mode only).
-    StdinEof,
+    /// The host's stdin reached EOF after it wrote `bytes` bytes in all to hvc0. hvc0 and
+    /// hvc2 are separate channels with no ordering between them, so the guest first reads
+    /// hvc0 up to that count, then closes the container's stdin (no-tty mode only).
+    StdinEof {
+        /// Total bytes the host wrote to hvc0.
+        bytes: u64,
+    },
 }
 
 impl ControlMessage {
