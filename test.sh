@@ -35,7 +35,7 @@ if ! $fast; then
     kernel-config/build.sh --profile pvm-compat >/dev/null
 fi
 
-export HULL_INIT=$PWD/target/guest/x86_64-unknown-linux-gnu/release/hull-init
+export HULL_INIT=$PWD/target/guest/x86_64-unknown-linux-gnu/guest/hull-init
 export HULL_BIN=$PWD/target/release/hull
 export HULL_VMM_BIN=$PWD/target/release/hull-vmm
 

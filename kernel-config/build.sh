@@ -72,8 +72,31 @@ if [ "$print_dir" = 1 ]; then
     exit 0
 fi
 
+# The lookup memo lets hull skip this script on the next run (a fork + exec of bash and the
+# hashing above, ~65 ms, on every `hull run`): it names the build and the size and mtime of
+# every input. hull-kernel trusts it only while all of them are unchanged
+# (artifacts.rs:memo_lookup); otherwise it runs this script, which rewrites the memo.
+write_lookup_memo() {
+    local memo="$CACHE_ROOT/$profile.lookup" tmp
+    mkdir -p "$CACHE_ROOT" || return 0
+    tmp=$(mktemp "$CACHE_ROOT/.lookup.XXXXXX") || return 0
+    {
+        echo "hull-kernel-lookup 1"
+        echo "dir $out_dir"
+        echo "script $SCRIPT_DIR/$(basename "$0")"
+        echo "source-env ${HULL_KERNEL_SOURCE:-}"
+        local input
+        for input in "$SCRIPT_DIR/$(basename "$0")" "${fragments[@]}" "${patches[@]}" \
+                     "$SCRIPT_DIR/patches/$profile" "$SOURCE_TARBALL"; do
+            [ -e "$input" ] || continue
+            echo "input $(stat -L -c '%s %.9Y' "$input") $input"
+        done
+    } >"$tmp" && mv -f "$tmp" "$memo" || rm -f "$tmp"
+}
+
 # A cache hit says nothing on stderr: `hull run` calls this on every run.
 if [ -f "$out_dir/vmlinux" ]; then
+    write_lookup_memo
     echo "$out_dir"
     exit 0
 fi
@@ -88,6 +111,7 @@ if ! flock -n 9; then
 fi
 if [ -f "$out_dir/vmlinux" ]; then
     phase "cached (built meanwhile): $out_dir"
+    write_lookup_memo
     echo "$out_dir"
     exit 0
 fi
@@ -171,4 +195,5 @@ if ! mv -T "$tmp_out" "$out_dir" 2>/dev/null; then
     [ -f "$out_dir/vmlinux" ] || die "could not publish $out_dir"
 fi
 phase "done in $((SECONDS - START))s"
+write_lookup_memo
 echo "$out_dir"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds hull's binaries: `hull` and `hull-vmm` (release), and the static guest `hull-init`
-# in target/guest/x86_64-unknown-linux-gnu/release/, where hull finds it. (Not beside `hull`:
+# in target/guest/x86_64-unknown-linux-gnu/guest/, where hull finds it. (Not beside `hull`:
 # `cargo test` puts a dynamic hull-init there.) Prints nothing on success unless -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +9,7 @@ quiet=(--quiet)
 
 cargo build "${quiet[@]}" --release -p hull-cli -p hull-vmm
 # --target keeps crt-static off build scripts and proc macros (they must stay dynamic).
-RUSTFLAGS="-C target-feature=+crt-static" cargo build "${quiet[@]}" --release \
+# Static, not static-pie: no start-up relocation pass over the binary in the guest. The
+# `guest` profile (Cargo.toml) builds for size: the initramfs is unpacked on every boot.
+RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build "${quiet[@]}" --profile guest \
     -p hull-guest-init --target x86_64-unknown-linux-gnu --target-dir target/guest

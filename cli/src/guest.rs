@@ -56,7 +56,7 @@ pub fn artifacts(engine: EngineKind) -> Result<GuestArtifacts> {
 }
 
 /// The static guest init: HULL_INIT, else `hull-init` beside the hull executable, else the
-/// source tree's `target/guest/x86_64-unknown-linux-gnu/release/hull-init`.
+/// source tree's `target/guest/x86_64-unknown-linux-gnu/guest/hull-init`.
 pub fn locate_init() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("HULL_INIT").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
@@ -69,7 +69,7 @@ pub fn locate_init() -> Result<PathBuf> {
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("hull-init")));
     let in_tree = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/guest/x86_64-unknown-linux-gnu/release/hull-init");
+        .join("../target/guest/x86_64-unknown-linux-gnu/guest/hull-init");
     // `cargo build` in the source tree also leaves a dynamic hull-init beside hull: skip it.
     beside
         .into_iter()
@@ -82,9 +82,7 @@ pub fn locate_init() -> Result<PathBuf> {
 
 /// How to build the guest init so it can be PID 1 of an initramfs with nothing else in it.
 const STATIC_BUILD_HINT: &str =
-    "build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build \
-     --release -p hull-guest-init --target x86_64-unknown-linux-gnu --target-dir target/guest \
-     (scripts/build.sh does)";
+    "build it with scripts/build.sh (a static, size-optimised build in target/guest)";
 
 /// Reads only the ELF and program headers (the first page holds them): this runs per `hull run`.
 fn is_static_file(path: &Path) -> bool {

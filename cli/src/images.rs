@@ -55,8 +55,9 @@ pub fn image_id(image: &Image) -> String {
 }
 
 /// A new sparse ext4 writable layer at `path`.
-pub fn create_writable_disk(_store: &Store, path: &Path, size: u64) -> Result<()> {
-    hull_rootfs::create_writable_disk(path, size)
+pub fn create_writable_disk(store: &Store, path: &Path, size: u64) -> Result<()> {
+    store
+        .new_writable_disk(path, size)
         .with_context(|| format!("cannot create the writable layer {}", path.display()))
 }
 

@@ -19,7 +19,7 @@ pub enum InitramfsError {
     #[error("the guest init is larger than 4 GiB")]
     TooLarge,
     /// The binary needs a dynamic loader the guest does not have.
-    #[error("the guest init is not a static x86_64 ELF executable (the guest has no libc): build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p hull-guest-init --target x86_64-unknown-linux-gnu")]
+    #[error("the guest init is not a static x86_64 ELF executable (the guest has no libc): build it with scripts/build.sh")]
     NotStatic,
 }
 

@@ -2,10 +2,9 @@
 //! erofs image (two layers, with a whiteout), an ext4 writable disk and a config disk.
 //!
 //! Needs: root (whiteout nodes and trusted.* xattrs in the layer), qemu-system-x86_64,
-//! mkfs.erofs, mkfs.ext4, the kernel (`HULL_KERNEL`, or the standard build cached by `kernel-config/build.sh`), and the
-//! static init (`HULL_INIT`, or built with
-//! `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p hull-guest-init
-//! --target x86_64-unknown-linux-gnu --target-dir target/guest`). Skips with the reason
+//! mkfs.erofs, mkfs.ext4, the kernel (`HULL_KERNEL`, or the standard build cached by
+//! `kernel-config/build.sh`), and the static init (`HULL_INIT`, or built by scripts/build.sh
+//! in target/guest). Skips with the reason
 //! otherwise.
 
 // Integration test files are test-only by construction.
@@ -45,12 +44,8 @@ fn kernel() -> Option<PathBuf> {
 fn static_init() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("HULL_INIT").map(PathBuf::from),
-        Some(workspace().join("target/guest/x86_64-unknown-linux-gnu/release/hull-init")),
+        Some(workspace().join("target/guest/x86_64-unknown-linux-gnu/guest/hull-init")),
         Some(workspace().join("target/release/hull-init")),
-        Some(
-            workspace()
-                .join("target/h-guestinit-static/x86_64-unknown-linux-gnu/release/hull-init"),
-        ),
     ];
     candidates
         .into_iter()
@@ -80,7 +75,7 @@ impl Guest {
         let (kernel, init) = (kernel(), static_init());
         let reason = reason
             .or_else(|| kernel.is_none().then(|| "the standard kernel is not built (run kernel-config/build.sh)".into()))
-            .or_else(|| init.is_none().then(|| "no static hull-init (build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p hull-guest-init --target x86_64-unknown-linux-gnu --target-dir target/guest)".into()));
+            .or_else(|| init.is_none().then(|| "no static hull-init (build it with scripts/build.sh)".into()));
         if let Some(reason) = reason {
             eprintln!("skipping: {reason}");
             return None;

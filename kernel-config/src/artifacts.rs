@@ -68,7 +68,75 @@ pub fn ensure_kernel(profile: KernelProfile) -> Result<KernelArtifacts, Artifact
     if let Some(vmlinux) = std::env::var_os(ENV_KERNEL).filter(|v| !v.is_empty()) {
         return from_override(PathBuf::from(vmlinux));
     }
-    run_build_script(&build_script(), profile, &[])
+    let script = build_script();
+    let source_env = std::env::var(ENV_SOURCE).unwrap_or_default();
+    if let Some(artifacts) = memo_lookup(&cache_root(), &script, profile, &source_env) {
+        return Ok(artifacts);
+    }
+    run_build_script(&script, profile, &[])
+}
+
+/// Environment variable naming the cache root (build.sh's `HULL_CACHE`).
+const ENV_CACHE: &str = "HULL_CACHE";
+/// build.sh's HULL_KERNEL_SOURCE: part of the memo, since it changes the build.
+const ENV_SOURCE: &str = "HULL_KERNEL_SOURCE";
+
+/// build.sh's `$CACHE_ROOT`.
+fn cache_root() -> PathBuf {
+    std::env::var_os(ENV_CACHE)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/var/cache/hull"), PathBuf::from)
+        .join("kernel")
+}
+
+/// `size mtime` of `path` exactly as build.sh records it (`stat -L -c '%s %.9Y'`).
+fn size_and_mtime(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {}.{:09}",
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    ))
+}
+
+/// The build named by the memo build.sh leaves in `<cache>/<profile>.lookup`, if it still
+/// holds: same script, same HULL_KERNEL_SOURCE, every input file with the size and mtime it
+/// had then, and the vmlinux present. Any doubt returns `None` and build.sh decides.
+fn memo_lookup(
+    cache: &Path,
+    script: &Path,
+    profile: KernelProfile,
+    source_env: &str,
+) -> Option<KernelArtifacts> {
+    let memo = std::fs::read_to_string(cache.join(format!("{}.lookup", profile.as_str()))).ok()?;
+    let mut lines = memo.lines();
+    if lines.next()? != "hull-kernel-lookup 1" {
+        return None;
+    }
+    let mut dir = None;
+    let mut inputs = 0;
+    for line in lines {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "dir" => dir = Some(PathBuf::from(value)),
+            "script" if Path::new(value) == script => {}
+            "source-env" if value == source_env => {}
+            "input" => {
+                // `input <size> <mtime> <path>`: the path may hold spaces, size and mtime not.
+                let mut fields = value.splitn(3, ' ');
+                let (size, mtime, path) = (fields.next()?, fields.next()?, fields.next()?);
+                if size_and_mtime(Path::new(path))? != format!("{size} {mtime}") {
+                    return None;
+                }
+                inputs += 1;
+            }
+            _ => return None,
+        }
+    }
+    let artifacts = KernelArtifacts::in_dir(&dir?);
+    (inputs > 0 && artifacts.vmlinux.is_file()).then_some(artifacts)
 }
 
 /// Where the kernel for `profile` is (or will be) cached, and whether it is built, without
@@ -162,6 +230,87 @@ mod tests {
             "/var/cache/hull/kernel/standard-ab"
         );
         assert_eq!(last_line(""), "");
+    }
+
+    /// The contract between build.sh's memo and [`memo_lookup`], with the real script: a fake
+    /// source tarball and a fake cached build make it a cache hit, so nothing is compiled.
+    #[test]
+    fn memo_written_by_build_sh_is_trusted_until_an_input_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config_dir = tmp.path().join("kernel-config");
+        std::fs::create_dir(&config_dir).unwrap();
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in ["build.sh", "hull.config"] {
+            std::fs::copy(here.join(file), config_dir.join(file)).unwrap();
+        }
+        let source = tmp.path().join("linux-source.tar.xz");
+        std::fs::write(&source, b"not really a kernel").unwrap();
+        let cache = tmp.path().join("cache");
+        let build_sh = |extra: &[&str]| {
+            let out = Command::new("bash")
+                .arg(config_dir.join("build.sh"))
+                .args(extra)
+                .env(ENV_CACHE, &cache)
+                .env(ENV_SOURCE, &source)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            PathBuf::from(last_line(&String::from_utf8_lossy(&out.stdout)))
+        };
+        let dir = build_sh(&["--print-dir"]);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("vmlinux"), b"fake").unwrap();
+        assert_eq!(build_sh(&[]), dir, "a cache hit");
+
+        let script = config_dir.join("build.sh");
+        let source_env = source.to_str().unwrap();
+        let kernel_cache = cache.join("kernel");
+        let lookup = || memo_lookup(&kernel_cache, &script, KernelProfile::Standard, source_env);
+        assert_eq!(lookup(), Some(KernelArtifacts::in_dir(&dir)));
+        assert_eq!(
+            memo_lookup(&kernel_cache, &script, KernelProfile::Standard, "/other"),
+            None,
+            "another HULL_KERNEL_SOURCE"
+        );
+        assert_eq!(
+            memo_lookup(
+                &kernel_cache,
+                Path::new("/x/build.sh"),
+                KernelProfile::Standard,
+                source_env
+            ),
+            None,
+            "another script"
+        );
+        assert_eq!(
+            memo_lookup(
+                &kernel_cache,
+                &script,
+                KernelProfile::EmulatedKvmCompat,
+                source_env
+            ),
+            None,
+            "no memo for that profile"
+        );
+        // An edited fragment (new size and mtime) sends hull back to build.sh.
+        let fragment = config_dir.join("hull.config");
+        let mut text = std::fs::read_to_string(&fragment).unwrap();
+        text.push_str("# edited\n");
+        std::fs::write(&fragment, text).unwrap();
+        assert_eq!(lookup(), None);
+        let dir2 = build_sh(&["--print-dir"]);
+        assert_ne!(dir2, dir, "the edit changes the build hash");
+        // A removed build is not trusted either.
+        std::fs::write(
+            config_dir.join("hull.config"),
+            std::fs::read(here.join("hull.config")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(build_sh(&["--print-dir"]), dir);
+        assert_eq!(build_sh(&[]), dir);
+        assert_eq!(lookup(), Some(KernelArtifacts::in_dir(&dir)));
+        std::fs::remove_file(dir.join("vmlinux")).unwrap();
+        assert_eq!(lookup(), None);
     }
 
     #[test]

@@ -71,7 +71,7 @@ mod source;
 mod store;
 mod treetar;
 
-pub use blockimage::{create_writable_disk, FsType};
+pub use blockimage::{create_writable_disk, create_writable_disk_from_template, FsType};
 pub use bootstrap::BaseImage;
 pub use error::{Result, StoreError};
 pub use image::{

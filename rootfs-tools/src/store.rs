@@ -7,6 +7,7 @@
 //! blobs/sha256/<hex>       configs, manifests, layer blobs as distributed
 //! layers/<hex>.erofs       read-only block image of the layer with diff_id sha256:<hex>
 //! tmp/work-*/              private work dirs (staging, downloads); stale ones removed on open
+//! templates/               empty writable-layer disks, copied for each new container
 //! containers/              owned by the CLI, never touched here
 //! ```
 
@@ -99,6 +100,16 @@ impl Store {
     /// The store root.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Creates a container's writable disk (ext4 with empty `upper/` and `work/`) of
+    /// `size_bytes` at `path`, as a sparse copy of this store's template for that size.
+    pub fn new_writable_disk(&self, path: &Path, size_bytes: u64) -> Result<()> {
+        crate::blockimage::create_writable_disk_from_template(
+            &self.root.join("templates"),
+            path,
+            size_bytes,
+        )
     }
 
     pub(crate) fn blobs_dir(&self) -> PathBuf {

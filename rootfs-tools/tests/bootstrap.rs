@@ -107,6 +107,67 @@ fn writable_disk_is_sparse_ext4_with_upper_and_work() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[test]
+fn writable_disks_from_the_store_template_are_sparse_copies_that_fsck_clean() -> anyhow::Result<()>
+{
+    use std::os::unix::fs::MetadataExt;
+    // Small enough to compare byte for byte.
+    const SIZE: u64 = 64 << 20;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&dir.path().join("store"))?;
+    let containers = dir.path().join("containers");
+    fs::create_dir(&containers)?;
+    let (first, second) = (containers.join("a.img"), containers.join("b.img"));
+    store.new_writable_disk(&first, SIZE)?;
+    let started = std::time::Instant::now();
+    store.new_writable_disk(&second, SIZE)?;
+    eprintln!(
+        "writable disk from the template took {:?}",
+        started.elapsed()
+    );
+
+    let template = dir
+        .path()
+        .join("store/templates")
+        .join(format!("writable-ext4-{}.img", SIZE));
+    let template_bytes = fs::read(&template)?;
+    for disk in [&first, &second] {
+        let meta = fs::metadata(disk)?;
+        assert_eq!(meta.len(), SIZE);
+        assert!(
+            meta.blocks() * 512 < 8 << 20,
+            "holes kept: {} bytes allocated",
+            meta.blocks() * 512
+        );
+        assert!(
+            fs::read(disk)? == template_bytes,
+            "{} differs from the template",
+            disk.display()
+        );
+        let fsck = std::process::Command::new("e2fsck")
+            .args(["-fn"])
+            .arg(disk)
+            .output()?;
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
+        let listing = std::process::Command::new("debugfs")
+            .args(["-R", "ls -l /"])
+            .arg(disk)
+            .output()?;
+        let text = String::from_utf8_lossy(&listing.stdout);
+        assert!(text.contains("upper") && text.contains("work"), "{text}");
+    }
+    // Only the two disks: no temporary files beside them.
+    assert_eq!(fs::read_dir(&containers)?.count(), 2);
+    // Containers' disks are independent files: writing one leaves the template alone.
+    fs::write(&first, b"scribbled")?;
+    assert!(fs::read(&template)? == template_bytes);
+    Ok(())
+}
+
 /// Slow tier (~1-2 min, needs the Debian mirror):
 /// `cargo test -p hull-rootfs --test bootstrap -- --ignored debian`
 #[test]

@@ -68,7 +68,7 @@ pub fn init() -> Option<PathBuf> {
     if let Some(init) = std::env::var_os("HULL_INIT") {
         return Some(init.into());
     }
-    let built = workspace().join("target/guest/x86_64-unknown-linux-gnu/release/hull-init");
+    let built = workspace().join("target/guest/x86_64-unknown-linux-gnu/guest/hull-init");
     built.is_file().then_some(built)
 }
 
