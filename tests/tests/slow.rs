@@ -4,46 +4,176 @@
 // An integration-test crate is all tests: the lint is meant for unit tests in src/.
 #![allow(clippy::tests_outside_test_module)]
 
-use hull_tests::{setup, stdout};
-use std::time::Instant;
+use hull_tests::{setup, stderr, stdout, wait_until, Hull, Terminal};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-#[test]
-#[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
-fn hull_vmm_runs_a_container_end_to_end() {
-    let Some(hull) = setup("hull_vmm_runs_a_container_end_to_end") else {
-        return;
-    };
+/// How long a hull-vmm container may take to boot here (~30 s when the host is idle; a
+/// loaded host stretches emulated ring-0 code a lot).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(170);
+
+/// A [`Hull`] for a hull-vmm test, or None after printing why it is skipped.
+fn setup_hull_vmm(test: &str) -> Option<Hull> {
+    let hull = setup(test)?;
     if !std::path::Path::new("/dev/kvm").exists() {
-        eprintln!("SKIPPED hull_vmm_runs_a_container_end_to_end: no /dev/kvm");
-        return;
+        eprintln!("SKIPPED {test}: no /dev/kvm");
+        return None;
     }
-    let started = Instant::now();
-    let mut command = hull.cmd(&[
-        "run",
-        "--vmm",
-        "hull",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "echo hull-vmm says hi; uname -sr; exit 5",
-    ]);
-    // The compatibility kernel: the harness's HULL_KERNEL is the standard one.
+    Some(hull)
+}
+
+/// `hull ARGS` on hull-vmm with the compatibility kernel (the harness's HULL_KERNEL is the
+/// standard one): HULL_COMPAT_KERNEL if set, else hull's own pick for the engine.
+fn hull_vmm_cmd(hull: &Hull, args: &[&str]) -> Command {
+    let mut command = hull.cmd(args);
     command.env_remove("HULL_KERNEL").env_remove("HULL_VMM");
     if let Some(kernel) = std::env::var_os("HULL_COMPAT_KERNEL") {
         command.env("HULL_KERNEL", kernel);
     }
-    let out = command.output().unwrap();
+    command
+}
+
+#[test]
+#[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
+fn hull_vmm_keeps_stdout_stderr_and_the_exit_status_apart() {
+    let test = "hull_vmm_keeps_stdout_stderr_and_the_exit_status_apart";
+    let Some(hull) = setup_hull_vmm(test) else {
+        return;
+    };
+    let started = Instant::now();
+    let out = hull_vmm_cmd(
+        &hull,
+        &[
+            "run",
+            "--vmm",
+            "hull",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 5",
+        ],
+    )
+    .output()
+    .unwrap();
     eprintln!("hull-vmm run took {:?}", started.elapsed());
+    let (out_text, err_text) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "stderr: {err_text}");
+    // hvc0 carries stdout only, hvc1 stderr only (hull-vmm's console sockets).
+    assert_eq!(out_text, "out\n", "stderr: {err_text}");
+    // hull's own progress lines (a first-use kernel build) may precede the container's.
+    let container_err: Vec<&str> = err_text
+        .lines()
+        .filter(|line| !line.starts_with("[kernel "))
+        .collect();
     assert_eq!(
-        out.status.code(),
-        Some(5),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        container_err,
+        ["err"],
+        "stdout: {out_text}; stderr: {err_text}"
     );
-    let out = stdout(&out);
+}
+
+#[test]
+#[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
+fn hull_vmm_stop_signals_the_container_through_the_control_console() {
+    let test = "hull_vmm_stop_signals_the_container_through_the_control_console";
+    let Some(hull) = setup_hull_vmm(test) else {
+        return;
+    };
+    let started = Instant::now();
+    let out = hull_vmm_cmd(
+        &hull,
+        &[
+            "run",
+            "--vmm",
+            "hull",
+            "-d",
+            "--name",
+            "trapper",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo trapped; while true; do sleep 1; done",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    // SIGTERM before the trap is set would kill the shell (143): wait for it.
     assert!(
-        out.starts_with("hull-vmm says hi\nLinux 6.1."),
-        "container output through hull-vmm's virtio-console: {out:?}"
+        wait_until(BOOT_TIMEOUT, || stdout(&hull.run(&["logs", "trapper"]))
+            .contains("trapped")),
+        "the container never started: {}",
+        hull.ok(&["ps", "-a"])
     );
+    let booted = started.elapsed();
+    // A generous grace period: a VMM kill (what `stop` falls back to) would show as 137.
+    let stop = Instant::now();
+    hull.ok(&["stop", "-t", "120", "trapper"]);
+    eprintln!(
+        "hull-vmm: container up after {booted:?}, stopped {:?} after `hull stop`",
+        stop.elapsed()
+    );
+    assert_eq!(hull.inspect("trapper", "{{.State.ExitCode}}"), "42");
+    assert!(
+        hull.ok(&["ps", "-a"]).contains("Exited (42)"),
+        "{}",
+        hull.ok(&["ps", "-a"])
+    );
+    hull.ok(&["rm", "trapper"]);
+}
+
+#[test]
+#[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
+fn hull_vmm_tty_gets_the_host_size_and_its_resizes() {
+    let test = "hull_vmm_tty_gets_the_host_size_and_its_resizes";
+    let Some(hull) = setup_hull_vmm(test) else {
+        return;
+    };
+    let status_file = hull.root.path().join("status");
+    let kernel = std::env::var_os("HULL_COMPAT_KERNEL")
+        .map(|k| format!("HULL_KERNEL={} ", k.to_string_lossy()))
+        .unwrap_or_default();
+    let command = format!(
+        "env -u HULL_KERNEL -u HULL_VMM HULL_ROOT={} HULL_INIT={} {kernel}{} \
+         run --vmm hull -it --rm busybox sh; echo $? > {}; sleep 60",
+        hull.root.path().display(),
+        hull_tests::init().expect("setup checked it").display(),
+        hull.bin.display(),
+        status_file.display()
+    );
+    let Some(term) = Terminal::start(test, &command, 100, 30) else {
+        return;
+    };
+    let screen = || term.screen();
+    let keys = |keys: &[&str]| term.keys(keys);
+    let started = Instant::now();
+    assert!(
+        wait_until(BOOT_TIMEOUT, || screen().contains("/ #")),
+        "no prompt: {}",
+        screen()
+    );
+    eprintln!("hull-vmm -it: prompt after {:?}", started.elapsed());
+    keys(&["stty size", "Enter"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || screen().contains("30 100")),
+        "{}",
+        screen()
+    );
+    term.resize(120, 40);
+    std::thread::sleep(Duration::from_millis(500));
+    keys(&["stty size", "Enter"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || screen().contains("40 120")),
+        "the resize reaches the guest over hvc2: {}",
+        screen()
+    );
+    keys(&["exit 3", "Enter"]);
+    assert!(
+        wait_until(Duration::from_secs(60), || status_file.exists()),
+        "{}",
+        screen()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::read_to_string(&status_file).unwrap().trim(), "3");
 }

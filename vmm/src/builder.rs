@@ -29,7 +29,8 @@ use crate::arch::x86_64::regs::{
     boot_fpu, boot_msrs, boot_regs, set_lint_pins, setup_boot_sregs, BootEntry,
 };
 use crate::config::{
-    emulation_only_kvm, ConfigError, ConsoleKind, DiskConfig, SerialOutput, VmConfig,
+    emulation_only_kvm, ConfigError, ConsoleKind, DiskConfig, SerialOutput, VirtioConsoleConfig,
+    VmConfig,
 };
 use crate::device_manager::{MmioDeviceManager, MmioError, MmioSlot, PioDeviceManager, PioError};
 use crate::devices::legacy::boot_timer::BootTimer;
@@ -37,7 +38,7 @@ use crate::devices::legacy::i8042::{I8042, I8042_PORT_COUNT};
 use crate::devices::legacy::serial::{SerialDevice, SERIAL_PORT_COUNT};
 use crate::devices::legacy::EventFdTrigger;
 use crate::devices::virtio::block::{Block, BlockArgs, BlockError};
-use crate::devices::virtio::console::{Console, ConsoleArgs, ConsoleError};
+use crate::devices::virtio::console::{Console, ConsoleArgs, ConsoleError, ConsoleListener};
 use crate::devices::virtio::{MmioTransport, VirtioDevice};
 use crate::memory::{create_guest_memory, ram_ranges, GuestMemory, MemoryError};
 use crate::runtime::event_loop::SerialInput;
@@ -131,6 +132,8 @@ pub enum BuildError {
 /// counts from it). Nothing runs until `Vmm::run`.
 pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
     config.validate()?;
+    // Listening from the start: the peer connects while the VM is being built.
+    let console_sockets = listen_on_console_sockets(&config.virtio_consoles)?;
     let kvm = Kvm::open()?;
     let vm = kvm.create_vm()?;
     let mem_size = u64::from(config.mem_mib) << 20;
@@ -168,6 +171,7 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
     if config.console == ConsoleKind::Virtio {
         attach_virtio_console(&mut virtio)?;
     }
+    attach_socket_consoles(&mut virtio, console_sockets)?;
     let entry = configure_system(&memory, &kernel, &cmdline, initrd, config.cpus, mem_size)?;
     let vcpus = create_vcpus(&kvm, &vm, &memory, config, entry, &legacy.pio, &mmio, &exit)?;
     Ok(Vmm {
@@ -330,6 +334,49 @@ fn attach_virtio_console(env: &mut VirtioEnv<'_>) -> Result<(), BuildError> {
     }
     let slot = env.attach(console, Arc::new(Mutex::new(events)))?;
     tracing::debug!("virtio console at {slot:?}");
+    Ok(())
+}
+
+/// One listening socket per socket console, in order.
+fn listen_on_console_sockets(
+    consoles: &[VirtioConsoleConfig],
+) -> Result<Vec<ConsoleListener>, BuildError> {
+    consoles
+        .iter()
+        .map(|console| ConsoleListener::bind(&console.socket).map_err(BuildError::from))
+        .collect()
+}
+
+/// How long a socket console waits for its client (hull connects within milliseconds; this
+/// only bounds a client that died first).
+const CONSOLE_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The socket consoles after any stdio one (the guest numbers hvcN in this order). Waits
+/// for each socket's peer before building its device, as QEMU's `wait=on` does: the vCPUs
+/// only start afterwards, so the guest's first output already has a reader.
+fn attach_socket_consoles(
+    env: &mut VirtioEnv<'_>,
+    sockets: Vec<ConsoleListener>,
+) -> Result<(), BuildError> {
+    for socket in sockets {
+        let path = socket.path().to_path_buf();
+        tracing::info!(
+            "virtio-console: waiting for a connection on {}",
+            path.display()
+        );
+        let stream = socket.accept(CONSOLE_CONNECT_TIMEOUT)?;
+        let input = stream
+            .try_clone()
+            .map_err(resource("a console socket handle"))?;
+        // No terminal size: hull sends its window size over the control console.
+        let (console, events) = Console::new(ConsoleArgs {
+            input: Some(Box::new(input)),
+            output: Box::new(stream),
+            size: (0, 0),
+        })?;
+        let slot = env.attach(console, Arc::new(Mutex::new(events)))?;
+        tracing::debug!("virtio console on {} at {slot:?}", path.display());
+    }
     Ok(())
 }
 

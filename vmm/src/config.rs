@@ -36,6 +36,15 @@ pub enum ConfigError {
     /// Disk serial longer than virtio-blk's 20-byte ID.
     #[error("disk serial {0:?} is longer than 20 bytes (virtio-blk ID limit)")]
     DiskSerial(String),
+    /// Malformed `--virtio-console`.
+    #[error("bad --virtio-console {0:?}: use socket=PATH")]
+    ConsoleSyntax(String),
+    /// A console socket path a unix socket address cannot hold.
+    #[error("console socket path {} is {} bytes, the limit is {max}: use a shorter path", .0.display(), .0.as_os_str().len(), max = MAX_SOCKET_PATH_LEN)]
+    ConsoleSocketPath(PathBuf),
+    /// Two consoles on one socket path.
+    #[error("console socket {} is given twice: each console needs its own path", .0.display())]
+    ConsoleSocketTwice(PathBuf),
 }
 
 /// Where COM1's output goes.
@@ -60,6 +69,33 @@ pub enum ConsoleKind {
     Serial,
     /// virtio-console (hvc0).
     Virtio,
+}
+
+/// Longest unix socket path: `sun_path` holds 108 bytes including the NUL.
+pub const MAX_SOCKET_PATH_LEN: usize = 107;
+
+/// A virtio-console device backed by a unix socket hull-vmm creates and listens on, like
+/// QEMU's `-chardev socket,server=on,wait=on`: the vCPUs start only once a peer has
+/// connected, so the guest's first byte already has a reader. One connection per socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtioConsoleConfig {
+    /// Where the listening socket is created (a stale socket there is replaced).
+    pub socket: PathBuf,
+}
+
+impl FromStr for VirtioConsoleConfig {
+    type Err = ConfigError;
+
+    /// `socket=PATH`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix("socket=") {
+            Some(path) if !path.is_empty() => Ok(Self {
+                socket: PathBuf::from(path),
+            }),
+            _ => Err(ConfigError::ConsoleSyntax(s.to_string())),
+        }
+    }
 }
 
 /// Which CPU vendor the guest is told.
@@ -190,6 +226,10 @@ pub struct VmConfig {
     /// Console device.
     #[serde(default)]
     pub console: ConsoleKind,
+    /// Socket-backed virtio-console devices. The guest names virtio consoles hvc0, hvc1, ...
+    /// in attach order: `console`'s stdio hvc0 (when virtio) first, then these in order.
+    #[serde(default)]
+    pub virtio_consoles: Vec<VirtioConsoleConfig>,
     /// COM1 output.
     #[serde(default)]
     pub serial: SerialOutput,
@@ -217,6 +257,7 @@ impl VmConfig {
             cpus: 1,
             disks: Vec::new(),
             console: ConsoleKind::Serial,
+            virtio_consoles: Vec::new(),
             serial: SerialOutput::Stdout,
             cpu_vendor: CpuVendorPolicy::Auto,
         }
@@ -238,6 +279,19 @@ impl VmConfig {
         let len = self.base_cmdline().len();
         if len >= CMDLINE_MAX_SIZE {
             return Err(ConfigError::CmdlineTooLong(len));
+        }
+        for (index, console) in self.virtio_consoles.iter().enumerate() {
+            let path = &console.socket;
+            if path.as_os_str().len() > MAX_SOCKET_PATH_LEN {
+                return Err(ConfigError::ConsoleSocketPath(path.clone()));
+            }
+            // A second listener on the path would replace the first one's socket.
+            if self.virtio_consoles[..index]
+                .iter()
+                .any(|c| c.socket == *path)
+            {
+                return Err(ConfigError::ConsoleSocketTwice(path.clone()));
+            }
         }
         Ok(())
     }
@@ -286,6 +340,54 @@ mod tests {
             "/x,serial=abcdefghijklmnopqrstu".parse::<DiskConfig>(),
             Err(ConfigError::DiskSerial("abcdefghijklmnopqrstu".into()))
         );
+    }
+
+    #[test]
+    fn virtio_console_argument_forms() {
+        let c: VirtioConsoleConfig = "socket=/run/h/hvc1.sock".parse().unwrap();
+        assert_eq!(c.socket, PathBuf::from("/run/h/hvc1.sock"));
+        // Everything after `socket=` is the path, commas included.
+        let c: VirtioConsoleConfig = "socket=/a,b".parse().unwrap();
+        assert_eq!(c.socket, PathBuf::from("/a,b"));
+        for bad in ["", "socket=", "/run/h.sock", "path=/x", "stdio"] {
+            assert_eq!(
+                bad.parse::<VirtioConsoleConfig>(),
+                Err(ConfigError::ConsoleSyntax(bad.into())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn console_sockets_are_validated() {
+        let with = |paths: &[String]| {
+            let mut c = VmConfig::new("/k");
+            c.virtio_consoles = paths
+                .iter()
+                .map(|p| VirtioConsoleConfig { socket: p.into() })
+                .collect();
+            c.validate()
+        };
+        let longest = format!("/{}", "s".repeat(MAX_SOCKET_PATH_LEN - 1));
+        assert_eq!(with(&["/a".into(), "/b".into(), longest.clone()]), Ok(()));
+        let too_long = format!("{longest}x");
+        assert_eq!(
+            with(std::slice::from_ref(&too_long)),
+            Err(ConfigError::ConsoleSocketPath(too_long.into()))
+        );
+        assert_eq!(
+            with(&["/a".into(), "/b".into(), "/a".into()]),
+            Err(ConfigError::ConsoleSocketTwice("/a".into()))
+        );
+        let cfg: VmConfig = serde_json::from_str(
+            r#"{"kernel": "/k", "virtio_consoles": [{"socket": "/s0"}, {"socket": "/s1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.virtio_consoles[1].socket, PathBuf::from("/s1"));
+        assert!(serde_json::from_str::<VmConfig>(
+            r#"{"kernel": "/k", "virtio_consoles": [{"socket": "/s0", "nowait": true}]}"#
+        )
+        .is_err());
     }
 
     #[test]

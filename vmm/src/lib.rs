@@ -16,7 +16,7 @@ pub mod vstate;
 
 use std::time::Instant;
 
-pub use config::{ConsoleKind, DiskConfig, SerialOutput, VmConfig};
+pub use config::{ConsoleKind, DiskConfig, SerialOutput, VirtioConsoleConfig, VmConfig};
 pub use runtime::exit::GuestStop;
 pub use runtime::{VmOutcome, Vmm};
 

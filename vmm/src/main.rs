@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use hull_vmm::config::CpuVendorPolicy;
-use hull_vmm::{ConsoleKind, DiskConfig, SerialOutput, VmConfig};
+use hull_vmm::{ConsoleKind, DiskConfig, SerialOutput, VirtioConsoleConfig, VmConfig};
 
 /// Boot a Linux kernel (ELF vmlinux, PVH or not, or bzImage) in a KVM virtual machine.
 /// Exits 0 when the guest resets or powers off, 1 with a one-line cause otherwise.
@@ -19,7 +19,7 @@ struct Args {
     kernel: Option<PathBuf>,
     /// Take the whole VM from this JSON `VmConfig` instead of flags (how `hull` can drive
     /// hull-vmm as a child process); only --log-level may be combined with it.
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["kernel", "initrd", "cmdline", "disks", "serial_out"])]
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["kernel", "initrd", "cmdline", "disks", "virtio_consoles", "serial_out"])]
     config: Option<PathBuf>,
     /// Initial ramdisk.
     #[arg(long)]
@@ -36,9 +36,15 @@ struct Args {
     /// virtio-blk disk: PATH[:ro][,serial=NAME]; repeat for more disks.
     #[arg(long = "disk", value_name = "PATH[:ro][,serial=NAME]")]
     disks: Vec<DiskConfig>,
-    /// Guest console device.
+    /// Guest console device: serial (COM1 on stdin/stdout) or virtio (hvc0 on stdin/stdout,
+    /// COM1 then on stderr).
     #[arg(long, value_enum, default_value_t = ConsoleKind::Serial)]
     console: ConsoleKind,
+    /// A virtio-console on a unix socket hull-vmm creates; the guest starts once a peer
+    /// has connected to every such socket (QEMU's server=on,wait=on). Repeat for more
+    /// consoles: the guest names them hvcN in order, after --console virtio's hvc0.
+    #[arg(long = "virtio-console", value_name = "socket=PATH")]
+    virtio_consoles: Vec<VirtioConsoleConfig>,
     /// Write COM1 output to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     serial_out: Option<PathBuf>,
@@ -111,6 +117,7 @@ fn vm_config(args: Args) -> Result<VmConfig, String> {
         cpus: args.cpus,
         disks: args.disks,
         console: args.console,
+        virtio_consoles: args.virtio_consoles,
         serial: args
             .serial_out
             .map_or(SerialOutput::Stdout, SerialOutput::File),

@@ -100,6 +100,67 @@ mod tests {
         }
     }
 
+    /// The pvm-compat kernel, or None after printing why the test is skipped.
+    fn compat_kernel_or_skip() -> Option<String> {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        let kernel = std::env::var_os("HULL_COMPAT_KERNEL")
+            .map(std::path::PathBuf::from)
+            .or_else(|| find_cached_kernel("pvm-compat"));
+        let Some(kernel) = kernel else {
+            eprintln!("skipped: no pvm-compat kernel (set HULL_COMPAT_KERNEL or run kernel-config/build.sh --profile pvm-compat)");
+            return None;
+        };
+        Some(kernel.to_string_lossy().into_owned())
+    }
+
+    /// The compat profile's options from the one place hull builds them;
+    /// `HULL_COMPAT_CMDLINE` overrides.
+    fn compat_options() -> String {
+        std::env::var("HULL_COMPAT_CMDLINE")
+            .unwrap_or_else(|_| hull_kernel::cmdline::EMULATED_KVM_COMPAT.join(" "))
+    }
+
+    /// A 16 MiB ext4 image holding /bin/busybox and `init` as /init (which must mount
+    /// devtmpfs itself: the kernel does not auto-mount it). None after printing why the
+    /// test is skipped (no /bin/busybox or mkfs.ext4).
+    fn busybox_root_disk(name: &str, init: &str) -> Option<std::path::PathBuf> {
+        if !std::path::Path::new("/bin/busybox").exists() {
+            eprintln!("skipped: /bin/busybox missing (apt-get install busybox-static)");
+            return None;
+        }
+        let root = temp_path(&format!("{name}-root"));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["bin", "dev", "proc", "sys"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        std::fs::write(root.join("init"), init).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let disk = temp_path(&format!("{name}-root.ext4"));
+        let _ = std::fs::remove_file(&disk);
+        let mkfs = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-d"])
+            .arg(&root)
+            .arg(&disk)
+            .arg("16M")
+            .status();
+        let _ = std::fs::remove_dir_all(&root);
+        match mkfs {
+            Ok(status) if status.success() => Some(disk),
+            other => {
+                eprintln!(
+                    "skipped: mkfs.ext4 failed or missing ({other:?}; apt-get install e2fsprogs)"
+                );
+                None
+            }
+        }
+    }
+
     /// Slow tier (~40 s here when the host is idle; seconds on hardware KVM): the compat
     /// kernel boots with its root filesystem on a hull-vmm virtio-blk disk and its console
     /// on hull-vmm's virtio-console, and /init runs and prints. Run with
@@ -109,29 +170,10 @@ mod tests {
     #[test]
     #[ignore]
     fn compat_kernel_runs_init_from_a_virtio_disk_on_a_virtio_console() {
-        if let Some(why) = skip_reason() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-        let kernel = std::env::var_os("HULL_COMPAT_KERNEL")
-            .map(std::path::PathBuf::from)
-            .or_else(|| find_cached_kernel("pvm-compat"));
-        let Some(kernel) = kernel else {
-            eprintln!("skipped: no pvm-compat kernel (set HULL_COMPAT_KERNEL or run kernel-config/build.sh --profile pvm-compat)");
+        let Some(kernel) = compat_kernel_or_skip() else {
             return;
         };
-        if !std::path::Path::new("/bin/busybox").exists() {
-            eprintln!("skipped: /bin/busybox missing (apt-get install busybox-static)");
-            return;
-        }
-        // Root filesystem: busybox and an /init that mounts devtmpfs (the kernel does not
-        // auto-mount it) and prints on hvc0.
-        let root = temp_path("slow-root");
-        let _ = std::fs::remove_dir_all(&root);
-        for dir in ["bin", "dev", "proc", "sys"] {
-            std::fs::create_dir_all(root.join(dir)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        // /init prints on hvc0.
         let init = "#!/bin/busybox sh\n\
                     /bin/busybox mount -t devtmpfs dev /dev\n\
                     exec >/dev/hvc0 2>&1\n\
@@ -140,33 +182,12 @@ mod tests {
                     for d in vda vdb; do echo \"disk $d $(/bin/busybox cat /sys/block/$d/serial) $(/bin/busybox cat /sys/block/$d/size) ro=$(/bin/busybox cat /sys/block/$d/ro)\"; done\n\
                     echo \"hull slow tier: disks listed\"\n\
                     /bin/busybox reboot -f\n";
-        std::fs::write(root.join("init"), init).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        let disk = temp_path("slow-root.ext4");
-        let _ = std::fs::remove_file(&disk);
-        let mkfs = std::process::Command::new("mkfs.ext4")
-            .args(["-q", "-d"])
-            .arg(&root)
-            .arg(&disk)
-            .arg("16M")
-            .status();
-        match mkfs {
-            Ok(status) if status.success() => {}
-            other => {
-                eprintln!(
-                    "skipped: mkfs.ext4 failed or missing ({other:?}; apt-get install e2fsprogs)"
-                );
-                return;
-            }
-        }
-        // The compat profile's options from the one place hull builds them;
-        // `HULL_COMPAT_CMDLINE` overrides.
-        let options = std::env::var("HULL_COMPAT_CMDLINE")
-            .unwrap_or_else(|_| hull_kernel::cmdline::EMULATED_KVM_COMPAT.join(" "));
+        let Some(disk) = busybox_root_disk("slow", init) else {
+            return;
+        };
         let cmdline = format!(
-            "{options} console=hvc0 root=/dev/vda rw rootfstype=ext4 init=/init reboot=k panic=-1 pci=off"
+            "{} console=hvc0 root=/dev/vda rw rootfstype=ext4 init=/init reboot=k panic=-1 pci=off",
+            compat_options()
         );
         let disk_arg = format!("{},serial=hull-rw", disk.display());
         // A second, read-only disk of 3 MiB + 512 bytes: the guest must see its exact size
@@ -174,7 +195,6 @@ mod tests {
         let layer = temp_path("slow-layer.img");
         std::fs::write(&layer, vec![0u8; (3 << 20) + 512]).unwrap();
         let layer_arg = format!("{}:ro,serial=hull-layer-0", layer.display());
-        let kernel = kernel.to_string_lossy().into_owned();
         let start = std::time::Instant::now();
         let (out, err, exited) = run_until(
             &[
@@ -201,7 +221,6 @@ mod tests {
             "slow tier: {:?} to /init's line (exited: {exited:?})",
             start.elapsed()
         );
-        let _ = std::fs::remove_dir_all(&root);
         let _ = std::fs::remove_file(&disk);
         let _ = std::fs::remove_file(&layer);
         assert!(
@@ -212,5 +231,149 @@ mod tests {
         // (Probe order names vda/vdb; the serial identifies the disk.)
         assert!(out.contains(" hull-rw 32768 ro=0"), "{out}");
         assert!(out.contains(" hull-layer-0 6145 ro=1"), "{out}");
+    }
+
+    /// Slow tier (~30 s here): three socket consoles, as hull's engine attaches them. Linux
+    /// must name them hvc0, hvc1, hvc2 in `--virtio-console` order (the guest init finds
+    /// stdio, stderr and control by those names), bytes must cross each one both ways, and
+    /// a peer that leaves must cost only its own console's output. Same needs and command
+    /// as the test above.
+    #[test]
+    #[ignore]
+    fn compat_kernel_names_socket_consoles_hvc0_to_hvc2_in_order() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::os::unix::net::UnixStream;
+        use std::process::{Command, Stdio};
+        use std::time::Instant;
+
+        let Some(kernel) = compat_kernel_or_skip() else {
+            return;
+        };
+        // Each console is held open (hvc resets a tty's modes on its last close) in raw
+        // mode, so lines cross unchanged and host input is not echoed.
+        let init = "#!/bin/busybox sh\n\
+                    /bin/busybox mount -t devtmpfs dev /dev\n\
+                    exec 3<>/dev/hvc0 4<>/dev/hvc1 5<>/dev/hvc2\n\
+                    /bin/busybox stty raw -echo <&3\n\
+                    /bin/busybox stty raw -echo <&4\n\
+                    /bin/busybox stty raw -echo <&5\n\
+                    echo 'I am hvc0' >&3\n\
+                    echo 'I am hvc1' >&4\n\
+                    echo 'I am hvc2' >&5\n\
+                    read -r line <&3; echo \"hvc0 got: $line\" >&3\n\
+                    read -r line <&4; echo \"hvc1 got: $line\" >&4\n\
+                    /bin/busybox dd if=/dev/zero bs=1024 count=64 >&5 2>/dev/null\n\
+                    echo 'guest done' >&3\n\
+                    /bin/busybox reboot -f\n";
+        let Some(disk) = busybox_root_disk("sockets", init) else {
+            return;
+        };
+        let dir = temp_path("socket-consoles");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths: Vec<_> = (0..3).map(|i| dir.join(format!("c{i}.sock"))).collect();
+        let cmdline = format!(
+            "{} console=ttyS0 quiet root=/dev/vda rw rootfstype=ext4 init=/init reboot=k panic=-1 pci=off",
+            compat_options()
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hull-vmm"));
+        command
+            .args([
+                "--kernel",
+                &kernel,
+                "--cmdline",
+                &cmdline,
+                "--mem-mib",
+                "128",
+            ])
+            .args(["--cpu-vendor", "intel", "--disk"])
+            .arg(format!("{},serial=hull-rw", disk.display()));
+        for path in &paths {
+            command
+                .arg("--virtio-console")
+                .arg(format!("socket={}", path.display()));
+        }
+        let start = Instant::now();
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hull-vmm");
+        // COM1 (kernel warnings) and hull-vmm's log, for the failure message.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let com1 = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        let log = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let connect = |path: &std::path::Path| loop {
+            if let Ok(stream) = UnixStream::connect(path) {
+                // Boot under emulation takes tens of seconds; a loaded host stretches it.
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(300)))
+                    .unwrap();
+                break stream;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no socket");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut consoles: Vec<_> = paths
+            .iter()
+            .map(|path| BufReader::new(connect(path)))
+            .collect();
+        let mut seen: Vec<String> = Vec::new();
+        // A line from `console`; false (nothing more will come) on timeout or EOF.
+        let mut read_line = |consoles: &mut Vec<BufReader<UnixStream>>, console: usize| {
+            let mut line = String::new();
+            let _ = consoles[console].read_line(&mut line);
+            let got = line.ends_with('\n');
+            seen.push(line);
+            got
+        };
+        let complete = (0..3).all(|n| read_line(&mut consoles, n))
+            && {
+                // hvc2's peer leaves; the guest's 64 KiB for it must not hold anything up.
+                drop(consoles.pop());
+                (0..2).all(|n| {
+                    consoles[n]
+                        .get_mut()
+                        .write_all(format!("ping {n}\n").as_bytes())
+                        .is_ok()
+                        && read_line(&mut consoles, n)
+                })
+            }
+            && read_line(&mut consoles, 0);
+        if !complete {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        let (com1, log) = (com1.join().unwrap(), log.join().unwrap());
+        eprintln!("socket consoles: VM done after {:?}", start.elapsed());
+        let _ = std::fs::remove_file(&disk);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            seen,
+            [
+                "I am hvc0\n",
+                "I am hvc1\n",
+                "I am hvc2\n",
+                "hvc0 got: ping 0\n",
+                "hvc1 got: ping 1\n",
+                "guest done\n"
+            ],
+            "COM1:\n{com1}\nhull-vmm log:\n{log}"
+        );
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "COM1:\n{com1}\nhull-vmm log:\n{log}"
+        );
     }
 }

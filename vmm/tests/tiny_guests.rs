@@ -318,6 +318,139 @@ mod tests {
     }
 
     #[test]
+    fn socket_consoles_hold_the_guest_until_every_peer_is_connected() {
+        skip_without_kvm!();
+        use std::io::Read;
+        use std::os::unix::net::UnixStream;
+        use std::process::{Command, Stdio};
+        use std::time::Instant;
+
+        // The guest checks that slots 0-2 are consoles (DeviceID 3), then prints and resets.
+        let ok = [x86::print(b"3 consoles ok\n"), x86::RESET.to_vec()].concat();
+        let bad = [x86::print(b"consoles bad\n"), x86::RESET.to_vec()].concat();
+        let mut code = x86::DX_COM1.to_vec();
+        for slot in 0..3u8 {
+            let rest = u8::try_from(3 - usize::from(slot) - 1).unwrap() * 10;
+            code.extend([0xa1, 0x08, slot * 0x10, 0x00, 0xd0]); // mov eax, [0xd000s008] (DeviceID)
+            code.extend([0x83, 0xf8, 0x03]); //                    cmp eax, 3 (console)
+            code.extend([0x75, rest + u8::try_from(ok.len()).unwrap()]); // jne bad
+        }
+        code.extend(ok);
+        code.extend(bad);
+        let image = elf(
+            LOAD_ADDR,
+            &[Segment {
+                paddr: LOAD_ADDR,
+                bytes: code,
+            }],
+            Some(u32::try_from(LOAD_ADDR).unwrap()),
+        );
+        let kernel = crate::common::temp_path("sockets.elf");
+        std::fs::write(&kernel, image).unwrap();
+        let dir = crate::common::temp_path("sockets");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths: Vec<_> = (0..3).map(|i| dir.join(format!("hvc{i}.sock"))).collect();
+        // A stale socket from an earlier run is replaced.
+        drop(std::os::unix::net::UnixListener::bind(&paths[1]).unwrap());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hull-vmm"));
+        command.arg("--kernel").arg(&kernel);
+        for path in &paths {
+            command
+                .arg("--virtio-console")
+                .arg(format!("socket={}", path.display()));
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hull-vmm");
+
+        // Two of three peers connect; the guest must not run yet.
+        let connect = |path: &std::path::Path| {
+            let deadline = Instant::now() + TIMEOUT;
+            loop {
+                match UnixStream::connect(path) {
+                    Ok(stream) => break stream,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(err) => panic!("cannot connect to {}: {err}", path.display()),
+                }
+            }
+        };
+        let _peer2 = connect(&paths[2]);
+        let _peer0 = connect(&paths[0]);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "hull-vmm waits for its third peer"
+        );
+        let connected_at = Instant::now();
+        let _peer1 = connect(&paths[1]);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(connected_at.elapsed() < TIMEOUT, "guest did not finish");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        // All of the guest's output came after the last connection: none was printed while
+        // hull-vmm waited (a guest that had run would have printed and reset at once).
+        assert_eq!(stdout, "3 consoles ok\n", "stderr: {stderr}");
+        assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+        assert_eq!(
+            stderr
+                .matches("virtio-console: waiting for a connection on")
+                .count(),
+            3,
+            "{stderr}"
+        );
+        for path in &paths {
+            assert!(!path.exists(), "{} removed once connected", path.display());
+        }
+        eprintln!(
+            "guest ran {:?} after the last peer connected",
+            connected_at.elapsed()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&kernel);
+    }
+
+    #[test]
+    fn a_console_socket_path_holding_a_file_is_a_one_line_error() {
+        let file = crate::common::temp_path("not-a-socket");
+        std::fs::write(&file, "data").unwrap();
+        let arg = format!("socket={}", file.display());
+        let run = run_hull_vmm("notsock", &[0x55; 16], &["--virtio-console", &arg], TIMEOUT);
+        assert_eq!(run.status, Some(1), "stderr: {}", run.stderr);
+        let line = run.stderr.lines().last().unwrap_or_default();
+        assert!(line.starts_with("hull-vmm: error: "), "{line}");
+        assert!(line.contains("exists and is not a socket"), "{line}");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "data",
+            "left alone"
+        );
+        let _ = std::fs::remove_file(&file);
+    }
+
+    #[test]
     fn library_api_runs_vms_in_process_back_to_back() {
         skip_without_kvm!();
         let mut code = x86::DX_COM1.to_vec();

@@ -1,7 +1,12 @@
-//! hull-vmm, our own VMM. It offers one console port (hvc0) on its stdin/stdout: the guest
-//! merges stderr into it and there is no control channel, so stop means killing the VMM.
+//! hull-vmm, our own VMM, with the same guest as the QEMU engine: three virtio-console
+//! devices (hvc0 stdio/tty, hvc1 stderr, hvc2 control) on unix sockets hull-vmm listens
+//! on (`--virtio-console socket=PATH`). hull-vmm starts the vCPUs only once hull has
+//! connected all three, so not a byte of output is lost, and the guest's `ready` handshake,
+//! separate stderr and signals over hvc2 work as they do under QEMU.
 
-use super::{Consoles, Engine, RunningVm, VmSpec};
+use super::{
+    connect_consoles, console_socket, prepare_socket_dir, Engine, RunningVm, VmSpec, CONSOLE_PORTS,
+};
 use crate::host::EngineKind;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
@@ -30,8 +35,6 @@ impl HullVmm {
             spec.mem_mib.to_string(),
             "--cpus".into(),
             spec.cpus.to_string(),
-            "--console".into(),
-            "virtio".into(),
             "--serial-out".into(),
             spec.serial_log.display().to_string(),
         ];
@@ -46,6 +49,14 @@ impl HullVmm {
                 "{}{ro},serial={}",
                 disk.path.display(),
                 disk.serial
+            ));
+        }
+        // Attach order is the guest's hvcN order.
+        for port in CONSOLE_PORTS {
+            args.push("--virtio-console".into());
+            args.push(format!(
+                "socket={}",
+                console_socket(&spec.socket_dir, port).display()
             ));
         }
         args
@@ -77,28 +88,21 @@ impl Engine for HullVmm {
 
     fn spawn(&self, spec: &VmSpec) -> Result<RunningVm> {
         let binary = locate()?;
+        prepare_socket_dir(&spec.socket_dir)?;
         let log = File::create(&spec.engine_log)
             .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
+        // COM1 goes to the serial log file; stdin and stdout carry nothing.
         let mut child = Command::new(&binary)
             .args(self.args(spec))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
             .stderr(log)
             .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stdin = child.stdin.take().context("hull-vmm stdin")?;
-        let stdout = child.stdout.take().context("hull-vmm stdout")?;
-        Ok(RunningVm {
-            child,
-            consoles: Consoles {
-                stdio_in: Box::new(stdin),
-                stdio_out: Box::new(stdout),
-                stderr: None,
-                control: None,
-                events: None,
-            },
-        })
+        let consoles =
+            connect_consoles(&mut child, &spec.socket_dir, &spec.engine_log, "hull-vmm")?;
+        Ok(RunningVm { child, consoles })
     }
 }
 
@@ -108,7 +112,7 @@ mod tests {
     use crate::engine::DiskSpec;
 
     #[test]
-    fn disks_carry_read_only_and_serial() {
+    fn arguments_carry_disks_and_three_socket_consoles_in_port_order() {
         let spec = VmSpec {
             kernel: "/k".into(),
             initramfs: "/i".into(),
@@ -120,13 +124,19 @@ mod tests {
                 serial: "hull-layer-0".into(),
                 read_only: true,
             }],
-            socket_dir: "/tmp".into(),
+            socket_dir: "/run/x".into(),
             serial_log: "/tmp/vm.log".into(),
             engine_log: "/tmp/e.log".into(),
         };
         let args = HullVmm { emulated_kvm: true }.args(&spec).join(" ");
         assert!(args.contains("--disk /l.erofs:ro,serial=hull-layer-0"));
-        assert!(args.contains("--console virtio --serial-out /tmp/vm.log"));
+        assert!(args.contains("--serial-out /tmp/vm.log"));
+        assert!(!args.contains("--console"), "no stdio console: {args}");
+        assert!(args.ends_with(
+            "--virtio-console socket=/run/x/hvc0.sock \
+             --virtio-console socket=/run/x/hvc1.sock \
+             --virtio-console socket=/run/x/hvc2.sock"
+        ));
         assert!(args.contains("--cpu-vendor intel"));
         let native = HullVmm {
             emulated_kvm: false,

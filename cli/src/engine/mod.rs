@@ -1,14 +1,19 @@
 //! VM engines behind one trait: a [`VmSpec`] in, a running VMM process and the container's
-//! console streams out. The guest (kernel, hull-init, disks) is the same on every engine.
+//! console streams out. The guest (kernel, hull-init, disks, the three console ports) is
+//! the same on every engine: each engine listens on one unix socket per console port and
+//! holds the guest until hull has connected to all of them ([`connect_consoles`]).
 
 pub mod hullvmm;
 pub mod qemu;
 
 use crate::host::EngineKind;
-use anyhow::Result;
+use anyhow::{bail, Result};
+use hull_protocol::{CONSOLE_CONTROL, CONSOLE_STDERR, CONSOLE_STDIO};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::time::{Duration, Instant};
 
 /// One virtio-blk disk.
 #[derive(Debug, Clone)]
@@ -51,13 +56,13 @@ pub struct Consoles {
     pub stdio_in: Box<dyn Write + Send>,
     /// Guest `hvc0` -> host (stdout, or the tty's output).
     pub stdio_out: Box<dyn Read + Send>,
-    /// Guest `hvc1` -> host (stderr without a tty); None on single-port engines, where the
-    /// guest merges stderr into hvc0.
+    /// Guest `hvc1` -> host (stderr without a tty); None would mean a single-port engine,
+    /// where the guest merges stderr into hvc0 (both engines offer hvc1).
     pub stderr: Option<Box<dyn Read + Send>>,
-    /// Host -> guest `hvc2` control messages; None on engines without a control port.
+    /// Host -> guest `hvc2` control messages; None would mean an engine without a control
+    /// port, where signals can only kill the VMM (both engines offer hvc2).
     pub control: Option<Box<dyn Write + Send>>,
-    /// Guest -> host `hvc2` events (`GuestEvent` lines); None on engines without a control
-    /// port.
+    /// Guest -> host `hvc2` events (`GuestEvent` lines); None without a control port.
     pub events: Option<Box<dyn Read + Send>>,
 }
 
@@ -87,9 +92,171 @@ pub fn engine_for(kind: EngineKind, accel_kvm: bool) -> Box<dyn Engine> {
     }
 }
 
+/// The console ports in guest order (hvc0, hvc1, hvc2): each engine attaches them so.
+pub const CONSOLE_PORTS: [&str; 3] = [CONSOLE_STDIO, CONSOLE_STDERR, CONSOLE_CONTROL];
+
+/// How long an engine may take to create its console sockets before we give up.
+const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the engine listens for console `port` (e.g. `hvc1`) of a VM.
+pub fn console_socket(socket_dir: &Path, port: &str) -> PathBuf {
+    socket_dir.join(format!("{port}.sock"))
+}
+
+/// Removes console sockets a previous boot may have left in `socket_dir` (so we never
+/// connect to a dead VM's path), creating the directory if needed.
+pub fn prepare_socket_dir(socket_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(socket_dir)?;
+    for port in CONSOLE_PORTS {
+        let _ = std::fs::remove_file(console_socket(socket_dir, port));
+    }
+    Ok(())
+}
+
+/// Connects to the engine's three console sockets in `socket_dir` as soon as `child`
+/// (named `engine` in errors) creates them; the engine starts the guest only once all
+/// three are connected, so not a byte of output is lost. On failure `child` is killed.
+pub fn connect_consoles(
+    child: &mut Child,
+    socket_dir: &Path,
+    engine_log: &Path,
+    engine: &str,
+) -> Result<Consoles> {
+    let mut streams = Vec::with_capacity(CONSOLE_PORTS.len());
+    for port in CONSOLE_PORTS {
+        let path = console_socket(socket_dir, port);
+        match connect(child, &path, engine_log, engine) {
+            Ok(stream) => streams.push(stream),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err);
+            }
+        }
+    }
+    // Connected: the paths are no longer needed.
+    for port in CONSOLE_PORTS {
+        let _ = std::fs::remove_file(console_socket(socket_dir, port));
+    }
+    let [stdio, stderr, control]: [UnixStream; 3] = streams
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("expected three console sockets"))?;
+    Ok(Consoles {
+        stdio_in: Box::new(stdio.try_clone()?),
+        stdio_out: Box::new(stdio),
+        stderr: Some(Box::new(stderr)),
+        control: Some(Box::new(control.try_clone()?)),
+        events: Some(Box::new(control)),
+    })
+}
+
+/// Connects to one console socket as soon as the engine has created it.
+fn connect(child: &mut Child, path: &Path, engine_log: &Path, engine: &str) -> Result<UnixStream> {
+    let deadline = Instant::now() + SOCKET_TIMEOUT;
+    loop {
+        if let Ok(stream) = UnixStream::connect(path) {
+            return Ok(stream);
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{engine} exited ({status}) before the VM started: {}",
+                log_tail(engine_log, 2000)
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{engine} did not create {} within {SOCKET_TIMEOUT:?}",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The last `max` bytes of a log file, for error messages.
 pub fn log_tail(path: &std::path::Path, max: usize) -> String {
     let text = std::fs::read(path).unwrap_or_default();
     let start = text.len().saturating_sub(max);
     String::from_utf8_lossy(&text[start..]).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+    use std::process::Command;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hull-engine-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn consoles_map_to_the_ports_in_guest_order() {
+        let dir = temp_dir("order");
+        let listeners: Vec<UnixListener> = CONSOLE_PORTS
+            .iter()
+            .map(|port| UnixListener::bind(console_socket(&dir, port)).unwrap())
+            .collect();
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut consoles =
+            connect_consoles(&mut child, &dir, &dir.join("engine.log"), "test-engine").unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut ends: Vec<UnixStream> = listeners.iter().map(|l| l.accept().unwrap().0).collect();
+        for port in CONSOLE_PORTS {
+            assert!(!console_socket(&dir, port).exists(), "{port} path removed");
+        }
+        // hvc0 both ways, hvc1 guest -> host, hvc2 both ways.
+        consoles.stdio_in.write_all(b"in0").unwrap();
+        let mut got = [0u8; 3];
+        ends[0].read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"in0");
+        for (index, text) in [(0, b"out0"), (1, b"err1"), (2, b"evt2")] {
+            ends[index].write_all(text).unwrap();
+        }
+        let mut got = [0u8; 4];
+        consoles.stdio_out.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"out0");
+        consoles
+            .stderr
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut got)
+            .unwrap();
+        assert_eq!(&got, b"err1");
+        consoles
+            .events
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut got)
+            .unwrap();
+        assert_eq!(&got, b"evt2");
+        consoles
+            .control
+            .as_mut()
+            .unwrap()
+            .write_all(b"ctl2")
+            .unwrap();
+        ends[2].read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ctl2");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_engine_that_exits_before_listening_is_reported_with_its_log() {
+        let dir = temp_dir("exits");
+        let log = dir.join("engine.log");
+        std::fs::write(&log, "engine: error: no kernel").unwrap();
+        let mut child = Command::new("true").spawn().unwrap();
+        let err = connect_consoles(&mut child, &dir, &log, "test-engine")
+            .err()
+            .expect("no sockets, engine gone");
+        let text = format!("{err:#}");
+        assert!(text.starts_with("test-engine exited"), "{text}");
+        assert!(text.contains("engine: error: no kernel"), "{text}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

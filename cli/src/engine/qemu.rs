@@ -2,28 +2,21 @@
 //! ports are unix sockets QEMU listens on with `wait=on`: QEMU does not start the guest
 //! until hull has connected all three, so not a byte of output is lost.
 
-use super::{log_tail, Consoles, Engine, RunningVm, VmSpec};
+use super::{
+    connect_consoles, console_socket, prepare_socket_dir, Engine, RunningVm, VmSpec, CONSOLE_PORTS,
+};
 use crate::host::EngineKind;
-use anyhow::{bail, Context, Result};
-use hull_protocol::{CONSOLE_CONTROL, CONSOLE_STDERR, CONSOLE_STDIO};
+use anyhow::{Context, Result};
 use std::fs::File;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 /// The QEMU engine.
 pub struct Qemu {
     /// `-accel kvm` (hardware KVM) instead of `-accel tcg`.
     pub accel_kvm: bool,
 }
-
-/// How long QEMU may take to create its sockets before we give up.
-const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The console ports in virtconsole `nr` order (hvc0, hvc1, hvc2).
-const PORTS: [&str; 3] = [CONSOLE_STDIO, CONSOLE_STDERR, CONSOLE_CONTROL];
 
 impl Qemu {
     /// The full QEMU argument list for `spec` (pure: unit-tested).
@@ -73,11 +66,12 @@ impl Qemu {
         }
         args.push("-device".into());
         args.push("virtio-serial-device,max_ports=4".into());
-        for (nr, port) in PORTS.iter().enumerate() {
+        // virtconsole `nr` order is the guest's hvcN order.
+        for (nr, port) in CONSOLE_PORTS.iter().enumerate() {
             args.push("-chardev".into());
             args.push(format!(
                 "socket,id={port},path={},server=on,wait=on",
-                qemu_escape(&socket_path(&spec.socket_dir, port))
+                qemu_escape(&console_socket(&spec.socket_dir, port))
             ));
             args.push("-device".into());
             args.push(format!("virtconsole,chardev={port},nr={nr}"));
@@ -92,10 +86,7 @@ impl Engine for Qemu {
     }
 
     fn spawn(&self, spec: &VmSpec) -> Result<RunningVm> {
-        std::fs::create_dir_all(&spec.socket_dir)?;
-        for port in PORTS {
-            let _ = std::fs::remove_file(socket_path(&spec.socket_dir, port));
-        }
+        prepare_socket_dir(&spec.socket_dir)?;
         let engine_log = File::create(&spec.engine_log)
             .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
         let mut child = Command::new("qemu-system-x86_64")
@@ -106,63 +97,13 @@ impl Engine for Qemu {
             .process_group(0)
             .spawn()
             .context("cannot start qemu-system-x86_64: install it (apt-get install qemu-system-x86) or use --vmm hull")?;
-        let mut streams = Vec::new();
-        for port in PORTS {
-            match connect(
-                &mut child,
-                &socket_path(&spec.socket_dir, port),
-                &spec.engine_log,
-            ) {
-                Ok(stream) => streams.push(stream),
-                Err(err) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(err);
-                }
-            }
-        }
-        let [stdio, stderr, control]: [UnixStream; 3] = streams
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("expected three console sockets"))?;
-        // The sockets are connected: their paths are no longer needed.
-        for port in PORTS {
-            let _ = std::fs::remove_file(socket_path(&spec.socket_dir, port));
-        }
-        let consoles = Consoles {
-            stdio_in: Box::new(stdio.try_clone()?),
-            stdio_out: Box::new(stdio),
-            stderr: Some(Box::new(stderr)),
-            control: Some(Box::new(control.try_clone()?)),
-            events: Some(Box::new(control)),
-        };
+        let consoles = connect_consoles(
+            &mut child,
+            &spec.socket_dir,
+            &spec.engine_log,
+            "qemu-system-x86_64",
+        )?;
         Ok(RunningVm { child, consoles })
-    }
-}
-
-fn socket_path(dir: &Path, port: &str) -> PathBuf {
-    dir.join(format!("{port}.sock"))
-}
-
-/// Connects to one of QEMU's console sockets as soon as QEMU has created it.
-fn connect(child: &mut Child, path: &Path, engine_log: &Path) -> Result<UnixStream> {
-    let deadline = Instant::now() + SOCKET_TIMEOUT;
-    loop {
-        if let Ok(stream) = UnixStream::connect(path) {
-            return Ok(stream);
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "qemu-system-x86_64 exited ({status}) before the VM started: {}",
-                log_tail(engine_log, 2000)
-            );
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "qemu-system-x86_64 did not create {} within {SOCKET_TIMEOUT:?}",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

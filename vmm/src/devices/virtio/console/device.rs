@@ -1,8 +1,11 @@
-//! The virtio-console device model: port 0 only (no MULTIPORT), VIRTIO_CONSOLE_F_SIZE.
+//! The virtio-console device model: port 0 only (no MULTIPORT), VIRTIO_CONSOLE_F_SIZE. A VM
+//! with several consoles has several of these devices; Linux names them hvc0, hvc1, ... in
+//! probe order, which is their virtio-mmio attach order.
 
 use std::io::{self, Read, Write};
 use std::os::fd::BorrowedFd;
 use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use vmm_sys_util::eventfd::EventFd;
@@ -30,7 +33,7 @@ impl<T: Read + AsRawFd + Send> ConsoleInput for T {}
 pub trait ConsoleOutput: Write + AsRawFd + Send {}
 impl<T: Write + AsRawFd + Send> ConsoleOutput for T {}
 
-/// What hull attaches to port 0 (hvc0).
+/// What hull attaches to the console's port 0.
 pub struct ConsoleArgs {
     /// Host input (stdin, a socket or pty); `None` when the container gets no stdin.
     pub input: Option<Box<dyn ConsoleInput>>,
@@ -51,6 +54,27 @@ pub enum ConsoleError {
     NonBlocking {
         /// The fd.
         fd: RawFd,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The console socket could not be created.
+    #[error("cannot listen on console socket {}: check the directory exists and is writable", path.display())]
+    Listen {
+        /// The socket path.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// Something other than a socket is at the console socket path.
+    #[error("console socket path {} exists and is not a socket: remove it or choose another path", .0.display())]
+    NotASocket(PathBuf),
+    /// Waiting for the console socket's peer failed.
+    #[error("cannot accept a connection on console socket {}", path.display())]
+    Accept {
+        /// The socket path.
+        path: PathBuf,
         /// What the OS said.
         #[source]
         source: io::Error,
@@ -129,7 +153,7 @@ impl Console {
     }
 }
 
-/// Pushes terminal size changes to the guest (hvc0 then delivers SIGWINCH).
+/// Pushes terminal size changes to the guest (its hvc tty then delivers SIGWINCH).
 #[derive(Clone)]
 pub struct ConsoleResizer {
     shared: Shared,
