@@ -42,8 +42,12 @@ pub struct Globals {
 pub enum Command {
     /// Create and run a new container from an image.
     Run(commands::run::RunArgs),
-    /// Start one or more stopped containers (its writable layer intact).
+    /// Create a new container from an image without starting it (`hull start` boots it).
+    Create(commands::run::CreateArgs),
+    /// Start one or more created or stopped containers (their writable layer intact).
     Start(commands::start::StartArgs),
+    /// Execute a command in a running container.
+    Exec(commands::exec::ExecArgs),
     /// List containers.
     Ps(commands::ps::PsArgs),
     /// Fetch the logs of a container.
@@ -99,14 +103,50 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(run.image, "busybox");
-        assert_eq!(run.command, ["ls", "-l"]);
-        assert_eq!(run.hostname.as_deref(), Some("box"));
-        let cli = Cli::try_parse_from(["hull", "run", "busybox", "-c", "x", "--rm"]).unwrap();
+        assert_eq!(run.create.image, "busybox");
+        assert_eq!(run.create.command, ["ls", "-l"]);
+        assert_eq!(run.create.hostname.as_deref(), Some("box"));
+        let cli = Cli::try_parse_from(["hull", "run", "busybox", "-c", "x", "--rm", "-d"]).unwrap();
         let Command::Run(run) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(run.command, ["-c", "x", "--rm"]);
-        assert!(!run.rm, "flags after the image belong to the container");
+        assert_eq!(run.create.command, ["-c", "x", "--rm", "-d"]);
+        assert!(
+            !run.create.rm && !run.detach,
+            "flags after the image belong to the container"
+        );
+    }
+
+    #[test]
+    fn create_takes_runs_flags_but_not_detach() {
+        let cli = Cli::try_parse_from(["hull", "create", "-it", "--rm", "--name", "c", "busybox"])
+            .unwrap();
+        let Command::Create(create) = cli.command else {
+            panic!("not create")
+        };
+        assert!(create.interactive && create.tty && create.rm);
+        assert_eq!(create.name.as_deref(), Some("c"));
+        assert!(Cli::try_parse_from(["hull", "create", "-d", "busybox"]).is_err());
+    }
+
+    #[test]
+    fn exec_stops_parsing_flags_at_the_command() {
+        let cli = Cli::try_parse_from([
+            "hull", "exec", "-i", "-e", "A=1", "-w", "/tmp", "-u", "1000", "web", "ls", "-l", "-u",
+        ])
+        .unwrap();
+        let Command::Exec(exec) = cli.command else {
+            panic!("not exec")
+        };
+        assert!(exec.interactive && !exec.tty && !exec.detach);
+        assert_eq!(exec.env, ["A=1"]);
+        assert_eq!(exec.workdir.as_deref(), Some("/tmp"));
+        assert_eq!(exec.user.as_deref(), Some("1000"));
+        assert_eq!(exec.container, "web");
+        assert_eq!(exec.command, ["ls", "-l", "-u"]);
+        assert!(
+            Cli::try_parse_from(["hull", "exec", "web"]).is_err(),
+            "needs a command"
+        );
     }
 }

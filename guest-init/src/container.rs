@@ -3,7 +3,7 @@
 //! [`Syscall`] so the sequence is unit-tested with the recording fake.
 
 use crate::error::SetupError;
-use crate::spec::{ContainerPlan, TmpfsMount};
+use crate::spec::{ContainerPlan, ProcessPlan, TmpfsMount};
 use crate::syscall::Syscall;
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
@@ -260,9 +260,24 @@ pub fn enter_root(sys: &dyn Syscall, root: &Path) -> Result<(), SetupError> {
 }
 
 /// After [`enter_root`], still as root: create a missing working directory (like runc),
-/// then make the root read-only if the spec says so (`docker run --read-only`).
+/// write `/etc/hostname` (Docker provides it), then make the root read-only if the spec says
+/// so (`docker run --read-only`).
 pub fn finish_root(sys: &dyn Syscall, plan: &ContainerPlan) -> Result<(), SetupError> {
     mkdir(sys, &plan.process.cwd)?;
+    if let Some(hostname) = &plan.hostname {
+        // Inside the container's root: its own symlinks cannot send the write elsewhere.
+        // Best effort, as an image may have made /etc/hostname something odd.
+        let written = mkdir(sys, Path::new("/etc")).and_then(|()| {
+            sys.write_file(
+                Path::new("/etc/hostname"),
+                format!("{hostname}\n").as_bytes(),
+            )
+            .map_err(sys_err("write /etc/hostname"))
+        });
+        if let Err(e) = written {
+            crate::log!("{e}");
+        }
+    }
     if plan.readonly_root {
         sys.mount(
             None,
@@ -339,7 +354,12 @@ pub fn apply_identity(sys: &dyn Syscall, plan: &ContainerPlan) -> Result<(), Set
         sys.sethostname(hostname)
             .map_err(sys_err(format!("sethostname {hostname:?}")))?;
     }
-    let process = &plan.process;
+    apply_process_identity(sys, &plan.process)
+}
+
+/// uid/gid/groups, umask, working directory of `process` (also for `hull exec`, which
+/// joins the container's uts namespace and so keeps its hostname).
+pub fn apply_process_identity(sys: &dyn Syscall, process: &ProcessPlan) -> Result<(), SetupError> {
     let groups: Vec<Gid> = process
         .additional_gids
         .iter()
@@ -477,16 +497,23 @@ mod tests {
     }
 
     #[test]
-    fn read_only_root_is_remounted_after_creating_cwd() {
+    fn read_only_root_is_remounted_after_creating_cwd_and_hostname() {
         let sys = RecordingSyscall::default();
         let mut plan = plan();
         finish_root(&sys, &plan).unwrap();
-        assert_eq!(*sys.calls.borrow(), vec![Call::MkdirAll("/home/u".into())]);
+        assert_eq!(
+            *sys.calls.borrow(),
+            vec![
+                Call::MkdirAll("/home/u".into()),
+                Call::MkdirAll("/etc".into()),
+                Call::WriteFile("/etc/hostname".into(), b"box\n".to_vec()),
+            ]
+        );
         plan.readonly_root = true;
         let sys = RecordingSyscall::default();
         finish_root(&sys, &plan).unwrap();
         let calls = sys.calls.borrow();
-        assert!(matches!(&calls[1], Call::Mount { target, flags, .. }
+        assert!(matches!(&calls[3], Call::Mount { target, flags, .. }
             if target == Path::new("/") && flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT)));
     }
 

@@ -4,7 +4,7 @@ use hull_protocol::ControlMessage;
 
 /// A partial line longer than this is dropped: the host never sends one, a hostile or
 /// broken peer must not make PID 1 grow without bound.
-const MAX_LINE: usize = 64 * 1024;
+const MAX_LINE: usize = hull_protocol::MAX_CONTROL_LINE;
 
 /// Accumulates bytes from the control console and yields complete messages.
 #[derive(Debug, Default)]
@@ -72,6 +72,44 @@ mod tests {
         let out = decoder.push(b"not json\n{\"type\":\"signal\",\"signal\":9}\n");
         assert!(out[0].is_err());
         assert_eq!(out[1], Ok(ControlMessage::Signal { signal: 9 }));
+    }
+
+    #[test]
+    fn exec_messages_carry_binary_data_across_split_reads() {
+        use hull_protocol::Base64;
+        let message = ControlMessage::ExecStdin {
+            id: 3,
+            data: Base64((0..=255u8).collect()),
+        };
+        let line = message.to_line();
+        let (first, second) = line.as_bytes().split_at(100);
+        let mut decoder = ControlDecoder::default();
+        assert!(decoder.push(first).is_empty());
+        assert_eq!(decoder.push(second), vec![Ok(message)]);
+    }
+
+    #[test]
+    fn bad_exec_data_is_reported_and_the_stream_goes_on() {
+        let mut decoder = ControlDecoder::default();
+        let out = decoder.push(
+            b"{\"type\":\"exec_stdin\",\"id\":1,\"data\":\"%%%%\"}\n{\"type\":\"exec_stdin_eof\",\"id\":1}\n",
+        );
+        assert!(
+            out[0].as_ref().is_err_and(|e| e.contains("base64")),
+            "{out:?}"
+        );
+        assert_eq!(out[1], Ok(ControlMessage::ExecStdinEof { id: 1 }));
+        // A line one byte over the limit is dropped; the next message still parses.
+        let mut decoder = ControlDecoder::default();
+        let mut huge = b"{\"type\":\"exec_stdin\",\"id\":1,\"data\":\"".to_vec();
+        huge.resize(MAX_LINE + 1, b'A');
+        assert!(decoder.push(&huge).iter().all(Result::is_err));
+        assert!(decoder.buffer.is_empty());
+        let out = decoder.push(b"\"}\n{\"type\":\"exec_signal\",\"id\":1,\"signal\":2}\n");
+        assert_eq!(
+            out.last(),
+            Some(&Ok(ControlMessage::ExecSignal { id: 1, signal: 2 }))
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! cgroup ([`cgroup`]), fork the container process which joins the cgroup, unshares its
 //! namespaces ([`namespaces`]), mounts /proc /dev /sys and pivots ([`container`]), drops
 //! privileges and execs ([`exec`]); PID 1 relays stdio and control messages
-//! ([`relay`]), reaps, writes the `RunResult` and powers off.
+//! ([`relay`]), runs `hull exec` sessions in the container ([`execs`]), reaps, writes the
+//! `RunResult` and powers off.
 
 /// Writes one diagnostic line on PID 1's stderr (the kernel console, ttyS0, in the
 /// guest). Never panics: a panic in PID 1 is a kernel panic.
@@ -26,6 +27,8 @@ pub mod control;
 pub mod disks;
 pub mod error;
 pub mod exec;
+pub mod exec_plan;
+pub mod execs;
 pub mod guest;
 pub mod host;
 pub mod initramfs;
@@ -40,5 +43,6 @@ pub mod spec;
 pub mod supervisor;
 pub mod syscall;
 pub mod timeline;
+pub mod users;
 
 pub use initramfs::{build_initramfs, is_static_elf, InitramfsError};

@@ -33,6 +33,20 @@ pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// The name of a namespace type under `/proc/<pid>/ns/`.
+pub fn proc_ns_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
 /// The namespaces to create, a subset of [`ORDERED_NAMESPACES`] kept in that order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespacePlan {

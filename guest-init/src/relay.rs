@@ -1,8 +1,9 @@
 //! PID 1's loop while the container runs: stdio relay (no-tty mode), control messages,
-//! zombie reaping, and waiting for the container process.
+//! `hull exec` sessions ([`Execs`]), zombie reaping, and waiting for the container process.
 
 use crate::console::set_window_size;
 use crate::control::ControlDecoder;
+use crate::execs::{ExecFd, Execs};
 use hull_protocol::ControlMessage;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -54,6 +55,8 @@ pub struct Relay<'a> {
     pub control: Option<&'a File>,
     /// hvc0 in terminal mode, for resize messages.
     pub tty: Option<&'a File>,
+    /// `hull exec` sessions in the container.
+    pub execs: Execs<'a>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +67,7 @@ enum Source {
     Stdout,
     Stderr,
     Control,
+    Exec(ExecFd),
 }
 
 fn read_chunk(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -91,7 +95,9 @@ impl Relay<'_> {
             self.pipes.stdin = None;
         }
         while status.is_none() {
-            let ready = self.wait_ready(pending_stdin.is_empty(), PollTimeout::NONE, false);
+            // Exec sessions that ended may still be draining: wake up when that runs out.
+            let timeout = self.execs.poll_timeout();
+            let ready = self.wait_ready(pending_stdin.is_empty(), timeout, false);
             for (source, flags) in ready {
                 match source {
                     Source::Sigchld => {
@@ -117,6 +123,7 @@ impl Relay<'_> {
                     }
                     Source::Stdin => {}
                     Source::Stdout | Source::Stderr => self.copy_output(source, &mut buf),
+                    Source::Exec(fd) => self.execs.on_ready(fd, &mut buf),
                     Source::Control => {
                         let control = self.control.expect("polled only when present");
                         match read_chunk(control, &mut buf) {
@@ -148,6 +155,7 @@ impl Relay<'_> {
             if close_stdin_when_flushed && pending_stdin.is_empty() {
                 self.pipes.stdin = None;
             }
+            self.execs.finish_ended();
         }
         self.pipes.stdin = None;
         // The process is gone; what it wrote is still in the pipes.
@@ -160,6 +168,8 @@ impl Relay<'_> {
                 self.copy_output(source, &mut buf);
             }
         }
+        // Exec'd processes die with the container (its pid namespace): report how they ended.
+        self.execs.shutdown(&self.sigchld, &mut buf);
         status.expect("loop ends with a status")
     }
 
@@ -194,6 +204,10 @@ impl Relay<'_> {
             if let Some(control) = self.control {
                 sources.push(Source::Control);
                 fds.push(PollFd::new(control.as_fd(), PollFlags::POLLIN));
+            }
+            for (exec_fd, fd, flags) in self.execs.poll_fds() {
+                sources.push(Source::Exec(exec_fd));
+                fds.push(PollFd::new(fd, flags));
             }
         }
         match poll(&mut fds, timeout) {
@@ -284,12 +298,17 @@ impl Relay<'_> {
                 }
             }
             ControlMessage::StdinEof { .. } => {}
+            exec @ (ControlMessage::ExecStart { .. }
+            | ControlMessage::ExecStdin { .. }
+            | ControlMessage::ExecStdinEof { .. }
+            | ControlMessage::ExecResize { .. }
+            | ControlMessage::ExecSignal { .. }) => self.execs.on_control(exec),
         }
     }
 
     /// Reaps every exited child (PID 1 inherits orphans); returns the container process's
-    /// status if it was among them.
-    fn reap(&self) -> Option<WaitStatus> {
+    /// status if it was among them. Exec'd processes' statuses go to their sessions.
+    fn reap(&mut self) -> Option<WaitStatus> {
         let mut container = None;
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -299,6 +318,8 @@ impl Relay<'_> {
                         && matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..))
                     {
                         container = Some(status);
+                    } else {
+                        self.execs.reaped(status);
                     }
                 }
             }

@@ -6,6 +6,7 @@ use crate::console::{self, Consoles};
 use crate::container;
 use crate::error::{SetupError, EXIT_SETUP_FAILED};
 use crate::exec;
+use crate::execs::{ExecContext, Execs};
 use crate::relay::{Pipes, Relay};
 use crate::spec::ContainerPlan;
 use crate::syscall::Syscall;
@@ -180,6 +181,12 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         errors: launch.consoles.error_stream(),
         control: launch.consoles.control.as_ref(),
         tty: tty.map(|(file, _)| file),
+        execs: Execs::new(ExecContext {
+            container: child,
+            plan,
+            cgroup: launch.cgroup,
+            events: launch.consoles.control.as_ref(),
+        }),
     }
     .run();
     let _ = old_mask.thread_set_mask();
@@ -201,7 +208,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
 
 /// Resets what PID 1 changed about signals: the mask (SIGCHLD blocked) and Rust's
 /// SIG_IGN for SIGPIPE, both of which exec would pass on to the container.
-fn reset_signals() -> Result<(), SetupError> {
+pub(crate) fn reset_signals() -> Result<(), SetupError> {
     SigSet::empty()
         .thread_set_mask()
         .map_err(|e| SetupError::sys("reset the signal mask", e))?;

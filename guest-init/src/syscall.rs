@@ -43,6 +43,8 @@ pub trait Syscall {
     fn set_ids(&self, uid: Uid, gid: Gid, groups: &[Gid]) -> Result<(), Errno>;
     /// umask(2).
     fn umask(&self, mask: Mode);
+    /// Replaces the contents of the file `path` (created with mode 0644) with `contents`.
+    fn write_file(&self, path: &Path, contents: &[u8]) -> Result<(), Errno>;
 }
 
 /// The real kernel.
@@ -126,6 +128,19 @@ impl Syscall for LinuxSyscall {
     fn umask(&self, mask: Mode) {
         nix::sys::stat::umask(mask);
     }
+
+    fn write_file(&self, path: &Path, contents: &[u8]) -> Result<(), Errno> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(path)
+            .and_then(|mut file| file.write_all(contents))
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    }
 }
 
 /// A recording fake for unit tests: remembers every call, answers from a script.
@@ -157,6 +172,7 @@ pub mod fake {
         Sethostname(String),
         SetIds(u32, u32, Vec<u32>),
         Umask(u32),
+        WriteFile(PathBuf, Vec<u8>),
     }
 
     /// Records calls; `pivot_root` fails with `pivot_errno` when set (to exercise the rootfs
@@ -258,6 +274,10 @@ pub mod fake {
         }
         fn umask(&self, mask: Mode) {
             self.push(Call::Umask(mask.bits()));
+        }
+        fn write_file(&self, path: &Path, contents: &[u8]) -> Result<(), Errno> {
+            self.push(Call::WriteFile(path.into(), contents.to_vec()));
+            Ok(())
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One file per verb: a clap `Args` struct and a `run` function returning the exit status.
 
 pub mod attach;
+pub mod create;
+pub mod exec;
 pub mod image;
 pub mod info;
 pub mod inspect;
@@ -24,7 +26,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let globals = cli.globals;
     match cli.command {
         Command::Run(args) => run::run(args, &globals),
+        Command::Create(args) => create::run(args, &globals),
         Command::Start(args) => start::run(args, &globals),
+        Command::Exec(args) => exec::run(args, &globals),
         Command::Ps(args) => ps::run(args, &globals),
         Command::Logs(args) => logs::run(args, &globals),
         Command::Stop(args) => stop::run(args, &globals),

@@ -1,5 +1,7 @@
 //! `hull run`: create a container from an image and boot it, in the foreground (its exit
-//! status becomes hull's) or detached (`-d`, supervised by a `hull shim` process).
+//! status becomes hull's) or detached (`-d`, supervised by a `hull shim` process). The
+//! "create" half ([`CreateArgs`], [`create`]) is also `hull create`; the "boot" half is
+//! `hull start`'s.
 
 use crate::args::Globals;
 use crate::container::{ids, Container, ContainerStore, RunOptions, Status};
@@ -19,10 +21,22 @@ const DEFAULT_MEM_MIB: u64 = 256;
 /// Size of a new writable layer (sparse).
 const WRITABLE_DISK_BYTES: u64 = 1 << 30;
 
-/// `hull run` flags (Docker's names).
+/// `hull run` flags (Docker's names): `hull create`'s and `-d`.
 #[derive(Debug, clap::Args)]
 #[command(trailing_var_arg = true, disable_help_flag = true)]
 pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// What to create.
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// The flags that define a container (Docker's names), shared by `hull create` and `hull run`.
+#[derive(Debug, clap::Args)]
+#[command(trailing_var_arg = true, disable_help_flag = true)]
+pub struct CreateArgs {
     /// Print help (Docker's `-h` is --hostname here too).
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -32,9 +46,6 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     pub tty: bool,
-    /// Run in the background and print the container ID.
-    #[arg(short, long)]
-    pub detach: bool,
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -106,7 +117,7 @@ fn parse_cpus(text: &str) -> Result<f64, String> {
 }
 
 /// Reads an env file: KEY=VALUE lines; a bare KEY takes the host's value; # comments.
-fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {
+pub fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read env file {}", path.display()))?;
     Ok(text
@@ -118,7 +129,7 @@ fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {
 }
 
 /// `KEY=VALUE` stays; a bare `KEY` becomes the host's `KEY=value` or is dropped if unset.
-fn expand_env(entry: &str) -> Option<String> {
+pub fn expand_env(entry: &str) -> Option<String> {
     if entry.contains('=') {
         return Some(entry.to_string());
     }
@@ -127,8 +138,9 @@ fn expand_env(entry: &str) -> Option<String> {
         .map(|value| format!("{entry}={value}"))
 }
 
-/// Creates the container: state, run spec, writable disk. Shared by `run` (and `create`).
-pub fn create(args: &RunArgs, globals: &Globals, store: &ContainerStore) -> Result<Container> {
+/// Creates the container: state, run spec, writable disk (Docker's "Created": nothing boots
+/// yet). Shared by `run` and `create`.
+pub fn create(args: &CreateArgs, globals: &Globals, store: &ContainerStore) -> Result<Container> {
     let image_store = images::open(globals)?;
     let image = images::resolve_or_bootstrap(&image_store, &args.image)?;
     let mut env = Vec::new();
@@ -256,12 +268,16 @@ fn resolve_user(
 /// `hull run`.
 pub fn run(args: RunArgs, globals: &Globals) -> Result<i32> {
     use std::io::IsTerminal;
-    if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
+    let RunArgs {
+        detach,
+        create: args,
+    } = args;
+    if args.tty && args.interactive && !detach && !std::io::stdin().is_terminal() {
         bail!("the input device is not a TTY: drop -t, or run hull from a terminal");
     }
     let store = super::containers(globals)?;
     let container = create(&args, globals, &store)?;
-    if args.detach {
+    if detach {
         start_detached(globals, &store, &container)?;
         println!("{}", container.id);
         return Ok(0);

@@ -34,9 +34,16 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// How long a write to an attached client may block before the client is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Writes one frame (`payload` longer than [`MAX_FRAME`] is split).
+/// Writes one frame (`payload` longer than [`MAX_FRAME`] is split; an empty one is one
+/// empty frame: a bare signal such as `exec`'s STDIN_EOF).
 pub fn write_frame(to: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<()> {
-    for chunk in payload.chunks(MAX_FRAME) {
+    let empty: [&[u8]; 1] = [&[]];
+    let chunks: Box<dyn Iterator<Item = &[u8]>> = if payload.is_empty() {
+        Box::new(empty.into_iter())
+    } else {
+        Box::new(payload.chunks(MAX_FRAME))
+    };
+    for chunk in chunks {
         let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
         let mut frame = Vec::with_capacity(5 + chunk.len());
         frame.push(kind);
@@ -206,6 +213,13 @@ mod tests {
         assert_eq!(read_frame(&mut from).unwrap().unwrap().1.len(), MAX_FRAME);
         assert_eq!(read_frame(&mut from).unwrap(), Some((STDERR, vec![7u8])));
         assert_eq!(read_frame(&mut from).unwrap(), None);
+        let mut wire = Vec::new();
+        write_frame(&mut wire, EXIT, &[]).unwrap();
+        assert_eq!(
+            wire,
+            [EXIT, 0, 0, 0, 0],
+            "an empty payload is one empty frame"
+        );
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! [`ControlMessage`]s to the guest's control console (or, on engines without one, kills the
 //! VMM for a signal). Other hull processes (`stop`, `kill`) reach the supervisor through a
 //! unix socket in the container's directory that carries the same JSON lines; an `attach`
-//! request turns its connection into an attach session (see [`super::attach`]).
+//! request turns its connection into an attach session (see [`super::attach`]), an `exec`
+//! request into an exec session (see [`super::exec`]).
 
 use super::attach::Attachments;
+use super::exec::ExecSessions;
 use anyhow::{Context, Result};
-use hull_protocol::ControlMessage;
+use hull_protocol::{ControlMessage, ExecRequest};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Write};
@@ -71,10 +73,21 @@ pub enum Request {
     KillVm,
     /// Become an attach session: the rest of the connection is [`super::attach`] frames.
     Attach,
+    /// Run a process in the container: the rest of the connection is [`super::exec`] frames.
+    Exec {
+        /// What to run.
+        exec: ExecRequest,
+    },
 }
 
-/// Serves `socket` on a thread: each line is a [`Request`]; attach sessions join `attachments`.
-pub fn serve(socket: &Path, channel: ControlChannel, attachments: Attachments) -> Result<()> {
+/// Serves `socket` on a thread: each line is a [`Request`]; attach sessions join
+/// `attachments`, exec sessions `execs`.
+pub fn serve(
+    socket: &Path,
+    channel: ControlChannel,
+    attachments: Attachments,
+    execs: ExecSessions,
+) -> Result<()> {
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -85,6 +98,7 @@ pub fn serve(socket: &Path, channel: ControlChannel, attachments: Attachments) -
         for stream in listener.incoming().flatten() {
             let channel = channel.clone();
             let attachments = attachments.clone();
+            let execs = execs.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream);
                 let mut line = String::new();
@@ -100,6 +114,10 @@ pub fn serve(socket: &Path, channel: ControlChannel, attachments: Attachments) -
                         Ok(Request::Attach) => {
                             // The reader keeps any frames that came with the request line.
                             attachments.add(reader);
+                            break;
+                        }
+                        Ok(Request::Exec { exec }) => {
+                            execs.add(reader, exec);
                             break;
                         }
                         Err(err) => tracing::warn!("bad control request {line:?}: {err}"),

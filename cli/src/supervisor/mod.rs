@@ -1,10 +1,12 @@
 //! The per-container supervisor: boots the container's VM on its engine, connects the
 //! consoles to the host terminal (foreground `run`, `start -a`) or only to the container log
-//! (`hull shim`, for detached containers), serves `stop`/`kill` requests, and records how
-//! the container ended, read from the config disk (the VMM's own exit code means nothing).
+//! (`hull shim`, for detached containers), serves `stop`/`kill`/`attach`/`exec` requests, and
+//! records how the container ended, read from the config disk (the VMM's own exit code means
+//! nothing).
 
 pub mod attach;
 pub mod control;
+pub mod exec;
 pub mod pump;
 pub mod ready;
 pub mod signals;
@@ -108,17 +110,22 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
         signals::forward(channel.clone(), true);
     }
     // The guest writes its events on hvc2: read it in every mode (also `hull shim`). Spawned
-    // after `signals::forward`, so this thread too has the proxied signals blocked.
-    let ready = vm
-        .consoles
-        .events
-        .take()
-        .map_or_else(ready::ReadyGate::open, ready::ReadyGate::watch);
+    // after `signals::forward`, so this thread too has the proxied signals blocked. Exec
+    // sessions get their events from it, and end when it does.
+    let execs = exec::ExecSessions::new(channel.clone());
+    let ready = match vm.consoles.events.take() {
+        Some(events) => ready::ReadyGate::watch(events, execs.router()),
+        None => {
+            execs.close("this engine gives the guest no control console (needed by exec)");
+            ready::ReadyGate::open()
+        }
+    };
     let attachments = attach::Attachments::new(ready.clone());
     control::serve(
         &paths.control_socket(),
         channel.clone(),
         attachments.clone(),
+        execs,
     )?;
     let log = ContainerLog::open(&paths.container_log())?;
     let _raw = if terminal && options.tty {

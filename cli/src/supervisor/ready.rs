@@ -4,15 +4,16 @@
 //! the container's output). So the supervisor holds the container's stdin until it has read
 //! that line.
 //!
-//! Engines without a control port (hull-vmm today) have no handshake: the gate is open from
-//! the start, and stdin typed in the first moments of the boot may be echoed there.
+//! Both engines (QEMU and hull-vmm) offer the control port. An engine without one would
+//! have no handshake: the gate would be open from the start, and stdin typed in the first
+//! moments of the boot could be echoed.
 
 use hull_protocol::GuestEvent;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// Longest guest event line read at once; real events are a few dozen bytes.
-const MAX_EVENT_LINE: u64 = 4096;
+/// Longest guest event line read at once (the guest keeps every event shorter).
+const MAX_EVENT_LINE: u64 = hull_protocol::MAX_EVENT_LINE as u64;
 
 /// Opens once the guest is ready for stdin (or can no longer become ready).
 #[derive(Clone, Default)]
@@ -30,7 +31,12 @@ impl ReadyGate {
 
     /// Reads guest events from `events` on a thread; the gate opens on
     /// [`GuestEvent::Ready`], or when the port closes (the VM is gone: nothing to hold for).
-    pub fn watch(events: Box<dyn Read + Send>) -> Self {
+    /// Every event, `Ready` included, is also handed to `route` (exec sessions); `route` is
+    /// dropped when the port closes.
+    pub fn watch(
+        events: Box<dyn Read + Send>,
+        mut route: impl FnMut(GuestEvent) + Send + 'static,
+    ) -> Self {
         let gate = Self::default();
         let opener = gate.clone();
         std::thread::spawn(move || {
@@ -49,7 +55,9 @@ impl ReadyGate {
                         Some(GuestEvent::Ready) => {
                             tracing::debug!("guest ready for stdin");
                             opener.release();
+                            route(GuestEvent::Ready);
                         }
+                        Some(event) => route(event),
                         // Echo of our own control messages (sent before the guest made hvc2
                         // raw) or a newer guest's events: not for us.
                         None => {}
@@ -104,7 +112,7 @@ mod tests {
     #[test]
     fn opens_on_ready_and_ignores_echoed_control_lines() {
         let (mut guest, host) = UnixStream::pair().unwrap();
-        let gate = ReadyGate::watch(Box::new(host));
+        let gate = ReadyGate::watch(Box::new(host), |_| {});
         guest.write_all(b"{\"type\":\"stdin_eof\"}\r\n").unwrap();
         assert!(!opens_within(&gate, Duration::from_millis(100)));
         guest.write_all(b"{\"type\":\"ready\"}\n").unwrap();
@@ -115,7 +123,7 @@ mod tests {
     #[test]
     fn opens_when_the_port_closes() {
         let (guest, host) = UnixStream::pair().unwrap();
-        let gate = ReadyGate::watch(Box::new(host));
+        let gate = ReadyGate::watch(Box::new(host), |_| {});
         drop(guest);
         assert!(opens_within(&gate, Duration::from_secs(5)));
     }

@@ -14,10 +14,24 @@
 //! * **Consoles** (virtio-console): [`CONSOLE_STDIO`] carries the container's tty, or its
 //!   stdin+stdout when there is no tty; [`CONSOLE_STDERR`] its stderr when there is no tty;
 //!   [`CONSOLE_CONTROL`] carries newline-delimited JSON [`ControlMessage`]s from host to guest
-//!   (signals, window size, stdin EOF) and [`GuestEvent`]s from guest to host (today only
-//!   [`GuestEvent::Ready`]: the consoles are configured, the host may send stdin). An engine
-//!   with a single console port (hull-vmm today) only provides `hvc0`: the guest then merges
-//!   stderr into it and has no control channel, hence no ready handshake either.
+//!   (signals, window size, stdin EOF, `hull exec` sessions) and [`GuestEvent`]s from guest to
+//!   host ([`GuestEvent::Ready`]: the consoles are configured, the host may send stdin; exec
+//!   output and exits). An engine with a single console port (hull-vmm today) only provides
+//!   `hvc0`: the guest then merges stderr into it and has no control channel, hence no ready
+//!   handshake and no exec either.
+//!
+//! **Exec sessions** (`hull exec`) are multiplexed over the control console, since the
+//! console ports are fixed at boot. The host picks an id per session and sends
+//! [`ControlMessage::ExecStart`]; the guest answers [`GuestEvent::ExecStarted`] (the process
+//! exec'd) or, if it could not start it, shows why as stderr output and sends
+//! [`GuestEvent::ExecExit`] with 125/126/127. Bytes travel inside the JSON lines as base64
+//! ([`Base64`]): binary-safe, and every line stays a line. Every message is bounded: data
+//! messages carry at most [`MAX_EXEC_DATA`] bytes, so every guest event fits in
+//! [`MAX_EVENT_LINE`] (the host reads no longer line) and every host message in
+//! [`MAX_CONTROL_LINE`] (the guest drops longer ones). Stdin is flow-controlled: the host
+//! keeps at most [`EXEC_STDIN_WINDOW`] bytes per session unacknowledged
+//! ([`GuestEvent::ExecStdinAck`] reports bytes the process's stdin took), so the guest never
+//! buffers more than that per session, and drops (and logs) what a broken host sends beyond.
 
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -61,6 +75,17 @@ pub const CONSOLE_CONTROL: &str = "hvc2";
 pub const ANNOTATION_STDIN: &str = "io.hull.stdin";
 /// Value of [`ANNOTATION_STDIN`] for "no stdin".
 pub const STDIN_CLOSED: &str = "closed";
+
+/// Longest line the guest accepts on [`CONSOLE_CONTROL`]; a longer one is dropped.
+pub const MAX_CONTROL_LINE: usize = 64 * 1024;
+/// Longest [`GuestEvent`] line the host reads at once; every event the guest sends fits.
+pub const MAX_EVENT_LINE: usize = 4096;
+/// Most payload bytes in one [`ControlMessage::ExecStdin`] or [`GuestEvent::ExecOutput`]
+/// (base64 makes 2732 characters of it: the line stays under [`MAX_EVENT_LINE`]).
+pub const MAX_EXEC_DATA: usize = 2048;
+/// Stdin bytes the host may have sent to one exec session without a
+/// [`GuestEvent::ExecStdinAck`] for them: the most the guest buffers per session.
+pub const EXEC_STDIN_WINDOW: u64 = 64 * 1024;
 
 /// I/O port the guest init writes [`BOOT_TIMER_VALUE`] to when userspace is reached.
 /// hull-vmm logs the time since VMM start; other engines ignore the write.
@@ -165,6 +190,138 @@ pub struct RunResult {
     pub boot_to_exec_ms: Option<u64>,
 }
 
+/// Bytes carried in a JSON message as a base64 string (RFC 4648, standard alphabet, padded).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Base64(pub Vec<u8>);
+
+impl std::fmt::Debug for Base64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Base64({:?})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// `bytes` as padded base64.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let group = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                text.push(char::from(
+                    BASE64_ALPHABET[((group >> shift) & 63) as usize],
+                ));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
+fn base64_value(c: u8) -> Option<u32> {
+    let value = match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    };
+    Some(u32::from(value))
+}
+
+/// Decodes padded base64; `None` for anything else (wrong length, foreign characters,
+/// padding in the middle, non-zero bits after the last byte).
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let groups = bytes.len() / 4;
+    for (index, group) in bytes.chunks(4).enumerate() {
+        let padding = group.iter().rev().take_while(|c| **c == b'=').count();
+        if padding > 2 || (padding > 0 && index + 1 != groups) {
+            return None;
+        }
+        let mut value = 0u32;
+        for c in &group[..4 - padding] {
+            value = (value << 6) | base64_value(*c)?;
+        }
+        // Each "=" stands for 6 missing bits.
+        for _ in 0..padding {
+            value <<= 6;
+        }
+        let [_, first, second, third] = value.to_be_bytes();
+        let decoded = [first, second, third];
+        let keep = 3 - padding;
+        if decoded[keep..].iter().any(|b| *b != 0) {
+            return None;
+        }
+        out.extend_from_slice(&decoded[..keep]);
+    }
+    Some(out)
+}
+
+impl Serialize for Base64 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64_encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64_decode(&text)
+            .map(Base64)
+            .ok_or_else(|| serde::de::Error::custom("invalid base64 data"))
+    }
+}
+
+/// What `hull exec` asks the guest to run in the container (Docker's exec options).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// argv; `args[0]` is looked up on the container's `$PATH`.
+    pub args: Vec<String>,
+    /// `KEY=value` entries added to (and overriding) the container's environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Absolute working directory; `None`: the container's.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// `-u` (`name|uid[:group|gid]`), resolved with the container's /etc/passwd and
+    /// /etc/group; `None`: the container process's user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Give the process a pseudo-terminal (stdout and stderr are then one stream).
+    #[serde(default)]
+    pub tty: bool,
+    /// Relay stdin ([`ControlMessage::ExecStdin`]); without it the process reads EOF.
+    #[serde(default)]
+    pub stdin: bool,
+    /// Initial terminal size (rows, cols) when `tty`.
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// Which output stream of an exec'd process a [`GuestEvent::ExecOutput`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecStream {
+    /// stdout (or the terminal's output).
+    Stdout,
+    /// stderr (no tty).
+    Stderr,
+}
+
 /// A message from host to guest on [`CONSOLE_CONTROL`], one JSON object per line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -189,6 +346,41 @@ pub enum ControlMessage {
         /// Total bytes the host wrote to hvc0.
         bytes: u64,
     },
+    /// Start an extra process in the running container (`hull exec`) as session `id`.
+    ExecStart {
+        /// The host's id for the session (unique among running sessions).
+        id: u32,
+        /// What to run.
+        request: ExecRequest,
+    },
+    /// Bytes for the stdin of session `id` (at most [`MAX_EXEC_DATA`]).
+    ExecStdin {
+        /// Session.
+        id: u32,
+        /// The bytes.
+        data: Base64,
+    },
+    /// The stdin of session `id` ends once the bytes sent before this are written.
+    ExecStdinEof {
+        /// Session.
+        id: u32,
+    },
+    /// The terminal of session `id` changed size.
+    ExecResize {
+        /// Session.
+        id: u32,
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+    /// Deliver a signal to the process of session `id`.
+    ExecSignal {
+        /// Session.
+        id: u32,
+        /// Signal number.
+        signal: i32,
+    },
 }
 
 impl ControlMessage {
@@ -208,6 +400,35 @@ pub enum GuestEvent {
     /// to hvc0 before this may be echoed by the guest tty's default line discipline, so the
     /// host holds the container's stdin until it has read this line.
     Ready,
+    /// The process of exec session `id` is running (its exec succeeded).
+    ExecStarted {
+        /// Session.
+        id: u32,
+    },
+    /// Output of exec session `id` (at most [`MAX_EXEC_DATA`] bytes).
+    ExecOutput {
+        /// Session.
+        id: u32,
+        /// Which stream.
+        stream: ExecStream,
+        /// The bytes.
+        data: Base64,
+    },
+    /// The stdin of session `id` took `bytes` more bytes: the host may send that many more.
+    ExecStdinAck {
+        /// Session.
+        id: u32,
+        /// Bytes written to the process's stdin since the last ack.
+        bytes: u64,
+    },
+    /// Session `id` is over; its output was all sent before this event.
+    ExecExit {
+        /// Session.
+        id: u32,
+        /// Docker's status: the exit code, 128+N for signal N, 126/127 when the command
+        /// cannot be executed / is not found, 125 for other failures to start it.
+        exit_code: i32,
+    },
 }
 
 impl GuestEvent {
@@ -423,6 +644,93 @@ mod tests {
         );
         assert_eq!(GuestEvent::parse_line(b"{\"type\":\"future\"}"), None);
         assert_eq!(GuestEvent::parse_line(b"\xff\xfe"), None);
+    }
+
+    #[test]
+    fn base64_round_trips_every_byte_and_length() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        for len in 0..all.len() {
+            let text = base64_encode(&all[..len]);
+            assert_eq!(text.len(), len.div_ceil(3) * 4);
+            assert_eq!(base64_decode(&text).as_deref(), Some(&all[..len]), "{len}");
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_encode(b"f"), "Zg==");
+    }
+
+    #[test]
+    fn base64_garbage_is_refused() {
+        for bad in [
+            "Zg=",
+            "Z===",
+            "Zg==Zg==",
+            "Zm9v!mFy",
+            "Zh==",
+            "Zm9=",
+            "====",
+            "\u{e9}aaa",
+        ] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+        let line = r#"{"type":"exec_stdin","id":1,"data":"not base64!"}"#;
+        assert!(serde_json::from_str::<ControlMessage>(line).is_err());
+    }
+
+    #[test]
+    fn exec_messages_round_trip_binary_data() {
+        let message = ControlMessage::ExecStdin {
+            id: 7,
+            data: Base64(vec![0, b'\n', 0xff, b'"']),
+        };
+        let line = message.to_line();
+        assert_eq!(line.matches('\n').count(), 1, "one line: {line}");
+        assert_eq!(
+            serde_json::from_str::<ControlMessage>(line.trim()).unwrap(),
+            message
+        );
+        let start = ControlMessage::ExecStart {
+            id: 1,
+            request: ExecRequest {
+                args: vec!["sh".into()],
+                tty: true,
+                console_size: Some((24, 80)),
+                ..ExecRequest::default()
+            },
+        };
+        let line = start.to_line();
+        assert_eq!(
+            serde_json::from_str::<ControlMessage>(line.trim()).unwrap(),
+            start
+        );
+        // Optional request fields may be left out.
+        let minimal = r#"{"type":"exec_start","id":2,"request":{"args":["true"]}}"#;
+        assert!(matches!(
+            serde_json::from_str::<ControlMessage>(minimal),
+            Ok(ControlMessage::ExecStart { id: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn the_largest_guest_event_fits_the_hosts_line_limit() {
+        let event = GuestEvent::ExecOutput {
+            id: u32::MAX,
+            stream: ExecStream::Stderr,
+            data: Base64(vec![0xff; MAX_EXEC_DATA]),
+        };
+        let line = event.to_line();
+        assert!(line.len() <= MAX_EVENT_LINE, "{}", line.len());
+        assert_eq!(GuestEvent::parse_line(line.as_bytes()), Some(event));
+        let exit = GuestEvent::ExecExit {
+            id: u32::MAX,
+            exit_code: i32::MIN,
+        };
+        assert!(exit.to_line().len() <= MAX_EVENT_LINE);
+        let stdin = ControlMessage::ExecStdin {
+            id: u32::MAX,
+            data: Base64(vec![0xff; MAX_EXEC_DATA]),
+        };
+        assert!(stdin.to_line().len() <= MAX_CONTROL_LINE);
     }
 
     #[test]

@@ -1,0 +1,732 @@
+//! `hull exec` in the guest: PID 1 starts extra processes in the running container and
+//! relays their stdio as exec messages on the control console (hull-protocol documents them).
+//!
+//! How an exec'd process enters the container: PID 1 forks it. PID 1 unshared the pid
+//! namespace to start the container, so its children are born in the container's pid
+//! namespace (joined explicitly with setns before each fork, so this does not rest on that
+//! history) while PID 1 stays their parent: it reaps them and reports their status, and the
+//! kernel kills them with the container's process, as Docker's are. The child joins the
+//! container's cgroup, then its other namespaces (setns on `/proc/<container>/ns/*`), takes
+//! its root (`/proc/<container>/root`, as `nsenter --root` does), its rlimits and identity,
+//! and execs. With a terminal, PID 1 allocates the pty in the container's own devpts (the
+//! process sees `/dev/pts/N`) and keeps the master.
+//!
+//! PID 1 never blocks on an exec: pipes are non-blocking and polled by the relay loop,
+//! setup errors come back on a polled pipe, and stdin is buffered per session only up to
+//! [`EXEC_STDIN_WINDOW`] (the host waits for [`GuestEvent::ExecStdinAck`] before sending more).
+
+use crate::cgroup::CgroupManager;
+use crate::console::{set_window_size, take_controlling_tty};
+use crate::error::{SetupError, EXIT_SETUP_FAILED};
+use crate::exec_plan::ExecPlan;
+use crate::namespaces::{clone_flag, proc_ns_name, ORDERED_NAMESPACES};
+use crate::spec::ContainerPlan;
+use crate::supervisor::{docker_status, reset_signals};
+use crate::syscall::LinuxSyscall;
+use hull_protocol::{
+    Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
+};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, OpenHow, ResolveFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, ForkResult, Pid};
+use oci_spec::runtime::LinuxNamespaceType;
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Sessions running at once; more are refused (each holds a few fds and a stdin buffer).
+pub const MAX_SESSIONS: usize = 32;
+
+/// How long an exited process's output is still relayed while its pipes stay open (a
+/// background child may hold them forever): the same rule as the container's own output.
+const DRAIN_IDLE: Duration = Duration::from_millis(500);
+
+/// When the container's process has ended, how long its exec sessions get to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Longest setup error report read from a child.
+const MAX_ERROR_REPORT: usize = 4096;
+
+nix::ioctl_read_bad!(tiocgptn, libc::TIOCGPTN, libc::c_uint);
+nix::ioctl_write_ptr_bad!(tiocsptlck, libc::TIOCSPTLCK, libc::c_int);
+nix::ioctl_write_int_bad!(tiocgptpeer, libc::TIOCGPTPEER);
+
+/// What every exec shares: the container it enters and where its events go.
+pub struct ExecContext<'a> {
+    /// The container's process (PID 1's view): whose namespaces and root an exec joins.
+    pub container: Pid,
+    /// The container's validated spec: its namespaces and process defaults.
+    pub plan: &'a ContainerPlan,
+    /// The container's cgroup, if it has one of its own.
+    pub cgroup: Option<&'a dyn CgroupManager>,
+    /// The control console (hvc2) the events are written to; `None`: no exec is possible.
+    pub events: Option<&'a File>,
+}
+
+/// One of a session's fds the relay loop polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecPipe {
+    /// The process's stdout (or its terminal).
+    Stdout,
+    /// Its stderr.
+    Stderr,
+    /// Its stdin, polled for room while bytes are pending.
+    Stdin,
+    /// The setup error report of the child.
+    SetupErrors,
+}
+
+/// A polled fd: which session, which pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecFd {
+    /// Session id.
+    pub id: u32,
+    /// Pipe.
+    pub pipe: ExecPipe,
+}
+
+/// A running exec session.
+struct Session {
+    id: u32,
+    pid: Pid,
+    /// Non-blocking write side of the process's stdin (pipe, or the pty master).
+    stdin: Option<File>,
+    pending_stdin: Vec<u8>,
+    close_stdin_when_flushed: bool,
+    stdout: Option<File>,
+    stderr: Option<File>,
+    /// The pty master, for resizes.
+    tty: Option<File>,
+    setup_errors: Option<File>,
+    error_report: Vec<u8>,
+    /// Docker status of the process once reaped.
+    status: Option<i32>,
+    /// Last output or exit, for [`DRAIN_IDLE`].
+    last_activity: Instant,
+}
+
+impl Session {
+    fn output(&mut self, pipe: ExecPipe) -> Option<&mut Option<File>> {
+        match pipe {
+            ExecPipe::Stdout => Some(&mut self.stdout),
+            ExecPipe::Stderr => Some(&mut self.stderr),
+            _ => None,
+        }
+    }
+
+    /// The process is reaped, its setup report read and its output drained (or idle).
+    fn is_over(&self, now: Instant) -> bool {
+        self.status.is_some()
+            && self.setup_errors.is_none()
+            && ((self.stdout.is_none() && self.stderr.is_none())
+                || now.duration_since(self.last_activity) >= DRAIN_IDLE)
+    }
+}
+
+/// The child's ends of its stdio.
+enum ChildStdio {
+    Tty(File),
+    Pipes {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+}
+
+fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("pipe2", e))
+}
+
+fn set_nonblocking(fd: &impl AsFd) -> Result<(), SetupError> {
+    nix::fcntl::fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map(drop)
+        .map_err(|e| SetupError::sys("make an exec pipe non-blocking", e))
+}
+
+/// Opens a new pty in the container's devpts: (master, non-blocking; slave). The path is
+/// resolved inside the container's root, so its symlinks cannot point PID 1 elsewhere, and
+/// the result must answer as a pty multiplexer.
+fn open_container_pty(container: Pid) -> Result<(File, File), SetupError> {
+    let root_path = format!("/proc/{container}/root");
+    let root = nix::fcntl::open(
+        root_path.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SetupError::sys(format!("open {root_path}"), e))?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let master = nix::fcntl::openat2(&root, "dev/pts/ptmx", how).map_err(|e| {
+        SetupError::sys(
+            "cannot allocate a terminal: open the container's /dev/pts/ptmx",
+            e,
+        )
+    })?;
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one c_uint to the pointer, which outlives the call; on
+    // anything but a pty master it fails with ENOTTY.
+    unsafe { tiocgptn(master.as_raw_fd(), &mut number) }.map_err(|e| {
+        SetupError::sys("the container's /dev/pts/ptmx is not a pty multiplexer", e)
+    })?;
+    let unlocked: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one c_int from the pointer, which outlives the call.
+    unsafe { tiocsptlck(master.as_raw_fd(), &unlocked) }
+        .map_err(|e| SetupError::sys("unlock the exec's pty", e))?;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags as its int argument and returns a new fd.
+    let slave = unsafe { tiocgptpeer(master.as_raw_fd(), flags) }
+        .map_err(|e| SetupError::sys("open the exec's pty", e))?;
+    // SAFETY: the ioctl returned a new open fd that nothing else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    Ok((File::from(master), File::from(slave)))
+}
+
+/// The running exec sessions of the container.
+pub struct Execs<'a> {
+    ctx: ExecContext<'a>,
+    sessions: Vec<Session>,
+}
+
+impl<'a> Execs<'a> {
+    /// No sessions yet.
+    pub fn new(ctx: ExecContext<'a>) -> Self {
+        Self {
+            ctx,
+            sessions: Vec::new(),
+        }
+    }
+
+    /// Sessions running (tests).
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no session runs.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    fn emit(&self, event: &GuestEvent) {
+        if let Some(mut events) = self.ctx.events {
+            // Like the container's output: a host that stopped reading loses events rather
+            // than wedging PID 1 with an error it cannot act on.
+            let _ = events.write_all(event.to_line().as_bytes());
+        }
+    }
+
+    fn emit_output(&self, id: u32, stream: ExecStream, bytes: &[u8]) {
+        for chunk in bytes.chunks(MAX_EXEC_DATA) {
+            self.emit(&GuestEvent::ExecOutput {
+                id,
+                stream,
+                data: Base64(chunk.to_vec()),
+            });
+        }
+    }
+
+    /// Tells the host session `id` could not start, and why (on its stderr, as the
+    /// container's own setup errors are shown).
+    fn refuse(&self, id: u32, error: &SetupError) {
+        log!("exec {id}: {error}");
+        self.emit_output(
+            id,
+            ExecStream::Stderr,
+            format!("hull: {error}\n").as_bytes(),
+        );
+        self.emit(&GuestEvent::ExecExit {
+            id,
+            exit_code: error.exit_code(),
+        });
+    }
+
+    /// The fds to poll: output, setup reports, and stdin while bytes wait for room.
+    pub fn poll_fds(&self) -> Vec<(ExecFd, BorrowedFd<'_>, PollFlags)> {
+        let mut fds = Vec::new();
+        for s in &self.sessions {
+            let entries = [
+                (ExecPipe::Stdout, s.stdout.as_ref(), PollFlags::POLLIN),
+                (ExecPipe::Stderr, s.stderr.as_ref(), PollFlags::POLLIN),
+                (
+                    ExecPipe::SetupErrors,
+                    s.setup_errors.as_ref(),
+                    PollFlags::POLLIN,
+                ),
+                (
+                    ExecPipe::Stdin,
+                    s.stdin.as_ref().filter(|_| !s.pending_stdin.is_empty()),
+                    PollFlags::POLLOUT,
+                ),
+            ];
+            for (pipe, file, flags) in entries {
+                if let Some(file) = file {
+                    fds.push((ExecFd { id: s.id, pipe }, file.as_fd(), flags));
+                }
+            }
+        }
+        fds
+    }
+
+    /// How long the relay may sleep: until the next exited session's drain runs out.
+    pub fn poll_timeout(&self) -> PollTimeout {
+        let now = Instant::now();
+        self.sessions
+            .iter()
+            .filter(|s| s.status.is_some() && (s.stdout.is_some() || s.stderr.is_some()))
+            .map(|s| DRAIN_IDLE.saturating_sub(now.duration_since(s.last_activity)))
+            .min()
+            .map_or(PollTimeout::NONE, |left| {
+                // Rounded up, so the timer has run out when poll returns.
+                let ms = u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX);
+                PollTimeout::from(ms)
+            })
+    }
+
+    /// Handles a ready fd.
+    pub fn on_ready(&mut self, fd: ExecFd, buf: &mut [u8]) {
+        let Some(index) = self.sessions.iter().position(|s| s.id == fd.id) else {
+            return;
+        };
+        match fd.pipe {
+            ExecPipe::Stdout | ExecPipe::Stderr => {
+                let stream = if fd.pipe == ExecPipe::Stdout {
+                    ExecStream::Stdout
+                } else {
+                    ExecStream::Stderr
+                };
+                let limit = buf.len().min(MAX_EXEC_DATA);
+                let session = &mut self.sessions[index];
+                let Some(pipe) = session.output(fd.pipe) else {
+                    return;
+                };
+                let Some(file) = pipe.as_ref() else { return };
+                match read_some(file.as_fd(), &mut buf[..limit]) {
+                    Err(Errno::EAGAIN) => {}
+                    // EIO: a pty whose slave side is closed everywhere.
+                    Ok(0) | Err(_) => *pipe = None,
+                    Ok(n) => {
+                        session.last_activity = Instant::now();
+                        self.emit_output(fd.id, stream, &buf[..n]);
+                    }
+                }
+            }
+            ExecPipe::SetupErrors => self.read_setup_errors(index, buf),
+            ExecPipe::Stdin => self.flush_stdin(index),
+        }
+    }
+
+    /// Reads the child's setup report; at its end, the exec either happened (the pipe was
+    /// closed on exec, empty) or failed (status byte + message).
+    fn read_setup_errors(&mut self, index: usize, buf: &mut [u8]) {
+        let session = &mut self.sessions[index];
+        let Some(file) = session.setup_errors.as_ref() else {
+            return;
+        };
+        match read_some(file.as_fd(), buf) {
+            Err(Errno::EAGAIN) => return,
+            Ok(n) if n > 0 => {
+                let room = MAX_ERROR_REPORT.saturating_sub(session.error_report.len());
+                session.error_report.extend_from_slice(&buf[..n.min(room)]);
+                return;
+            }
+            Ok(_) | Err(_) => session.setup_errors = None,
+        }
+        let id = session.id;
+        match session.error_report.split_first() {
+            None => self.emit(&GuestEvent::ExecStarted { id }),
+            Some((_, message)) => {
+                let text = String::from_utf8_lossy(message).into_owned();
+                log!("exec {id}: {text}");
+                // The child exits with the report's status; the exit event carries it.
+                self.emit_output(id, ExecStream::Stderr, format!("hull: {text}\n").as_bytes());
+            }
+        }
+    }
+
+    /// Writes pending stdin of session `index` as far as the pipe takes it, acknowledges
+    /// what it took, and closes stdin once EOF was asked for and everything is written.
+    fn flush_stdin(&mut self, index: usize) {
+        let session = &mut self.sessions[index];
+        let mut written = 0usize;
+        let mut broken = false;
+        if let Some(stdin) = session.stdin.as_ref() {
+            while written < session.pending_stdin.len() {
+                match nix::unistd::write(stdin, &session.pending_stdin[written..]) {
+                    Ok(n) => written += n,
+                    Err(Errno::EINTR) => {}
+                    Err(Errno::EAGAIN) => break,
+                    Err(_) => {
+                        broken = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if broken || session.stdin.is_none() {
+            // EPIPE (the process closed its stdin) or no stdin: what it will never read
+            // counts as taken, so the host's window does not stall.
+            written = session.pending_stdin.len();
+            session.stdin = None;
+        }
+        session.pending_stdin.drain(..written);
+        if session.close_stdin_when_flushed && session.pending_stdin.is_empty() {
+            session.stdin = None;
+        }
+        if written > 0 {
+            let id = session.id;
+            self.emit(&GuestEvent::ExecStdinAck {
+                id,
+                bytes: written as u64,
+            });
+        }
+    }
+
+    /// Handles an exec control message; other messages are ignored.
+    pub fn on_control(&mut self, message: ControlMessage) {
+        match message {
+            ControlMessage::ExecStart { id, request } => self.start(id, &request),
+            ControlMessage::ExecStdin { id, data } => {
+                let Some(index) = self.sessions.iter().position(|s| s.id == id) else {
+                    return;
+                };
+                let session = &mut self.sessions[index];
+                if session.close_stdin_when_flushed {
+                    return;
+                }
+                let room = usize::try_from(EXEC_STDIN_WINDOW)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(session.pending_stdin.len());
+                if data.0.len() > room {
+                    log!(
+                        "exec {id}: the host overran its stdin window; dropped {} bytes",
+                        data.0.len() - room
+                    );
+                }
+                session
+                    .pending_stdin
+                    .extend_from_slice(&data.0[..data.0.len().min(room)]);
+                self.flush_stdin(index);
+            }
+            ControlMessage::ExecStdinEof { id } => {
+                if let Some(index) = self.sessions.iter().position(|s| s.id == id) {
+                    let session = &mut self.sessions[index];
+                    // A terminal has no end of input to give (the host's ^D is a byte).
+                    if session.tty.is_none() {
+                        session.close_stdin_when_flushed = true;
+                        self.flush_stdin(index);
+                    }
+                }
+            }
+            ControlMessage::ExecResize { id, rows, cols } => {
+                let tty = self.session(id).and_then(|s| s.tty.as_ref());
+                if let (Some(tty), true) = (tty, rows > 0 && cols > 0) {
+                    set_window_size(tty, rows, cols);
+                }
+            }
+            ControlMessage::ExecSignal { id, signal } => {
+                let Some(session) = self.session(id).filter(|s| s.status.is_none()) else {
+                    return;
+                };
+                match Signal::try_from(signal) {
+                    Ok(sig) => {
+                        if let Err(e) = kill(session.pid, sig) {
+                            log!("exec {id}: signal {signal} failed: {e}");
+                        }
+                    }
+                    Err(_) => log!("exec {id}: ignoring unknown signal number {signal}"),
+                }
+            }
+            ControlMessage::Signal { .. }
+            | ControlMessage::Resize { .. }
+            | ControlMessage::StdinEof { .. } => {}
+        }
+    }
+
+    fn session(&self, id: u32) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+
+    /// Records the status of a reaped child if it is an exec'd process; false otherwise.
+    pub fn reaped(&mut self, status: WaitStatus) -> bool {
+        let Some(pid) = status.pid() else {
+            return false;
+        };
+        let Some(session) = self.sessions.iter_mut().find(|s| s.pid == pid) else {
+            return false;
+        };
+        if let Some(code) = docker_status(status) {
+            session.status = Some(code);
+            session.last_activity = Instant::now();
+        }
+        true
+    }
+
+    /// Ends every session whose process is reaped and whose output is drained.
+    pub fn finish_ended(&mut self) {
+        let now = Instant::now();
+        let (over, running): (Vec<Session>, Vec<Session>) = std::mem::take(&mut self.sessions)
+            .into_iter()
+            .partition(|s| s.is_over(now));
+        self.sessions = running;
+        for session in over {
+            self.emit(&GuestEvent::ExecExit {
+                id: session.id,
+                exit_code: session.status.unwrap_or(EXIT_SETUP_FAILED),
+            });
+        }
+    }
+
+    /// After the container's process ended (the VM powers off next): kills what is left of
+    /// the sessions, relays their last output and statuses for up to [`SHUTDOWN_GRACE`],
+    /// then reports any session still there as killed (137).
+    pub fn shutdown(&mut self, sigchld: &SignalFd, buf: &mut [u8]) {
+        for session in self.sessions.iter().filter(|s| s.status.is_none()) {
+            let _ = kill(session.pid, Signal::SIGKILL);
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while !self.sessions.is_empty() && Instant::now() < deadline {
+            self.reap_all();
+            self.finish_ended();
+            let ready: Vec<ExecFd> = {
+                let polled = self.poll_fds();
+                let mut fds: Vec<PollFd<'_>> = polled
+                    .iter()
+                    .map(|(_, fd, flags)| PollFd::new(*fd, *flags))
+                    .collect();
+                fds.push(PollFd::new(sigchld.as_fd(), PollFlags::POLLIN));
+                let timeout = PollTimeout::from(50u16);
+                if !matches!(nix::poll::poll(&mut fds, timeout), Ok(n) if n > 0) {
+                    continue;
+                }
+                polled
+                    .iter()
+                    .zip(fds.iter())
+                    .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|((exec_fd, _, _), _)| *exec_fd)
+                    .collect()
+            };
+            while let Ok(Some(_)) = sigchld.read_signal() {}
+            for fd in ready {
+                self.on_ready(fd, buf);
+            }
+        }
+        for session in std::mem::take(&mut self.sessions) {
+            self.emit(&GuestEvent::ExecExit {
+                id: session.id,
+                exit_code: session.status.unwrap_or(128 + Signal::SIGKILL as i32),
+            });
+        }
+    }
+
+    fn reap_all(&mut self) {
+        while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            if status == WaitStatus::StillAlive {
+                break;
+            }
+            self.reaped(status);
+        }
+    }
+
+    fn start(&mut self, id: u32, request: &ExecRequest) {
+        if self.session(id).is_some() {
+            log!("exec {id}: a session with that id is running; request ignored");
+            return;
+        }
+        if self.sessions.len() >= MAX_SESSIONS {
+            let error = SetupError::Spec(format!(
+                "too many exec sessions: at most {MAX_SESSIONS} run at once"
+            ));
+            self.refuse(id, &error);
+            return;
+        }
+        match ExecPlan::new(&self.ctx.plan.process, request).and_then(|plan| self.spawn(id, &plan))
+        {
+            Ok(session) => self.sessions.push(session),
+            Err(error) => self.refuse(id, &error),
+        }
+    }
+
+    /// Forks the process of session `id`.
+    fn spawn(&self, id: u32, plan: &ExecPlan) -> Result<Session, SetupError> {
+        let container = self.ctx.container;
+        let (child_stdio, stdin, stdout, stderr, tty) = if plan.process.terminal {
+            let (master, slave) = open_container_pty(container)?;
+            if let Some((rows, cols)) = plan.process.console_size {
+                set_window_size(&master, rows, cols);
+            }
+            let clone = |what| {
+                master
+                    .try_clone()
+                    .map_err(|e| SetupError::io(what, "the exec's pty", e))
+            };
+            let input = if plan.stdin {
+                Some(clone("cannot duplicate")?)
+            } else {
+                None
+            };
+            let resize = clone("cannot duplicate")?;
+            (
+                ChildStdio::Tty(slave),
+                input,
+                Some(master),
+                None,
+                Some(resize),
+            )
+        } else {
+            let (stdin_r, stdin_w) = pipe()?;
+            let (stdout_r, stdout_w) = pipe()?;
+            let (stderr_r, stderr_w) = pipe()?;
+            for fd in [&stdin_w, &stdout_r, &stderr_r] {
+                set_nonblocking(fd)?;
+            }
+            (
+                ChildStdio::Pipes {
+                    stdin: stdin_r,
+                    stdout: stdout_w,
+                    stderr: stderr_w,
+                },
+                // Without stdin the write end closes here: the process reads EOF at once.
+                plan.stdin.then(|| File::from(stdin_w)),
+                Some(File::from(stdout_r)),
+                Some(File::from(stderr_r)),
+                None,
+            )
+        };
+        let (errors_r, errors_w) = pipe()?;
+        set_nonblocking(&errors_r)?;
+        if self.ctx.plan.namespaces.has(LinuxNamespaceType::Pid) {
+            join_namespace(container, LinuxNamespaceType::Pid)?;
+        }
+        // SAFETY: hull-init is single-threaded (no thread is ever spawned), so the child may
+        // run arbitrary code after fork.
+        let pid = match unsafe { nix::unistd::fork() }.map_err(|e| SetupError::sys("fork", e))? {
+            ForkResult::Child => {
+                drop(errors_r);
+                let error = match exec_child(&self.ctx, plan, &child_stdio) {
+                    Err(e) => e,
+                    Ok(never) => match never {},
+                };
+                let code = error.exit_code();
+                let mut report = vec![u8::try_from(code).unwrap_or(125)];
+                report.extend_from_slice(error.to_string().as_bytes());
+                let _ = File::from(errors_w).write_all(&report);
+                // SAFETY: _exit only ends the process; exit() would run PID 1's atexit
+                // handlers and flush its stdio in this forked copy.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => child,
+        };
+        drop(errors_w);
+        drop(child_stdio);
+        Ok(Session {
+            id,
+            pid,
+            stdin,
+            pending_stdin: Vec::new(),
+            close_stdin_when_flushed: false,
+            stdout,
+            stderr,
+            tty,
+            setup_errors: Some(File::from(errors_r)),
+            error_report: Vec::new(),
+            status: None,
+            last_activity: Instant::now(),
+        })
+    }
+}
+
+/// `/proc/<container>/ns/<name of typ>`.
+fn namespace_path(container: Pid, typ: LinuxNamespaceType) -> PathBuf {
+    PathBuf::from(format!("/proc/{container}/ns/{}", proc_ns_name(typ)))
+}
+
+/// setns(2) into the container's namespace of type `typ` (for pid: the calling process's
+/// future children's).
+fn join_namespace(container: Pid, typ: LinuxNamespaceType) -> Result<(), SetupError> {
+    let path = namespace_path(container, typ);
+    let file = File::open(&path).map_err(|e| SetupError::io("cannot open", &path, e))?;
+    nix::sched::setns(&file, clone_flag(typ))
+        .map_err(|e| SetupError::sys(format!("join the container's {typ} namespace"), e))
+}
+
+/// The exec'd process between fork and exec: stdio, cgroup, namespaces, root, rlimits,
+/// identity, exec.
+fn exec_child(
+    ctx: &ExecContext<'_>,
+    plan: &ExecPlan,
+    stdio: &ChildStdio,
+) -> Result<Infallible, SetupError> {
+    reset_signals()?;
+    let dup_all = |fds: [&dyn AsFd; 3]| -> Result<(), SetupError> {
+        dup2_stdin(fds[0]).map_err(|e| SetupError::sys("dup2 stdin", e))?;
+        dup2_stdout(fds[1]).map_err(|e| SetupError::sys("dup2 stdout", e))?;
+        dup2_stderr(fds[2]).map_err(|e| SetupError::sys("dup2 stderr", e))
+    };
+    match stdio {
+        ChildStdio::Tty(tty) => {
+            take_controlling_tty(tty)?;
+            dup_all([tty, tty, tty])?;
+        }
+        ChildStdio::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
+            dup_all([stdin, stdout, stderr])?;
+        }
+    }
+    if let Some(cgroup) = ctx.cgroup {
+        cgroup.add_self()?;
+    }
+    // Everything under /proc is opened before the first setns: the mount namespace changes
+    // what /proc is.
+    let container = ctx.container;
+    let mut joins = Vec::new();
+    for typ in ORDERED_NAMESPACES
+        .into_iter()
+        .filter(|t| *t != LinuxNamespaceType::Pid && ctx.plan.namespaces.has(*t))
+    {
+        let path = namespace_path(container, typ);
+        let file = File::open(&path).map_err(|e| SetupError::io("cannot open", &path, e))?;
+        joins.push((typ, file));
+    }
+    let root_path = PathBuf::from(format!("/proc/{container}/root"));
+    let root = File::open(&root_path).map_err(|e| SetupError::io("cannot open", &root_path, e))?;
+    for (typ, file) in &joins {
+        nix::sched::setns(file, clone_flag(*typ))
+            .map_err(|e| SetupError::sys(format!("join the container's {typ} namespace"), e))?;
+    }
+    nix::unistd::fchdir(&root).map_err(|e| SetupError::sys("enter the container's root", e))?;
+    nix::unistd::chroot(".").map_err(|e| SetupError::sys("chroot into the container's root", e))?;
+    nix::unistd::chdir("/").map_err(|e| SetupError::sys("chdir /", e))?;
+    crate::rlimits::apply(&plan.process.rlimits)?;
+    let mut process = plan.process.clone();
+    if let Some(user) = &plan.user {
+        let passwd = crate::users::read_account_file("/etc/passwd".as_ref());
+        let group = crate::users::read_account_file("/etc/group".as_ref());
+        let identity = crate::users::resolve(user, &passwd, &group)?;
+        process.uid = identity.uid;
+        process.gid = identity.gid;
+        process.additional_gids = identity.additional_gids;
+    }
+    crate::container::apply_process_identity(&LinuxSyscall, &process)?;
+    crate::exec::exec(&process)
+}
