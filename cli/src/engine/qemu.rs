@@ -162,7 +162,7 @@ fn connect(child: &mut Child, path: &Path, engine_log: &Path) -> Result<UnixStre
                 path.display()
             );
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
