@@ -74,8 +74,15 @@ impl Guest {
         let reason = skip_reason(&["qemu-system-x86_64", "mkfs.erofs", "mkfs.ext4"]);
         let (kernel, init) = (kernel(), static_init());
         let reason = reason
-            .or_else(|| kernel.is_none().then(|| "the standard kernel is not built (run kernel-config/build.sh)".into()))
-            .or_else(|| init.is_none().then(|| "no static hull-init (build it with scripts/build.sh)".into()));
+            .or_else(|| {
+                kernel
+                    .is_none()
+                    .then(|| "the standard kernel is not built (run kernel-config/build.sh)".into())
+            })
+            .or_else(|| {
+                init.is_none()
+                    .then(|| "no static hull-init (build it with scripts/build.sh)".into())
+            });
         if let Some(reason) = reason {
             eprintln!("skipping: {reason}");
             return None;

@@ -188,6 +188,7 @@ pub fn create(args: &RunArgs, globals: &Globals, store: &ContainerStore) -> Resu
         writable: Some(WritableDisk {
             serial: WRITABLE_DISK_SERIAL.into(),
             fstype: "ext4".into(),
+            ephemeral: args.rm,
         }),
         config: runtime,
     };
