@@ -32,11 +32,38 @@ fn main() {
         }
     };
     init_logging(cli.globals.debug);
+    end_quietly_on_closed_stdout(&cli.command);
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => exit::report(&err),
     };
     std::process::exit(code);
+}
+
+/// `hull ps | head`: Rust ignores SIGPIPE, so printing into a closed pipe would panic. Verbs
+/// that only print get the default disposition back and end quietly, as Docker's do. Verbs
+/// that relay a container's streams keep ignoring it: they handle EPIPE and keep draining
+/// the guest.
+fn end_quietly_on_closed_stdout(command: &args::Command) {
+    use args::Command as C;
+    if matches!(
+        command,
+        C::Ps(_)
+            | C::Logs(_)
+            | C::Inspect(_)
+            | C::Wait(_)
+            | C::Images(_)
+            | C::History(_)
+            | C::Image(_)
+            | C::Save(_)
+            | C::Info(_)
+    ) {
+        // SAFETY: resetting a signal's disposition to its default has no memory effects;
+        // no handler of ours is replaced (hull never installs one for SIGPIPE).
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
 }
 
 /// Logs go to stderr, filtered by HULL_LOG (tracing's env-filter syntax); `--debug` is

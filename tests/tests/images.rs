@@ -87,3 +87,36 @@ fn version_and_help_work_everywhere() {
     let unknown = Command::new(&bin).arg("frobnicate").output().unwrap();
     assert_eq!(unknown.status.code(), Some(125));
 }
+
+/// `hull ps | head -0` style: stdout is a pipe nobody reads. Listing verbs end quietly (killed
+/// by SIGPIPE, as Docker's are) instead of panicking about a broken pipe.
+#[test]
+fn listing_into_a_closed_pipe_ends_quietly() {
+    let Some(bin) = hull_binary() else {
+        eprintln!(
+            "SKIPPED listing_into_a_closed_pipe_ends_quietly: run `cargo build -p hull-cli` first"
+        );
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    for verb in [&["ps", "-a"][..], &["images"], &["info"]] {
+        let mut child = Command::new(&bin)
+            .args(verb)
+            .env("HULL_ROOT", root.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before hull starts writing (it takes milliseconds to get there).
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{verb:?}: {stderr}");
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+            "{verb:?}: {:?} {stderr}",
+            output.status
+        );
+    }
+}

@@ -200,6 +200,7 @@ pub fn create(args: &CreateArgs, globals: &Globals, store: &ContainerStore) -> R
         writable: Some(WritableDisk {
             serial: WRITABLE_DISK_SERIAL.into(),
             fstype: "ext4".into(),
+            ephemeral: args.rm,
         }),
         config: runtime,
     };

@@ -169,7 +169,7 @@ fn connect(child: &mut Child, path: &Path, engine_log: &Path, engine: &str) -> R
                 path.display()
             );
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -155,6 +155,10 @@ pub struct WritableDisk {
     pub serial: String,
     /// Filesystem on the disk ("ext4").
     pub fstype: String,
+    /// The host deletes the disk when the container exits (`run --rm`): the guest skips
+    /// making it durable at exit.
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 /// Everything the guest init needs to run one container.
@@ -576,6 +580,17 @@ mod tests {
         Cursor::new(vec![0u8; usize::try_from(CONFIG_DISK_SIZE).unwrap()])
     }
 
+    #[test]
+    fn writable_disk_is_kept_unless_marked_ephemeral() {
+        let disk: WritableDisk =
+            serde_json::from_str(r#"{"serial":"hull-rw","fstype":"ext4"}"#).unwrap();
+        assert!(!disk.ephemeral);
+        let disk: WritableDisk =
+            serde_json::from_str(r#"{"serial":"hull-rw","fstype":"ext4","ephemeral":true}"#)
+                .unwrap();
+        assert!(disk.ephemeral);
+    }
+
     fn spec() -> RunSpec {
         RunSpec {
             version: PROTOCOL_VERSION,
@@ -588,6 +603,7 @@ mod tests {
             writable: Some(WritableDisk {
                 serial: WRITABLE_DISK_SERIAL.into(),
                 fstype: "ext4".into(),
+                ephemeral: false,
             }),
             config: oci_spec::runtime::Spec::default(),
         }

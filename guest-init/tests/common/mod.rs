@@ -195,6 +195,7 @@ pub fn run_spec(config: oci_spec::runtime::Spec, layers: usize, writable: bool) 
         writable: writable.then(|| WritableDisk {
             serial: hull_protocol::WRITABLE_DISK_SERIAL.into(),
             fstype: "ext4".into(),
+            ephemeral: false,
         }),
         config,
     }
