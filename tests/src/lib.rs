@@ -187,6 +187,23 @@ impl Hull {
     }
 }
 
+impl Drop for Hull {
+    /// Detached containers a test leaves behind (on purpose, or because it failed half-way)
+    /// would outlive it: their supervisor and VMM keep running after the store is deleted.
+    /// `rm -f` them all first.
+    fn drop(&mut self) {
+        let Ok(listing) = self.cmd(&["ps", "-aq"]).output() else {
+            return;
+        };
+        let ids = String::from_utf8_lossy(&listing.stdout).into_owned();
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.split_whitespace());
+        if args.len() > 2 {
+            let _ = self.cmd(&args).output();
+        }
+    }
+}
+
 /// Polls `check` every 50 ms until it is true or `timeout` passes; returns the last result.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
