@@ -5,8 +5,8 @@
 #      console sockets, supervisor, result, --rm clean-up.
 #   B  the same VM booted by hand: qemu-system-x86_64 with the QEMU engine's machine and
 #      devices, the same kernel, command line and initramfs (hull-init), and the disks of a
-#      container hull made (its config disk with the run spec, the busybox layer, a fresh
-#      copy of the empty writable disk for each run). The guest runs `true` exactly as in A;
+#      container hull made (its config disk with the run spec, marked --rm like A's; the
+#      busybox layer; a fresh copy of the empty writable disk for each run). The guest runs `true` exactly as in A;
 #      its consoles go to null. A/B is hull's overhead: the goal is <= 1.10x.
 #   C  the floor: the same kernel and command line booting an initramfs that holds only a
 #      static busybox whose /init runs `true` and reboots; no disks, no consoles. A/C is what
@@ -54,7 +54,12 @@ index=0
 while read -r path serial read_only; do
   case $serial in
     hull-rw) cp --sparse=always "$template" "$work/rw.img"; path=$work/rw.img ;;
-    hull-config) cp "$path" "$work/config.img"; path=$work/config.img ;;
+    hull-config)
+      # The reference is not --rm, so its writable disk is not ephemeral; A's is (the guest
+      # then skips syncfs). Same-length edit in place: the frame stays valid.
+      cp "$path" "$work/config.img"; path=$work/config.img
+      sed -i 's/"ephemeral":false/"ephemeral":true /' "$path"
+      grep -q '"ephemeral":true ' "$path" || { echo "cannot mark the reference's disk ephemeral" >&2; exit 1; } ;;
   esac
   ro=; [[ $read_only == true ]] && ro=,readonly=on
   devices+=(-drive "id=d$index,file=$path,format=raw,if=none$ro" -device "virtio-blk-device,drive=d$index,serial=$serial")
