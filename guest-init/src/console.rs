@@ -28,8 +28,8 @@ pub struct Consoles {
 
 impl Consoles {
     /// Tells the host the consoles are configured (hvc0 raw in no-tty mode): from now on
-    /// stdin it sends reaches the container unechoed. Without a control port (hull-vmm) there
-    /// is no one to tell; the host then does not wait.
+    /// stdin it sends reaches the container unechoed. Without a control port (a VMM started
+    /// by hand with one console) there is no one to tell.
     pub fn announce_ready(&self) {
         if let Some(mut control) = self.control.as_ref() {
             let line = hull_protocol::GuestEvent::Ready.to_line();

@@ -21,7 +21,7 @@ use crate::error::{SetupError, EXIT_SETUP_FAILED};
 use crate::exec_plan::ExecPlan;
 use crate::namespaces::{clone_flag, proc_ns_name, ORDERED_NAMESPACES};
 use crate::spec::ContainerPlan;
-use crate::supervisor::{docker_status, reset_signals};
+use crate::supervisor::{docker_status, fork_reporting_errors, reset_signals};
 use crate::syscall::LinuxSyscall;
 use hull_protocol::{
     Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
@@ -33,7 +33,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, ForkResult, Pid};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, Pid};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::convert::Infallible;
 use std::fs::File;
@@ -614,26 +614,7 @@ impl<'a> Execs<'a> {
         if self.ctx.plan.namespaces.has(LinuxNamespaceType::Pid) {
             join_namespace(container, LinuxNamespaceType::Pid)?;
         }
-        // SAFETY: hull-init is single-threaded (no thread is ever spawned), so the child may
-        // run arbitrary code after fork.
-        let pid = match unsafe { nix::unistd::fork() }.map_err(|e| SetupError::sys("fork", e))? {
-            ForkResult::Child => {
-                drop(errors_r);
-                let error = match exec_child(&self.ctx, plan, &child_stdio) {
-                    Err(e) => e,
-                    Ok(never) => match never {},
-                };
-                let code = error.exit_code();
-                let mut report = vec![u8::try_from(code).unwrap_or(125)];
-                report.extend_from_slice(error.to_string().as_bytes());
-                let _ = File::from(errors_w).write_all(&report);
-                // SAFETY: _exit only ends the process; exit() would run PID 1's atexit
-                // handlers and flush its stdio in this forked copy.
-                unsafe { libc::_exit(code) }
-            }
-            ForkResult::Parent { child } => child,
-        };
-        drop(errors_w);
+        let pid = fork_reporting_errors(errors_w, || exec_child(&self.ctx, plan, &child_stdio))?;
         drop(child_stdio);
         Ok(Session {
             id,
@@ -722,7 +703,11 @@ fn exec_child(
     if let Some(user) = &plan.user {
         let passwd = crate::users::read_account_file("/etc/passwd".as_ref());
         let group = crate::users::read_account_file("/etc/group".as_ref());
-        let identity = crate::users::resolve(user, &passwd, &group)?;
+        let identity = crate::users::resolve(user, &passwd, &group).map_err(|e| {
+            SetupError::Spec(format!(
+                "{e}: no matching entries in the container's /etc/passwd or /etc/group (numeric ids always work)"
+            ))
+        })?;
         process.uid = identity.uid;
         process.gid = identity.gid;
         process.additional_gids = identity.additional_gids;

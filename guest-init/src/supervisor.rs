@@ -134,26 +134,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
 
     let oom_kills_before = crate::cgroup::system_oom_kills();
     plan.namespaces.unshare_before_fork(launch.sys)?;
-    // SAFETY: hull-init is single-threaded (no thread is ever spawned), so the child may
-    // run arbitrary code after fork.
-    let child = match unsafe { nix::unistd::fork() }.map_err(|e| SetupError::sys("fork", e))? {
-        ForkResult::Child => {
-            drop(error_r);
-            let error = match child_main(launch, &child_stdio) {
-                Err(e) => e,
-                Ok(never) => match never {},
-            };
-            let code = error.exit_code();
-            let mut message = vec![u8::try_from(code).unwrap_or(125)];
-            message.extend_from_slice(error.to_string().as_bytes());
-            let _ = File::from(error_w).write_all(&message);
-            // SAFETY: _exit only ends the process; no Rust state survives it. exit() would
-            // run PID 1's atexit and stdio flushing in this forked copy.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(error_w);
+    let child = fork_reporting_errors(error_w, || child_main(launch, &child_stdio))?;
     drop(child_stdio);
 
     let mut report = Vec::new();
@@ -271,6 +252,35 @@ fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible,
     crate::rlimits::apply(&plan.process.rlimits)?;
     container::apply_identity(launch.sys, plan)?;
     exec::exec(&plan.process)
+}
+
+/// Forks a child that runs `become_process`, which only returns if it failed (it ends in
+/// exec). The failure is reported on the error pipe as one byte of exit status then the
+/// message, and the child `_exit`s with that status. In the parent `error_w` is closed, so
+/// the pipe's read end (O_CLOEXEC) sees EOF once the child has exec'd. Used for the
+/// container process and for `hull exec` processes.
+pub(crate) fn fork_reporting_errors(
+    error_w: OwnedFd,
+    become_process: impl FnOnce() -> Result<Infallible, SetupError>,
+) -> Result<nix::unistd::Pid, SetupError> {
+    // SAFETY: hull-init is single-threaded (no thread is ever spawned), so the child may
+    // run arbitrary code after fork.
+    match unsafe { nix::unistd::fork() }.map_err(|e| SetupError::sys("fork", e))? {
+        ForkResult::Child => {
+            let error = match become_process() {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            let code = error.exit_code();
+            let mut report = vec![u8::try_from(code).unwrap_or(125)];
+            report.extend_from_slice(error.to_string().as_bytes());
+            let _ = File::from(error_w).write_all(&report);
+            // SAFETY: _exit only ends the process; no Rust state survives it. exit() would
+            // run PID 1's atexit handlers and flush its stdio in this forked copy.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => Ok(child),
+    }
 }
 
 /// Exit status of a finished container as Docker reports it (exported for callers that

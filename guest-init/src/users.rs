@@ -2,7 +2,6 @@
 //! /etc/passwd and /etc/group, as Docker resolves an exec's user (the container may have
 //! added users since it started). Numeric ids work without those files.
 
-use crate::error::SetupError;
 use std::io::Read;
 use std::path::Path;
 
@@ -18,16 +17,34 @@ pub struct Identity {
     pub gid: u32,
     /// Supplementary gids.
     pub additional_gids: Vec<u32>,
+    /// Home directory from /etc/passwd, "/" for a uid it does not list.
+    pub home: String,
 }
 
-/// (name, uid, gid) of each well-formed /etc/passwd line.
-fn passwd_entries(text: &str) -> impl Iterator<Item = (&str, u32, u32)> {
+/// A name `-u` asked for that the account files do not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownAccount {
+    /// No /etc/passwd entry with that name.
+    #[error("unable to find user {0}")]
+    User(String),
+    /// No /etc/group entry with that name.
+    #[error("unable to find group {0}")]
+    Group(String),
+}
+
+/// (name, uid, gid, home) of each well-formed /etc/passwd line.
+fn passwd_entries(text: &str) -> impl Iterator<Item = (&str, u32, u32, &str)> {
     text.lines().filter_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
         if fields.len() < 7 {
             return None;
         }
-        Some((fields[0], fields[2].parse().ok()?, fields[3].parse().ok()?))
+        Some((
+            fields[0],
+            fields[2].parse().ok()?,
+            fields[3].parse().ok()?,
+            fields[5],
+        ))
     })
 }
 
@@ -43,28 +60,26 @@ fn group_entries(text: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
     })
 }
 
-/// Resolves `spec` (`name`, `uid`, `name:group`, `uid:gid`, ...) with the contents of
-/// /etc/passwd and /etc/group (empty when the container has none). Docker's rules: a numeric
-/// uid without a passwd entry gets gid 0; a user without an explicit group also gets the
-/// groups that list it as a member.
-pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, SetupError> {
+/// Resolves `spec` (`name`, `uid`, `name:group`, `uid:gid`, ...; empty = root) with the
+/// contents of /etc/passwd and /etc/group (empty when there are none). Docker's rules: a
+/// numeric uid without a passwd entry gets gid 0; a user without an explicit group also gets
+/// the groups that list it as a member. The one implementation for both sides: hull
+/// resolves `run -u` with the image's files, hull-init `exec -u` with the container's.
+pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, UnknownAccount> {
+    let spec = spec.trim();
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (spec, None),
     };
     let user_part = if user_part.is_empty() { "0" } else { user_part };
-    let (uid, mut gid, name) = match user_part.parse::<u32>() {
-        Ok(uid) => match passwd_entries(passwd).find(|(_, u, _)| *u == uid) {
-            Some((name, _, gid)) => (uid, gid, Some(name)),
-            None => (uid, 0, None),
+    let (uid, mut gid, home, name) = match user_part.parse::<u32>() {
+        Ok(uid) => match passwd_entries(passwd).find(|(_, u, _, _)| *u == uid) {
+            Some((name, _, gid, home)) => (uid, gid, home, Some(name)),
+            None => (uid, 0, "/", None),
         },
-        Err(_) => match passwd_entries(passwd).find(|(n, _, _)| *n == user_part) {
-            Some((name, uid, gid)) => (uid, gid, Some(name)),
-            None => {
-                return Err(SetupError::Spec(format!(
-                    "unable to find user {user_part}: no matching entries in the container's /etc/passwd (a numeric uid always works)"
-                )))
-            }
+        Err(_) => match passwd_entries(passwd).find(|(n, _, _, _)| *n == user_part) {
+            Some((name, uid, gid, home)) => (uid, gid, home, Some(name)),
+            None => return Err(UnknownAccount::User(user_part.to_string())),
         },
     };
     if let Some(group_part) = group_part {
@@ -72,11 +87,7 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, SetupE
             Ok(gid) => gid,
             Err(_) => match group_entries(group).find(|(n, _, _)| *n == group_part) {
                 Some((_, gid, _)) => gid,
-                None => {
-                    return Err(SetupError::Spec(format!(
-                        "unable to find group {group_part}: no matching entries in the container's /etc/group"
-                    )))
-                }
+                None => return Err(UnknownAccount::Group(group_part.to_string())),
             },
         };
     }
@@ -91,6 +102,7 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, SetupE
         uid,
         gid,
         additional_gids,
+        home: home.to_string(),
     })
 }
 
@@ -133,13 +145,20 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_are_setup_errors() {
+    fn unknown_names_are_named_in_the_error() {
         let err = resolve("nobody2", PASSWD, GROUP).unwrap_err();
-        assert_eq!(err.exit_code(), 125);
-        assert!(
-            err.to_string().contains("unable to find user nobody2"),
-            "{err}"
+        assert_eq!(err, UnknownAccount::User("nobody2".into()));
+        assert_eq!(err.to_string(), "unable to find user nobody2");
+        assert_eq!(
+            resolve("www:nogroup", PASSWD, GROUP).unwrap_err(),
+            UnknownAccount::Group("nogroup".into())
         );
-        assert!(resolve("www:nogroup", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn home_comes_from_passwd() {
+        assert_eq!(resolve("www", PASSWD, GROUP).unwrap().home, "/var/www");
+        assert_eq!(resolve("", PASSWD, GROUP).unwrap().home, "/root");
+        assert_eq!(resolve("4242", PASSWD, GROUP).unwrap().home, "/");
     }
 }

@@ -13,7 +13,6 @@ use crate::supervisor::control::{self, Request};
 use crate::supervisor::{signals, terminal};
 use anyhow::{bail, Result};
 use hull_protocol::ControlMessage;
-use nix::sys::signal::{SigSet, Signal};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -105,28 +104,10 @@ fn connect(store: &ContainerStore, container: &Container, socket: &Path) -> Resu
 /// Proxies signals sent to hull to the container (Docker's --sig-proxy) and, with a tty,
 /// window size changes.
 fn proxy_signals(socket: PathBuf, tty: bool) {
-    let mut set = SigSet::empty();
-    for signal in signals::PROXIED {
-        set.add(signal);
-    }
-    if tty {
-        set.add(Signal::SIGWINCH);
-    }
-    if set.thread_block().is_err() {
-        tracing::warn!("cannot block signals: Ctrl-C will end hull, not the container");
-        return;
-    }
-    std::thread::spawn(move || loop {
-        let Ok(signal) = set.wait() else { continue };
-        let message = if signal == Signal::SIGWINCH {
-            let Some((rows, cols)) = terminal::size() else {
-                continue;
-            };
-            ControlMessage::Resize { rows, cols }
-        } else {
-            ControlMessage::Signal {
-                signal: signal as i32,
-            }
+    signals::proxy(true, tty, move |proxied| {
+        let message = match proxied {
+            signals::Proxied::Signal(signal) => ControlMessage::Signal { signal },
+            signals::Proxied::Resize { rows, cols } => ControlMessage::Resize { rows, cols },
         };
         if let Err(err) = control::request(&socket, &Request::Control { message }) {
             tracing::debug!("signal not delivered: {err:#}");

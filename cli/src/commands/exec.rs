@@ -17,7 +17,7 @@ use crate::supervisor::exec::{EXIT, RESIZE, SIGNAL, STARTED, STDERR, STDIN, STDI
 use crate::supervisor::{signals, terminal};
 use anyhow::{bail, Context, Result};
 use hull_protocol::ExecRequest;
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -179,27 +179,14 @@ fn send(writer: &Mutex<UnixStream>, kind: u8, payload: &[u8]) -> bool {
 
 /// Passes signals sent to hull on to the process and, with a tty, window size changes.
 fn proxy_signals(writer: Arc<Mutex<UnixStream>>, tty: bool) {
-    let mut set = SigSet::empty();
-    for signal in signals::PROXIED {
-        set.add(signal);
-    }
-    if tty {
-        set.add(Signal::SIGWINCH);
-    }
-    if set.thread_block().is_err() {
-        tracing::warn!("cannot block signals: Ctrl-C will end hull, not the process");
-        return;
-    }
-    std::thread::spawn(move || loop {
-        let Ok(signal) = set.wait() else { continue };
-        if signal == Signal::SIGWINCH {
-            if let Some((rows, cols)) = terminal::size() {
-                let mut size = rows.to_be_bytes().to_vec();
-                size.extend_from_slice(&cols.to_be_bytes());
-                send(&writer, RESIZE, &size);
-            }
-        } else {
-            send(&writer, SIGNAL, &(signal as i32).to_be_bytes());
+    signals::proxy(true, tty, move |proxied| match proxied {
+        signals::Proxied::Resize { rows, cols } => {
+            let mut size = rows.to_be_bytes().to_vec();
+            size.extend_from_slice(&cols.to_be_bytes());
+            send(&writer, RESIZE, &size);
+        }
+        signals::Proxied::Signal(signal) => {
+            send(&writer, SIGNAL, &signal.to_be_bytes());
         }
     });
 }

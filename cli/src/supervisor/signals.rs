@@ -16,13 +16,29 @@ pub const PROXIED: [Signal; 6] = [
     Signal::SIGUSR2,
 ];
 
-/// Blocks the proxied signals and SIGWINCH in the calling thread (threads spawned after
-/// inherit the mask) and handles them on a dedicated thread. Call after the VMM is spawned,
-/// so it starts with the default mask.
-pub fn forward(channel: ControlChannel, proxy: bool) {
+/// A signal hull received, as the container (or exec'd process) should get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proxied {
+    /// One of [`PROXIED`], by number.
+    Signal(i32),
+    /// SIGWINCH: the host terminal's new size.
+    Resize {
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+}
+
+/// Blocks the [`PROXIED`] signals (if `signals`) and SIGWINCH (if `resize`) in the calling
+/// thread (threads spawned after inherit the mask) and hands each to `deliver` on a
+/// dedicated thread. Call after the VMM is spawned, so it starts with the default mask.
+pub fn proxy(signals: bool, resize: bool, mut deliver: impl FnMut(Proxied) + Send + 'static) {
     let mut set = SigSet::empty();
-    set.add(Signal::SIGWINCH);
-    if proxy {
+    if resize {
+        set.add(Signal::SIGWINCH);
+    }
+    if signals {
         for signal in PROXIED {
             set.add(signal);
         }
@@ -35,12 +51,21 @@ pub fn forward(channel: ControlChannel, proxy: bool) {
         let Ok(signal) = set.wait() else { continue };
         if signal == Signal::SIGWINCH {
             if let Some((rows, cols)) = terminal::size() {
-                channel.send(&ControlMessage::Resize { rows, cols });
+                deliver(Proxied::Resize { rows, cols });
             }
         } else {
-            channel.send(&ControlMessage::Signal {
-                signal: signal as i32,
-            });
+            deliver(Proxied::Signal(signal as i32));
         }
+    });
+}
+
+/// The foreground supervisor's proxy: signals (if `proxy_signals`, Docker's --sig-proxy)
+/// and resizes become control messages to the guest.
+pub fn forward(channel: ControlChannel, proxy_signals: bool) {
+    proxy(proxy_signals, true, move |proxied| {
+        channel.send(&match proxied {
+            Proxied::Signal(signal) => ControlMessage::Signal { signal },
+            Proxied::Resize { rows, cols } => ControlMessage::Resize { rows, cols },
+        });
     });
 }

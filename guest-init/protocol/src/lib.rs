@@ -16,9 +16,9 @@
 //!   [`CONSOLE_CONTROL`] carries newline-delimited JSON [`ControlMessage`]s from host to guest
 //!   (signals, window size, stdin EOF, `hull exec` sessions) and [`GuestEvent`]s from guest to
 //!   host ([`GuestEvent::Ready`]: the consoles are configured, the host may send stdin; exec
-//!   output and exits). An engine with a single console port (hull-vmm today) only provides
-//!   `hvc0`: the guest then merges stderr into it and has no control channel, hence no ready
-//!   handshake and no exec either.
+//!   output and exits). Both engines provide all three ports. With only `hvc0` (hull-vmm run
+//!   by hand with `--console virtio`) the guest merges stderr into it and has no control
+//!   channel, hence no ready handshake and no exec either.
 //!
 //! **Exec sessions** (`hull exec`) are multiplexed over the control console, since the
 //! console ports are fixed at boot. The host picks an id per session and sends
