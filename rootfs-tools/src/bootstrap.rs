@@ -172,6 +172,12 @@ fn busybox_layer(work: &WorkDir) -> Result<BuiltLayer> {
         .map(str::to_owned)
         .collect();
 
+    // `busybox` alone prints "BusyBox v1.35.0 (Debian ...) multi-call binary." first.
+    let banner = tool_command(busybox)
+        .output()
+        .map_err(|e| tool_spawn_error("busybox", "busybox-static", e))?;
+    let os_release = busybox_os_release(&String::from_utf8_lossy(&banner.stdout));
+
     let tar_path = work.path().join("busybox-layer.tar");
     let mut builder = tar::Builder::new(File::create(&tar_path).io("create", &tar_path)?);
     let mut add = |path: &str,
@@ -247,6 +253,13 @@ fn busybox_layer(work: &WorkDir) -> Result<BuiltLayer> {
             group.as_bytes(),
             None,
         )?;
+        add(
+            "etc/os-release",
+            tar::EntryType::Regular,
+            0o644,
+            os_release.as_bytes(),
+            None,
+        )?;
         Ok(())
     };
     write().io("write", &tar_path)?;
@@ -263,6 +276,19 @@ fn busybox_layer(work: &WorkDir) -> Result<BuiltLayer> {
         ),
         cmd: Some("sh"),
     })
+}
+
+/// The base image's /etc/os-release (what `cat /etc/os-release` answers in any distribution
+/// image), from busybox's banner line.
+fn busybox_os_release(banner: &str) -> String {
+    let version = banner
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix('v'))
+        .filter(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.') && !v.is_empty())
+        .unwrap_or("unknown");
+    format!(
+        "NAME=\"BusyBox\"\nID=busybox\nVERSION_ID={version}\nPRETTY_NAME=\"BusyBox v{version} (hull base image)\"\nHOME_URL=\"https://busybox.net/\"\n"
+    )
 }
 
 /// Whether `elf` is an ELF64 executable without a PT_INTERP program header (i.e. static; a
@@ -445,6 +471,16 @@ fn debian_mirror() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_release_names_the_busybox_version() {
+        let text = busybox_os_release(
+            "BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.\nUsage: ...",
+        );
+        assert!(text.contains("ID=busybox\n"), "{text}");
+        assert!(text.contains("VERSION_ID=1.35.0\n"), "{text}");
+        assert!(busybox_os_release("garbage").contains("VERSION_ID=unknown\n"));
+    }
 
     #[test]
     fn static_elf_detection() {
