@@ -322,8 +322,10 @@ impl<'a> Execs<'a> {
                     // EIO: a pty whose slave side is closed everywhere.
                     Ok(0) | Err(_) => *pipe = None,
                     Ok(n) => {
-                        session.last_activity = Instant::now();
                         self.emit_output(fd.id, stream, &buf[..n]);
+                        // After the hand-over: writing to a slow hvc2 can take longer than
+                        // DRAIN_IDLE, and that is not the process being quiet.
+                        self.sessions[index].last_activity = Instant::now();
                     }
                 }
             }
@@ -479,7 +481,28 @@ impl<'a> Execs<'a> {
     }
 
     /// Ends every session whose process is reaped and whose output is drained.
-    pub fn finish_ended(&mut self) {
+    pub fn finish_ended(&mut self, buf: &mut [u8]) {
+        // "Idle" must mean the pipes have nothing to give, not that PID 1 was busy elsewhere
+        // for DRAIN_IDLE: one more non-blocking read of each open output first (it refreshes
+        // `last_activity` if there was data).
+        let now = Instant::now();
+        let idle: Vec<ExecFd> = self
+            .sessions
+            .iter()
+            .filter(|s| s.status.is_some() && s.is_over(now))
+            .flat_map(|s| {
+                [
+                    (ExecPipe::Stdout, s.stdout.is_some()),
+                    (ExecPipe::Stderr, s.stderr.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, open)| *open)
+                .map(|(pipe, _)| ExecFd { id: s.id, pipe })
+            })
+            .collect();
+        for fd in idle {
+            self.on_ready(fd, buf);
+        }
         let now = Instant::now();
         let (over, running): (Vec<Session>, Vec<Session>) = std::mem::take(&mut self.sessions)
             .into_iter()
@@ -503,7 +526,7 @@ impl<'a> Execs<'a> {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while !self.sessions.is_empty() && Instant::now() < deadline {
             self.reap_all();
-            self.finish_ended();
+            self.finish_ended(buf);
             let ready: Vec<ExecFd> = {
                 let polled = self.poll_fds();
                 let mut fds: Vec<PollFd<'_>> = polled

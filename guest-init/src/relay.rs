@@ -155,7 +155,7 @@ impl Relay<'_> {
             if close_stdin_when_flushed && pending_stdin.is_empty() {
                 self.pipes.stdin = None;
             }
-            self.execs.finish_ended();
+            self.execs.finish_ended(&mut buf);
         }
         self.pipes.stdin = None;
         // The process is gone; what it wrote is still in the pipes.

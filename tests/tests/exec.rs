@@ -12,7 +12,9 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-/// `hull ARGS` with `input` on its stdin, to completion.
+/// `hull ARGS` with `input` on its stdin, to completion. The input is written from its own
+/// thread while `finish` reads the output: written first, a large input deadlocks against
+/// output nobody reads yet (as in any pipeline).
 fn run_with_input(hull: &Hull, args: &[&str], input: &[u8]) -> std::process::Output {
     let mut child = hull
         .cmd(args)
@@ -22,9 +24,14 @@ fn run_with_input(hull: &Hull, args: &[&str], input: &[u8]) -> std::process::Out
         .spawn()
         .expect("hull starts");
     let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(input).expect("hull reads its stdin");
-    drop(stdin);
-    finish(child, args)
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = finish(child, args);
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("hull reads its stdin");
+    output
 }
 
 /// A created container ("Created" in `ps -a`) started with `hull start`, named `name`, whose
