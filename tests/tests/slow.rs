@@ -79,8 +79,8 @@ fn hull_vmm_keeps_stdout_stderr_and_the_exit_status_apart() {
 
 #[test]
 #[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
-fn hull_vmm_stop_signals_the_container_through_the_control_console() {
-    let test = "hull_vmm_stop_signals_the_container_through_the_control_console";
+fn hull_vmm_exec_and_stop_go_through_the_control_console() {
+    let test = "hull_vmm_exec_and_stop_go_through_the_control_console";
     let Some(hull) = setup_hull_vmm(test) else {
         return;
     };
@@ -111,6 +111,19 @@ fn hull_vmm_stop_signals_the_container_through_the_control_console() {
         hull.ok(&["ps", "-a"])
     );
     let booted = started.elapsed();
+    // `hull exec` sessions are multiplexed over hull-vmm's hvc2 as over QEMU's.
+    let exec_started = Instant::now();
+    let exec = hull.run(&[
+        "exec",
+        "trapper",
+        "sh",
+        "-c",
+        "cat /etc/os-release; echo to-stderr >&2; exit 7",
+    ]);
+    eprintln!("hull-vmm: exec took {:?}", exec_started.elapsed());
+    assert_eq!(exec.status.code(), Some(7), "exec: {}", stderr(&exec));
+    assert!(stdout(&exec).contains("ID=busybox\n"), "{}", stdout(&exec));
+    assert_eq!(stderr(&exec), "to-stderr\n");
     // A generous grace period: a VMM kill (what `stop` falls back to) would show as 137.
     let stop = Instant::now();
     hull.ok(&["stop", "-t", "120", "trapper"]);
