@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -99,11 +99,8 @@ pub(crate) fn build_layer_image(
 /// temporary name beside `path` and renamed, so `path` is either absent or complete.
 pub fn create_writable_disk(path: &Path, size_bytes: u64) -> Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned());
-    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let staging = beside(path, "staging");
+    let tmp = beside(path, "tmp");
     let result = (|| {
         remove_any(&staging)?;
         for dir in ["upper", "work"] {
@@ -142,6 +139,15 @@ pub fn create_writable_disk(path: &Path, size_bytes: u64) -> Result<()> {
     result
 }
 
+/// A private name beside `path` (`.NAME.KIND-PID`), renamed over `path` once complete.
+fn beside(path: &Path, kind: &str) -> PathBuf {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned());
+    parent.join(format!(".{name}.{kind}-{}", std::process::id()))
+}
+
 /// Creates a container's writable disk at `path` as a copy of the empty template for
 /// `size_bytes` in `template_dir`, making the template first if needed (with
 /// [`create_writable_disk`]). mkfs.ext4 per container costs a process and ~20 ms; copying
@@ -160,10 +166,7 @@ pub fn create_writable_disk_from_template(
         create_writable_disk(&template, size_bytes)?;
     }
     let parent = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = beside(path, "tmp");
     let result = (|| {
         copy_sparse(&template, &tmp, size_bytes)?;
         fs::rename(&tmp, path).io("rename into place", path)?;
