@@ -7,9 +7,10 @@ use oci_spec::image::ImageConfiguration;
 
 use crate::digest::{sha256_digest, sha256_hex};
 use crate::error::{from_json, IoContext, Result, StoreError};
-use crate::fsutil::{now_rfc3339, WorkDir};
+use crate::fsutil::now_rfc3339;
 use crate::index::{ImageRecord, LayerRecord};
 use crate::oci::{Descriptor, Manifest, MEDIA_OCI_CONFIG, MEDIA_OCI_MANIFEST};
+use crate::workdir::WorkDir;
 
 /// Writes `bytes` as blob `work/blobs/<hex>`; returns its digest.
 pub(crate) fn write_blob(work: &WorkDir, bytes: &[u8]) -> Result<String> {

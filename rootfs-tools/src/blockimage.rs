@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, Result};
-use crate::fsutil::{fsync_dir, remove_any, run_tool, run_tool_env};
+use crate::fsutil::{fsync_dir, remove_any};
+use crate::tool::{run_tool, tool_command};
+use crate::workdir::WorkDir;
 
 /// Superblock build time of erofs images (2100-01-01): fixed for reproducibility.
 const EROFS_BUILD_TIME: &str = "4102444800";
@@ -35,9 +37,11 @@ impl FsType {
     }
 }
 
-/// Builds a read-only image of `staging` at `out`. `uuid_seed` (hex, e.g. the layer's diff id)
-/// makes the filesystem UUID deterministic, so the same layer gives the same bytes.
+/// Builds a read-only image of `staging` at `out`, both in `work`. `uuid_seed` (hex, e.g. the
+/// layer's diff id) makes the filesystem UUID deterministic, so the same layer gives the same
+/// bytes.
 pub(crate) fn build_layer_image(
+    work: &WorkDir,
     fstype: FsType,
     staging: &Path,
     out: &Path,
@@ -45,20 +49,16 @@ pub(crate) fn build_layer_image(
 ) -> Result<()> {
     let uuid = uuid_from_hex(uuid_seed);
     match fstype {
-        FsType::Erofs => run_tool_env(
+        FsType::Erofs => run_tool(
             "mkfs.erofs",
             "erofs-utils",
-            // A fixed far-future build time makes images reproducible; mkfs.erofs clamps
-            // mtimes to it, which only touches files dated after 2100.
-            &[("SOURCE_DATE_EPOCH", EROFS_BUILD_TIME)],
-            &[
-                OsStr::new("--quiet"),
-                OsStr::new("--preserve-mtime"),
-                OsStr::new("-U"),
-                OsStr::new(&uuid),
-                out.as_os_str(),
-                staging.as_os_str(),
-            ],
+            work.tool_command("mkfs.erofs")
+                // A fixed far-future build time makes images reproducible; mkfs.erofs clamps
+                // mtimes to it, which only touches files dated after 2100.
+                .env("SOURCE_DATE_EPOCH", EROFS_BUILD_TIME)
+                .args([OsStr::new("--quiet"), OsStr::new("--preserve-mtime")])
+                .args([OsStr::new("-U"), OsStr::new(&uuid)])
+                .args([out.as_os_str(), staging.as_os_str()]),
         ),
         FsType::Ext4 => {
             let size = ext4_size_for(staging)?;
@@ -69,7 +69,7 @@ pub(crate) fn build_layer_image(
             run_tool(
                 "mkfs.ext4",
                 "e2fsprogs",
-                &[
+                work.tool_command("mkfs.ext4").args([
                     OsStr::new("-q"),
                     OsStr::new("-F"),
                     OsStr::new("-b"),
@@ -87,7 +87,7 @@ pub(crate) fn build_layer_image(
                     OsStr::new("-d"),
                     staging.as_os_str(),
                     out.as_os_str(),
-                ],
+                ]),
             )
         }
     }?;
@@ -112,7 +112,7 @@ pub fn create_writable_disk(path: &Path, size_bytes: u64) -> Result<()> {
         run_tool(
             "mkfs.ext4",
             "e2fsprogs",
-            &[
+            tool_command("mkfs.ext4").args([
                 OsStr::new("-q"),
                 OsStr::new("-F"),
                 OsStr::new("-b"),
@@ -124,7 +124,7 @@ pub fn create_writable_disk(path: &Path, size_bytes: u64) -> Result<()> {
                 OsStr::new("-d"),
                 staging.as_os_str(),
                 tmp.as_os_str(),
-            ],
+            ]),
         )?;
         File::open(&tmp)
             .and_then(|f| f.sync_all())

@@ -11,13 +11,15 @@ use std::process::Stdio;
 
 use crate::assemble::assemble_image;
 use crate::error::{IoContext, Result, StoreError};
-use crate::fsutil::{now_rfc3339, remove_any, rfc3339, tool_command, tool_spawn_error, WorkDir};
+use crate::fsutil::{now_rfc3339, remove_any, rfc3339};
 use crate::image::Image;
 use crate::ingest::{ingest_layer, LayerSpec};
 use crate::progress::Progress;
 use crate::reference;
 use crate::store::{NewImage, Store};
+use crate::tool::{tool_command, tool_spawn_error};
 use crate::treetar::tar_directory;
+use crate::workdir::WorkDir;
 
 /// PATH of every base image (Docker's default).
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -349,7 +351,7 @@ fn debian_layer(work: &WorkDir, progress: &dyn Progress) -> Result<BuiltLayer> {
     progress.start(&format!("debootstrap bookworm from {mirror}"), None);
     let (reader, writer) = io::pipe().io("create pipe for", "debootstrap")?;
     let mut child = {
-        let mut cmd = tool_command("debootstrap");
+        let mut cmd = work.tool_command("debootstrap");
         cmd.args(args)
             .arg(&target)
             .arg(&mirror)

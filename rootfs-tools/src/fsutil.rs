@@ -1,16 +1,15 @@
-//! Crash-safe file primitives: atomic writes, directory fsync, flock-based locks, private work
-//! directories, and running external tools with useful errors.
+//! Crash-safe file primitives: atomic writes, directory fsync, flock-based locks.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{flock, FlockOperation};
 
-use crate::error::{IoContext, Result, StoreError};
+use crate::error::{IoContext, Result};
 
 /// Makes a completed rename or create in `dir` durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
@@ -60,10 +59,11 @@ pub(crate) fn unique_path(dir: &Path, what: &str) -> PathBuf {
 }
 
 /// An exclusive flock, released when dropped (or when the process dies, which is what makes
-/// it safe against kill -9).
+/// it safe against kill -9). The lock belongs to the open file description: a child that
+/// inherits the descriptor holds it too, until the last copy is closed.
 #[derive(Debug)]
 pub(crate) struct FileLock {
-    _file: File,
+    file: File,
 }
 
 impl FileLock {
@@ -76,7 +76,7 @@ impl FileLock {
             .open(path)
             .io("open lock file", path)?;
         flock(&file, FlockOperation::LockExclusive).io("lock", path)?;
-        Ok(Self { _file: file })
+        Ok(Self { file })
     }
 
     /// The lock if nobody holds it, else `None`.
@@ -88,81 +88,29 @@ impl FileLock {
             .open(path)
             .io("open lock file", path)?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(Self { _file: file })),
+            Ok(()) => Ok(Some(Self { file })),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(e).io("lock", path),
         }
     }
-}
 
-/// A private scratch directory under the store's `tmp/`, locked for as long as it lives so a
-/// concurrent `Store::open` never cleans it up; removed on drop. A process killed with -9
-/// leaves it behind unlocked, and the next `Store::open` removes it.
-#[derive(Debug)]
-pub(crate) struct WorkDir {
-    path: PathBuf,
-    _lock: FileLock,
-}
-
-/// Name of the lock file inside each work directory.
-const WORKDIR_LOCK: &str = ".lock";
-
-impl WorkDir {
-    /// Creates a work directory under `tmp_root`. Call with the store lock held, so stale-dir
-    /// cleanup cannot race the window between mkdir and flock.
-    pub(crate) fn create(tmp_root: &Path) -> Result<Self> {
-        let path = unique_path(tmp_root, "work");
-        fs::create_dir(&path).io("create work directory", &path)?;
-        let lock = FileLock::acquire(&path.join(WORKDIR_LOCK))?;
-        Ok(Self { path, _lock: lock })
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Removes every entry of `tmp_root` that no live process holds. Call with the store lock.
-    pub(crate) fn remove_stale(tmp_root: &Path) -> Result<()> {
-        for entry in fs::read_dir(tmp_root).io("list", tmp_root)? {
-            let path = entry.io("list", tmp_root)?.path();
-            let stale = if path.is_dir() {
-                FileLock::try_acquire(&path.join(WORKDIR_LOCK))?.is_some()
-            } else {
-                // Loose files are temp files of atomic_write, which never outlive the store lock.
-                true
-            };
-            if stale {
-                tracing::debug!(path = %path.display(), "removing stale temporary data");
-                remove_stale_entry(&path)?;
+    /// The lock once every holder has let go, or `None` if one still holds it after `wait`.
+    pub(crate) fn acquire_within(path: &Path, wait: Duration) -> Result<Option<Self>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(lock) = Self::try_acquire(path)? {
+                return Ok(Some(lock));
             }
-        }
-        Ok(())
-    }
-}
-
-/// Removes a dead writer's leftovers. A tool it started may still be finishing its last
-/// write (the parent-death SIGKILL is delivered asynchronously), so a directory that refills
-/// while being removed is retried briefly before giving up.
-fn remove_stale_entry(path: &Path) -> Result<()> {
-    const ATTEMPTS: u32 = 20;
-    for _ in 1..ATTEMPTS {
-        match remove_any(path) {
-            Err(StoreError::Io { ref source, .. })
-                if source.kind() == std::io::ErrorKind::DirectoryNotEmpty =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(50));
+            if Instant::now() >= deadline {
+                return Ok(None);
             }
-            other => return other,
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
-    remove_any(path)
-}
 
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir_all(&self.path) {
-            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove work directory");
-        }
+    /// The locked descriptor, for handing the lock on to a child process.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 
@@ -173,94 +121,6 @@ pub(crate) fn remove_any(path: &Path) -> Result<()> {
         Ok(_) => fs::remove_file(path).io("remove", path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).io("inspect", path),
-    }
-}
-
-/// A `Command` for a tool that works inside a store work directory. The tool is killed when
-/// the hull process that started it dies: a `kill -9` of hull must not leave a `mkfs.erofs`
-/// or `debootstrap` writing into a work directory the next `Store::open` is removing.
-pub(crate) fn tool_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(program);
-    // SAFETY: the closure runs in the child between fork and exec and only makes one
-    // async-signal-safe system call (prctl), touching no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-                .map_err(std::io::Error::from)
-        });
-    }
-    cmd
-}
-
-/// Runs an external tool, turning "not installed" and failures into actionable errors.
-pub(crate) fn run_tool(
-    tool: &'static str,
-    package: &'static str,
-    args: &[&std::ffi::OsStr],
-) -> Result<()> {
-    run_tool_env(tool, package, &[], args)
-}
-
-/// [`run_tool`] with extra environment variables.
-pub(crate) fn run_tool_env(
-    tool: &'static str,
-    package: &'static str,
-    env: &[(&str, &str)],
-    args: &[&std::ffi::OsStr],
-) -> Result<()> {
-    let output = tool_command(tool)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| tool_spawn_error(tool, package, e))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(tool_failed(tool, args, &output.status, &output.stderr))
-}
-
-pub(crate) fn tool_spawn_error(
-    tool: &'static str,
-    package: &'static str,
-    e: std::io::Error,
-) -> StoreError {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        StoreError::ToolMissing { tool, package }
-    } else {
-        StoreError::Io {
-            action: "run",
-            path: tool.into(),
-            source: e,
-        }
-    }
-}
-
-pub(crate) fn tool_failed(
-    tool: &str,
-    args: &[&std::ffi::OsStr],
-    status: &std::process::ExitStatus,
-    stderr: &[u8],
-) -> StoreError {
-    let stderr = String::from_utf8_lossy(stderr);
-    let tail: String = stderr
-        .lines()
-        .rev()
-        .take(5)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(" | ");
-    let command = std::iter::once(tool.to_owned())
-        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    StoreError::ToolFailed {
-        command,
-        status: status.to_string(),
-        stderr: tail,
     }
 }
 
@@ -321,16 +181,5 @@ mod tests {
         atomic_write(&target, b"two", &tmp).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"two");
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn stale_work_dirs_are_removed_but_live_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let live = WorkDir::create(dir.path()).unwrap();
-        let stale = dir.path().join("work-dead");
-        fs::create_dir(&stale).unwrap();
-        WorkDir::remove_stale(dir.path()).unwrap();
-        assert!(live.path().exists());
-        assert!(!stale.exists());
     }
 }

@@ -11,11 +11,12 @@ use crate::apply::{apply_layer, ApplyLimits};
 use crate::blockimage::build_layer_image;
 use crate::digest::{is_limit_exceeded, sha256_hex, HashingReader, HashingWriter};
 use crate::error::{IoContext, Result, StoreError};
-use crate::fsutil::{remove_any, unique_path, WorkDir};
+use crate::fsutil::{remove_any, unique_path};
 use crate::index::LayerRecord;
 use crate::oci::{MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_TAR, MEDIA_OCI_LAYER_ZSTD};
 use crate::progress::{Progress, ProgressReader};
 use crate::store::Store;
+use crate::workdir::WorkDir;
 
 /// Compression of a layer blob, from its magic bytes (the media type is not trusted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +187,7 @@ pub(crate) fn ingest_layer(
                 short(&diff_id)
             ));
             let tmp = unique_path(work.path(), "image");
-            build_layer_image(fstype, &staging, &tmp, hex)?;
+            build_layer_image(work, fstype, &staging, &tmp, hex)?;
             fs::rename(&tmp, &out).io("rename", &out)?;
         }
         remove_any(&staging)?;

@@ -69,7 +69,9 @@ mod progress;
 mod reference;
 mod source;
 mod store;
+mod tool;
 mod treetar;
+mod workdir;
 
 pub use blockimage::{create_writable_disk, create_writable_disk_from_template, FsType};
 pub use bootstrap::BaseImage;

@@ -11,7 +11,6 @@ use oci_spec::image::ImageConfiguration;
 use crate::assemble::assemble_image;
 use crate::digest::{is_sha256_hex, sha256_digest, sha256_hex};
 use crate::error::{from_json, IoContext, Result, StoreError};
-use crate::fsutil::WorkDir;
 use crate::image::Image;
 use crate::ingest::{ingest_layer, LayerSpec};
 use crate::oci::{
@@ -22,6 +21,7 @@ use crate::progress::Progress;
 use crate::reference;
 use crate::source::Source;
 use crate::store::{NewImage, Store};
+use crate::workdir::WorkDir;
 
 /// One image found in an archive, before any layer is read.
 struct Plan {

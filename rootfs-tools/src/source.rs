@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::digest::{is_limit_exceeded, HashingReader};
 use crate::error::{IoContext, Result, StoreError};
-use crate::fsutil::WorkDir;
+use crate::workdir::WorkDir;
 
 /// Largest JSON document (manifest, index, config) read into memory.
 const MAX_JSON_BYTES: u64 = 64 << 20;

@@ -20,13 +20,14 @@ use oci_spec::image::ImageConfiguration;
 use crate::blockimage::FsType;
 use crate::digest::{sha256_hex, SHA256_PREFIX};
 use crate::error::{from_json, IoContext, Result, StoreError};
-use crate::fsutil::{atomic_write, fsync_dir, install_file, FileLock, WorkDir};
+use crate::fsutil::{atomic_write, fsync_dir, install_file, FileLock};
 use crate::image::{
     HistoryEntry, Image, ImageInspect, ImageSummary, InspectHull, InspectRootFs, LayerImage,
     PruneReport, Removed,
 };
 use crate::index::{ImageRecord, Index, INDEX_VERSION};
 use crate::reference::{self, id_prefix};
+use crate::workdir::WorkDir;
 
 /// Default store root.
 pub const DEFAULT_ROOT: &str = "/var/lib/hull";
