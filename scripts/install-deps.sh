@@ -18,8 +18,9 @@ PACKAGES=(
     cpio
     # Interactive (-it) tests drive hull inside a terminal multiplexer.
     tmux
-    # podman: the save -> podman load interoperability test.
-    podman
+    # podman: the save -> podman load interoperability test, and the reference runtime of the
+    # Docker CLI conformance suite (tests/compat), run with runc (catatonit for --init).
+    podman runc catatonit
 )
 
 stamp=/var/lib/hull-deps.stamp

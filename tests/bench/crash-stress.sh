@@ -5,7 +5,9 @@
 #   tests/bench/crash-stress.sh [N]          N runs (default 200)
 # Env: LOAD (default 2) busy loops run beside the tests for the whole stress run, each
 #      bounded by the run's own lifetime (killed on exit); CRASH_TEST_BIN runs this crash
-#      test binary instead of building the current tree's (e.g. an older build, to compare).
+#      test binary instead of building the current tree's (e.g. an older build, to compare);
+#      COLD=1 drops the page cache before each run (as root), so every exec of mkfs.erofs
+#      reads its binary from disk as on a fresh machine, which widens fork-to-exec windows.
 # Prints one line per failure and a closing 'N passed, N failed'.
 set -euo pipefail
 runs=${1:-200}
@@ -31,6 +33,7 @@ done
 log=$(mktemp)
 passed=0 failed=0 start=$(date +%s)
 for ((run = 1; run <= runs; run++)); do
+  [[ ${COLD:-0} == 1 ]] && { sync; echo 3 >/proc/sys/vm/drop_caches; }
   if "$bin" >"$log" 2>&1; then
     passed=$((passed + 1))
   else

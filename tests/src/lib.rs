@@ -11,6 +11,8 @@
 //! * `HULL_CACHE`: passed through (kernels and the initramfs are cached there; overriding it
 //!   for the tests would make hull rebuild the kernel).
 
+pub mod compat;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
