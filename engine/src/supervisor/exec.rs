@@ -2,8 +2,7 @@
 //! the guest's control console (hull-protocol documents the guest side).
 //!
 //! Protocol with the client: it sends the line `{"request":"exec","exec":{..ExecRequest..}}`;
-//! from then on both directions carry [`super::attach`] frames (1 byte kind, 4 bytes
-//! big-endian length, payload of at most [`super::attach::MAX_FRAME`]):
+//! from then on both directions carry [`super::wire`] frames:
 //! - client -> supervisor: [`STDIN`] bytes (only with `stdin` in the request), [`STDIN_EOF`],
 //!   [`RESIZE`] (rows, cols: big-endian u16 each), [`SIGNAL`] (big-endian i32). The client's
 //!   own end of stream closes the process's stdin; the process keeps running, as Docker's.
@@ -18,8 +17,11 @@
 //! one thread reading hvc2 must keep going), and stdin waits for the guest's acks so at most
 //! [`EXEC_STDIN_WINDOW`] bytes per session are in flight.
 
-use super::attach::{read_frame, write_frame, WRITE_TIMEOUT};
 use super::control::ControlChannel;
+use super::wire::{
+    read_frame, write_frame, EXIT, RESIZE, SIGNAL, STARTED, STDERR, STDIN, STDIN_EOF, STDOUT,
+    WRITE_TIMEOUT,
+};
 use hull_protocol::{
     Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW,
     MAX_CONTROL_LINE, MAX_EXEC_DATA,
@@ -29,18 +31,6 @@ use std::io::BufReader;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-
-pub use super::attach::{EXIT, STDERR, STDIN, STDOUT};
-
-/// Frame kind: the client's stdin ended (client -> supervisor).
-pub const STDIN_EOF: u8 = 4;
-/// Frame kind: the client's terminal size, rows and cols as big-endian u16 (client ->
-/// supervisor).
-pub const RESIZE: u8 = 5;
-/// Frame kind: a signal for the process, big-endian i32 (client -> supervisor).
-pub const SIGNAL: u8 = 6;
-/// Frame kind: the process exec'd (supervisor -> client; `exec -d` waits for it).
-pub const STARTED: u8 = 7;
 
 /// Docker's status for an exec'd process killed with its container (SIGKILL).
 const KILLED: i32 = 137;
