@@ -13,11 +13,15 @@
 //! console pumps that also feed the container log.
 
 use super::ready::ReadyGate;
-use super::wire::{read_frame, write_frame, EXIT, STDIN, WRITE_TIMEOUT};
+use super::wire::{read_frame, write_frame, EXIT, STDIN};
 pub use super::wire::{STDERR, STDOUT};
 use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a write to an attached client may block before the client is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type SharedWriter = Arc<Mutex<Option<Box<dyn Write + Send>>>>;
 

@@ -10,7 +10,6 @@
 
 use hull_protocol::{ControlMessage, ExecRequest};
 use std::io::{self, Read, Write};
-use std::time::Duration;
 
 /// Frame kind: bytes for the container's stdin (client -> supervisor).
 pub const STDIN: u8 = 0;
@@ -22,8 +21,6 @@ pub const STDERR: u8 = 2;
 pub const EXIT: u8 = 3;
 /// Largest payload either side accepts: a bigger length is a broken peer.
 pub const MAX_FRAME: usize = 64 * 1024;
-/// How long a write to an attached client may block before the client is dropped.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Writes one frame (`payload` longer than [`MAX_FRAME`] is split; an empty one is one
 /// empty frame: a bare signal such as `exec`'s STDIN_EOF).
