@@ -1,8 +1,8 @@
 //! The command line: global flags and one subcommand per Docker verb.
 
 use crate::commands;
-use crate::host::EngineKind;
 use clap::{Args, Parser, Subcommand};
+use hull_engine::host::EngineKind;
 use std::path::PathBuf;
 
 /// Docker's user experience; every container boots in its own tiny KVM virtual machine.
@@ -30,11 +30,22 @@ pub struct Globals {
     )]
     pub root: PathBuf,
     /// VM engine: `hull` (hull-vmm) or `qemu`; default: see `hull info`.
-    #[arg(long, global = true, env = "HULL_VMM", value_enum)]
+    #[arg(long, global = true, env = "HULL_VMM", value_parser = engine_kind())]
     pub vmm: Option<EngineKind>,
     /// Print debug logs on stderr (or set HULL_LOG=debug).
     #[arg(long, global = true)]
     pub debug: bool,
+}
+
+/// `--vmm`'s values, listed in `--help` and in the error for a wrong one.
+fn engine_kind() -> impl clap::builder::TypedValueParser<Value = EngineKind> {
+    use clap::builder::{PossibleValue, TypedValueParser};
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new(EngineKind::Hull.name()).help("hull-vmm, our own VMM (needs /dev/kvm)"),
+        PossibleValue::new(EngineKind::Qemu.name())
+            .help("qemu-system-x86_64 -M microvm (KVM when hardware-accelerated, TCG otherwise)"),
+    ])
+    .map(|name| name.parse::<EngineKind>().expect("a listed engine name"))
 }
 
 /// The verbs.

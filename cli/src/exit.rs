@@ -1,35 +1,12 @@
-//! Docker's exit statuses: hull's own failures exit 125, a command that cannot be executed
-//! 126, a command that is not found 127, otherwise the container's own status. The guest
-//! decides 126/127 (and prints why on the container's stderr); hull only adds its own 125.
+//! Docker's exit statuses (see `hull_engine::exit`): hull's own failures exit 125, otherwise
+//! the status an error carries. Only `main` ends the process.
 
-use std::fmt;
-
-/// hull itself failed (bad flag, missing image, VM would not boot).
-pub const HULL_ERROR: i32 = 125;
-
-/// An error that carries the exit status hull must end with; anything else is a 125.
-#[derive(Debug)]
-pub struct ExitStatus {
-    /// The status.
-    pub code: i32,
-    /// What to print on stderr before exiting (nothing when the container already spoke).
-    pub message: Option<String>,
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.message {
-            Some(message) => f.write_str(message),
-            None => write!(f, "exit status {}", self.code),
-        }
-    }
-}
-
-impl std::error::Error for ExitStatus {}
+use hull_engine::exit::ExitStatus;
+pub use hull_engine::exit::{with_code, HULL_ERROR};
 
 /// Prints `err` the way Docker does and returns the status to exit with.
 pub fn report(err: &anyhow::Error) -> i32 {
-    if let Some(status) = err.downcast_ref::<ExitStatus>() {
+    if let Some(status) = exit_status(err) {
         if let Some(message) = &status.message {
             eprintln!("hull: {message}");
         }
@@ -39,11 +16,10 @@ pub fn report(err: &anyhow::Error) -> i32 {
     HULL_ERROR
 }
 
-/// An error ending hull with `code` after printing `message`.
-pub fn with_code(code: i32, message: impl Into<String>) -> anyhow::Error {
-    ExitStatus {
-        code,
-        message: Some(message.into()),
-    }
-    .into()
+/// The status `err` carries, directly or inside an engine error.
+fn exit_status(err: &anyhow::Error) -> Option<&ExitStatus> {
+    err.downcast_ref::<ExitStatus>().or_else(|| {
+        err.downcast_ref::<hull_engine::Error>()
+            .and_then(hull_engine::Error::exit_status)
+    })
 }

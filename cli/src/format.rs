@@ -59,7 +59,7 @@ pub fn ago(rfc3339: &str) -> String {
 
 /// Time elapsed since an RFC 3339 time.
 pub fn since(rfc3339: &str) -> Option<Duration> {
-    let then = crate::container::state::parse_time(rfc3339)?;
+    let then = hull_engine::container::state::parse_time(rfc3339)?;
     Some(SystemTime::now().duration_since(then).unwrap_or_default())
 }
 

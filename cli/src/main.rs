@@ -1,20 +1,16 @@
 //! `hull`: Docker's user experience, every container in its own KVM virtual machine.
 //!
 //! `main` only parses the command line, sets up logging and maps errors to Docker's exit
-//! statuses (see [`exit`]); every verb lives in its own file under `commands/`.
+//! statuses (see [`exit`]); every verb lives in its own file under `commands/`, as parsing,
+//! calls into the `hull-engine` library and formatting.
 
 mod args;
 mod commands;
-mod container;
-mod engine;
+mod env;
 mod exit;
 mod format;
-mod guest;
-mod host;
-mod images;
-mod spec;
-mod supervisor;
-mod users;
+mod progress;
+mod streams;
 
 use clap::Parser;
 

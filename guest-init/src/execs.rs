@@ -14,6 +14,9 @@
 //! PID 1 never blocks on an exec: pipes are non-blocking and polled by the relay loop,
 //! setup errors come back on a polled pipe, and stdin is buffered per session only up to
 //! [`EXEC_STDIN_WINDOW`] (the host waits for [`GuestEvent::ExecStdinAck`] before sending more).
+//! Output is read only while less than [`EXEC_OUTPUT_WINDOW`] of it waits for the host's
+//! [`ControlMessage::ExecOutputAck`]: a slow reader on the host slows the process (its pipe
+//! fills) instead of the host buffering without bound or dropping the reader.
 
 use crate::cgroup::CgroupManager;
 use crate::console::{set_window_size, take_controlling_tty};
@@ -24,7 +27,8 @@ use crate::spec::ContainerPlan;
 use crate::supervisor::{docker_status, fork_reporting_errors, reset_signals};
 use crate::syscall::LinuxSyscall;
 use hull_protocol::{
-    Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
+    Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_OUTPUT_WINDOW,
+    EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
 };
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, OpenHow, ResolveFlag};
@@ -109,8 +113,10 @@ struct Session {
     error_report: Vec<u8>,
     /// Docker status of the process once reaped.
     status: Option<i32>,
-    /// Last output or exit, for [`DRAIN_IDLE`].
+    /// Last output, output ack or exit, for [`DRAIN_IDLE`].
     last_activity: Instant,
+    /// Output bytes sent to the host and not yet acknowledged.
+    unacked_output: u64,
 }
 
 impl Session {
@@ -122,12 +128,18 @@ impl Session {
         }
     }
 
-    /// The process is reaped, its setup report read and its output drained (or idle).
+    /// The host has not yet taken a full window of output: no more is read until it does.
+    fn output_blocked(&self) -> bool {
+        self.unacked_output >= EXEC_OUTPUT_WINDOW
+    }
+
+    /// The process is reaped, its setup report read and its output drained (or idle; a
+    /// session waiting for the host to take its output is not idle).
     fn is_over(&self, now: Instant) -> bool {
         self.status.is_some()
             && self.setup_errors.is_none()
             && ((self.stdout.is_none() && self.stderr.is_none())
-                || now.duration_since(self.last_activity) >= DRAIN_IDLE)
+                || (now.duration_since(self.last_activity) >= DRAIN_IDLE && !self.output_blocked()))
     }
 }
 
@@ -261,9 +273,18 @@ impl<'a> Execs<'a> {
     pub fn poll_fds(&self) -> Vec<(ExecFd, BorrowedFd<'_>, PollFlags)> {
         let mut fds = Vec::new();
         for s in &self.sessions {
+            let readable = !s.output_blocked();
             let entries = [
-                (ExecPipe::Stdout, s.stdout.as_ref(), PollFlags::POLLIN),
-                (ExecPipe::Stderr, s.stderr.as_ref(), PollFlags::POLLIN),
+                (
+                    ExecPipe::Stdout,
+                    s.stdout.as_ref().filter(|_| readable),
+                    PollFlags::POLLIN,
+                ),
+                (
+                    ExecPipe::Stderr,
+                    s.stderr.as_ref().filter(|_| readable),
+                    PollFlags::POLLIN,
+                ),
                 (
                     ExecPipe::SetupErrors,
                     s.setup_errors.as_ref(),
@@ -290,6 +311,7 @@ impl<'a> Execs<'a> {
         self.sessions
             .iter()
             .filter(|s| s.status.is_some() && (s.stdout.is_some() || s.stderr.is_some()))
+            .filter(|s| !s.output_blocked())
             .map(|s| DRAIN_IDLE.saturating_sub(now.duration_since(s.last_activity)))
             .min()
             .map_or(PollTimeout::NONE, |left| {
@@ -313,6 +335,9 @@ impl<'a> Execs<'a> {
                 };
                 let limit = buf.len().min(MAX_EXEC_DATA);
                 let session = &mut self.sessions[index];
+                if session.output_blocked() {
+                    return;
+                }
                 let Some(pipe) = session.output(fd.pipe) else {
                     return;
                 };
@@ -325,7 +350,9 @@ impl<'a> Execs<'a> {
                         self.emit_output(fd.id, stream, &buf[..n]);
                         // After the hand-over: writing to a slow hvc2 can take longer than
                         // DRAIN_IDLE, and that is not the process being quiet.
-                        self.sessions[index].last_activity = Instant::now();
+                        let session = &mut self.sessions[index];
+                        session.last_activity = Instant::now();
+                        session.unacked_output += n as u64;
                     }
                 }
             }
@@ -453,6 +480,13 @@ impl<'a> Execs<'a> {
                         }
                     }
                     Err(_) => log!("exec {id}: ignoring unknown signal number {signal}"),
+                }
+            }
+            ControlMessage::ExecOutputAck { id, bytes } => {
+                if let Some(session) = self.sessions.iter_mut().find(|s| s.id == id) {
+                    session.unacked_output = session.unacked_output.saturating_sub(bytes);
+                    // The host taking output is activity: the drain clock starts again.
+                    session.last_activity = Instant::now();
                 }
             }
             ControlMessage::Signal { .. }
@@ -652,6 +686,7 @@ impl<'a> Execs<'a> {
             error_report: Vec::new(),
             status: None,
             last_activity: Instant::now(),
+            unacked_output: 0,
         })
     }
 }

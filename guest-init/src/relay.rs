@@ -302,7 +302,8 @@ impl Relay<'_> {
             | ControlMessage::ExecStdin { .. }
             | ControlMessage::ExecStdinEof { .. }
             | ControlMessage::ExecResize { .. }
-            | ControlMessage::ExecSignal { .. }) => self.execs.on_control(exec),
+            | ControlMessage::ExecSignal { .. }
+            | ControlMessage::ExecOutputAck { .. }) => self.execs.on_control(exec),
         }
     }
 

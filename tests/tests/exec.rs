@@ -199,6 +199,33 @@ fn several_execs_run_at_the_same_time() {
 }
 
 #[test]
+fn a_slow_exec_reader_slows_the_process_instead_of_losing_it() {
+    let Some(hull) = setup("a_slow_exec_reader_slows_the_process_instead_of_losing_it") else {
+        return;
+    };
+    hull.ok(&["run", "-d", "--name", "slow", "busybox", "sleep", "600"]);
+    // More output than everything between the process and us holds (pipes, sockets, the
+    // guest's output window), read only after a pause twice as long as the 5 s after which
+    // a stalled reader used to be dropped: `hull exec slow head ... | (sleep 10; cat)`.
+    let bytes = 2 << 20;
+    let count = bytes.to_string();
+    let args = ["exec", "slow", "head", "-c", count.as_str(), "/dev/zero"];
+    let child = hull
+        .cmd(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hull starts");
+    std::thread::sleep(Duration::from_secs(10));
+    let out = finish(child, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), bytes, "every byte, after the pause");
+    assert!(out.stdout.iter().all(|&b| b == 0));
+    // The container is unharmed and serves the next exec.
+    assert_eq!(hull.ok(&["exec", "slow", "echo", "next"]), "next\n");
+}
+
+#[test]
 fn exec_needs_a_running_container() {
     let Some(hull) = setup("exec_needs_a_running_container") else {
         return;

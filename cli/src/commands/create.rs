@@ -1,15 +1,16 @@
 //! `hull create`: make a container from an image without booting it, as `docker create`
 //! does: `ps -a` shows it "Created", `hull start` boots it, `hull rm` removes it. The flags
-//! are `hull run`'s (without `-d`), and so is the code that prepares the container.
+//! are `hull run`'s (without `-d`).
 
-use super::run::{create, CreateArgs};
+use super::run::CreateArgs;
 use crate::args::Globals;
+use crate::progress::TerminalProgress;
 use anyhow::Result;
 
 /// `hull create`: prints the new container's full id.
 pub fn run(args: CreateArgs, globals: &Globals) -> Result<i32> {
-    let store = super::containers(globals)?;
-    let container = create(&args, globals, &store)?;
+    let containers = super::containers(globals)?;
+    let container = containers.create(&args.request(globals)?, &TerminalProgress::new())?;
     println!("{}", container.id);
     Ok(0)
 }

@@ -2,11 +2,10 @@
 //! image bootstrap (and `hull image ls|rm|inspect|...` aliases).
 
 use crate::args::Globals;
-use crate::container::ContainerStore;
 use crate::format;
-use crate::images::{self, TerminalProgress};
-use anyhow::{bail, Result};
-use hull_rootfs::Removed;
+use crate::progress::TerminalProgress;
+use anyhow::Result;
+use hull_engine::images::Removed;
 use std::path::PathBuf;
 
 /// `hull images` flags.
@@ -138,21 +137,15 @@ pub fn dispatch(command: ImageCommand, globals: &Globals) -> Result<i32> {
     }
 }
 
-/// True if a container (any state) uses image `id`: such images are kept.
-fn in_use_checker(globals: &Globals) -> Result<impl Fn(&str) -> bool> {
-    let containers = ContainerStore::open(&globals.root)?.list()?;
-    Ok(move |id: &str| containers.iter().any(|c| c.image_id == id))
-}
-
 /// `hull images`.
 pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
+    let store = super::images(globals)?;
     let rows = store.list()?;
     let id = |full: &str| -> String {
         if args.no_trunc {
             full.to_string()
         } else {
-            hull_rootfs::short_id(full).to_string()
+            hull_engine::images::short_id(full).to_string()
         }
     };
     if args.quiet {
@@ -207,7 +200,7 @@ pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
 
 /// `hull load`.
 pub fn load(args: LoadArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
+    let store = super::images(globals)?;
     let progress = TerminalProgress::new();
     let loaded = store.load(&args.input, &progress)?;
     if !args.quiet {
@@ -227,7 +220,7 @@ pub fn load(args: LoadArgs, globals: &Globals) -> Result<i32> {
 
 /// `hull save`.
 pub fn save(args: SaveArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
+    let store = super::images(globals)?;
     let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
     store.save(&references, &args.output)?;
     Ok(0)
@@ -244,10 +237,9 @@ fn print_removed(removed: &[Removed]) {
 
 /// `hull rmi`.
 pub fn rmi(args: RmiArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
-    let in_use = in_use_checker(globals)?;
+    let store = super::images(globals)?;
     super::for_each(&args.images, |reference| {
-        let removed = store.remove(reference, args.force, &in_use)?;
+        let removed = store.remove(reference, args.force)?;
         print_removed(&removed);
         Ok(())
     })
@@ -255,14 +247,14 @@ pub fn rmi(args: RmiArgs, globals: &Globals) -> Result<i32> {
 
 /// `hull tag`.
 pub fn tag(args: TagArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
+    let store = super::images(globals)?;
     store.tag(&args.source, &args.target)?;
     Ok(0)
 }
 
 /// `hull history`.
 pub fn history(args: HistoryArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
+    let store = super::images(globals)?;
     let entries = store.history(&args.image)?;
     if args.format == "json" {
         for entry in &entries {
@@ -276,7 +268,7 @@ pub fn history(args: HistoryArgs, globals: &Globals) -> Result<i32> {
             let layer = if entry.layer == "<missing>" || args.no_trunc {
                 entry.layer.clone()
             } else {
-                hull_rootfs::short_id(&entry.layer).to_string()
+                hull_engine::images::short_id(&entry.layer).to_string()
             };
             let created_by = if args.no_trunc {
                 entry.created_by.clone()
@@ -308,9 +300,8 @@ pub fn history(args: HistoryArgs, globals: &Globals) -> Result<i32> {
 
 /// `hull image prune`.
 pub fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
-    let in_use = in_use_checker(globals)?;
-    let report = store.prune(args.all, &in_use)?;
+    let store = super::images(globals)?;
+    let report = store.prune(args.all)?;
     if !report.removed.is_empty() {
         println!("Deleted Images:");
         print_removed(&report.removed);
@@ -325,16 +316,8 @@ pub fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
 
 /// `hull image bootstrap`.
 pub fn bootstrap(args: BootstrapArgs, globals: &Globals) -> Result<i32> {
-    let store = images::open(globals)?;
-    let progress = TerminalProgress::new();
-    match store.ensure_base_image(&args.name, &progress)? {
-        Some(image) => {
-            println!("{}", image.id);
-            Ok(0)
-        }
-        None => bail!(
-            "{} is not a base image: hull can bootstrap busybox, debian:bookworm and scratch",
-            args.name
-        ),
-    }
+    let store = super::images(globals)?;
+    let image = store.bootstrap(&args.name, &TerminalProgress::new())?;
+    println!("{}", image.id);
+    Ok(0)
 }

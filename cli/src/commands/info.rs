@@ -6,9 +6,9 @@
 //! KVM (this project's CI) interprets it at a few million per second.
 
 use crate::args::Globals;
-use crate::guest;
-use crate::host::{EngineKind, HostFacts, KvmKind};
 use anyhow::Result;
+use hull_engine::guest;
+use hull_engine::host::{EngineKind, HostFacts, KvmKind};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;

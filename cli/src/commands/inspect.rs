@@ -2,10 +2,8 @@
 //! takes a simple Go-template path such as `{{.State.OOMKilled}}`.
 
 use crate::args::Globals;
-use crate::container::{Container, Status};
-use crate::images;
 use anyhow::{bail, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// `hull inspect` flags.
 #[derive(Debug, clap::Args)]
@@ -19,54 +17,6 @@ pub struct InspectArgs {
     /// Names or ids.
     #[arg(required = true)]
     pub objects: Vec<String>,
-}
-
-/// Docker's container inspect shape.
-pub fn container_json(container: &Container, dir: &std::path::Path) -> Value {
-    let state = &container.state;
-    let (path, args) = container
-        .command
-        .split_first()
-        .map(|(p, a)| (p.clone(), a.to_vec()))
-        .unwrap_or_default();
-    json!({
-        "Id": container.id,
-        "Created": container.created,
-        "Path": path,
-        "Args": args,
-        "State": {
-            "Status": state.status,
-            "Running": state.status == Status::Running,
-            "Paused": false,
-            "Restarting": false,
-            "OOMKilled": state.oom_killed,
-            "Dead": state.status == Status::Dead,
-            "Pid": state.vmm.map_or(0, |p| p.pid),
-            "ExitCode": state.exit_code,
-            "Error": state.error.clone().unwrap_or_default(),
-            "StartedAt": state.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-            "FinishedAt": state.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-        },
-        "Image": container.image_id,
-        "Name": format!("/{}", container.name),
-        "LogPath": dir.join("container.log"),
-        "Config": {
-            "Image": container.image,
-            "Cmd": container.command,
-            "Tty": container.options.tty,
-            "OpenStdin": container.options.interactive,
-        },
-        "HostConfig": {
-            "AutoRemove": container.options.auto_remove,
-            "Memory": container.options.mem_mib << 20,
-            "CpuCount": container.options.cpus,
-        },
-        "Hull": {
-            "Engine": container.options.engine,
-            "VmLog": dir.join("vm.log"),
-            "Supervisor": state.supervisor.map(|p| p.pid),
-        },
-    })
 }
 
 /// Applies a `{{.A.B}}` template (or `{{json .A}}`) to `value`.
@@ -101,20 +51,20 @@ pub fn apply_format(template: &str, value: &Value) -> Result<String> {
 
 /// `hull inspect`.
 pub fn run(args: InspectArgs, globals: &Globals) -> Result<i32> {
-    let store = super::containers(globals)?;
+    let containers = super::containers(globals)?;
     let mut found = Vec::new();
     let mut status = 0;
     for reference in &args.objects {
         let as_container = if args.kind.as_deref() == Some("image") {
             None
         } else {
-            store.find_current(reference).ok()
+            containers.inspect(reference).ok()
         };
         let value = match as_container {
-            Some(container) => Some(container_json(&container, &store.paths(&container.id).dir)),
-            None if args.kind.as_deref() != Some("container") => images::open(globals)
+            Some(value) => Some(value),
+            None if args.kind.as_deref() != Some("container") => super::images(globals)
                 .ok()
-                .and_then(|s| images::inspect(&s, reference).ok()),
+                .and_then(|images| images.inspect(reference).ok()),
             None => None,
         };
         match value {
@@ -139,6 +89,7 @@ pub fn run(args: InspectArgs, globals: &Globals) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn templates_pick_fields() {

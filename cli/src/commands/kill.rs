@@ -38,17 +38,10 @@ pub fn parse_signal(text: &str) -> Result<i32> {
 
 /// `hull kill`.
 pub fn run(args: KillArgs, globals: &Globals) -> Result<i32> {
-    let store = super::containers(globals)?;
+    let containers = super::containers(globals)?;
     let signal = parse_signal(&args.signal)?;
     super::for_each(&args.containers, |reference| {
-        let container = store.find_current(reference)?;
-        if !container.is_running() {
-            bail!(
-                "cannot kill container {reference}: container {} is not running",
-                container.id
-            );
-        }
-        super::stop::signal(&store, &container, signal)?;
+        containers.kill(reference, signal)?;
         println!("{reference}");
         Ok(())
     })

@@ -17,9 +17,9 @@ pub mod stop;
 pub mod wait;
 
 use crate::args::{Cli, Command, Globals};
-use crate::container::ContainerStore;
-use crate::host::{EngineKind, HostFacts};
 use anyhow::Result;
+use hull_engine::containers::ShimCommand;
+use hull_engine::{Containers, Images};
 
 /// Runs the verb; returns the status hull exits with.
 pub fn dispatch(cli: Cli) -> Result<i32> {
@@ -49,16 +49,21 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The container store under `--root`.
-pub fn containers(globals: &Globals) -> Result<ContainerStore> {
-    ContainerStore::open(&globals.root)
+/// The containers under `--root`; detached ones are supervised by `hull shim ID`.
+pub fn containers(globals: &Globals) -> Result<Containers> {
+    let program = std::env::current_exe()
+        .map_err(|err| anyhow::anyhow!("cannot find the hull executable: {err}"))?;
+    let mut args = vec!["--root".into(), globals.root.clone().into_os_string()];
+    if globals.debug {
+        args.push("--debug".into());
+    }
+    args.push("shim".into());
+    Ok(Containers::open(&globals.root)?.with_shim(ShimCommand { program, args }))
 }
 
-/// The engine for a new container: `--vmm`/HULL_VMM, else the host's default.
-pub fn engine(globals: &Globals) -> EngineKind {
-    globals
-        .vmm
-        .unwrap_or_else(|| HostFacts::detect().default_engine().0)
+/// The images under `--root`.
+pub fn images(globals: &Globals) -> Result<Images> {
+    Ok(Images::open(&globals.root)?)
 }
 
 /// Runs `each` for every reference, printing errors like Docker's multi-container verbs;

@@ -1,9 +1,9 @@
 //! `hull ps`: list containers, reconciled with reality (a killed VMM shows as exited).
 
 use crate::args::Globals;
-use crate::container::{ids, Container, Status};
 use crate::format;
 use anyhow::Result;
+use hull_engine::container::{ids, Container, Status};
 
 /// `hull ps` flags.
 #[derive(Debug, clap::Args)]
@@ -51,15 +51,7 @@ pub fn status_text(container: &Container) -> String {
 
 /// `hull ps`.
 pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
-    let store = super::containers(globals)?;
-    let mut shown = Vec::new();
-    for container in store.list()? {
-        if let Some(current) = store.reconcile(container)? {
-            if args.all || current.is_running() {
-                shown.push(current);
-            }
-        }
-    }
+    let shown = super::containers(globals)?.list(args.all)?;
     let id = |c: &Container| {
         if args.no_trunc {
             c.id.clone()

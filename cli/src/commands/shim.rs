@@ -3,7 +3,6 @@
 //! terminal that ran them, writes the container log and records the exit status.
 
 use crate::args::Globals;
-use crate::supervisor::{self, Io};
 use anyhow::Result;
 use nix::sys::signal::{self, SigHandler, Signal};
 
@@ -20,11 +19,6 @@ pub fn run(args: ShimArgs, globals: &Globals) -> Result<i32> {
     let _ = nix::unistd::setsid();
     // SAFETY: SIG_IGN installs no handler code; it only changes the disposition.
     let _ = unsafe { signal::signal(Signal::SIGHUP, SigHandler::SigIgn) };
-    let store = super::containers(globals)?;
-    let container = store.load(&args.id)?;
-    let done = supervisor::run(&store, &container, Io::Detached)?;
-    if done.options.auto_remove {
-        store.remove(&done.id)?;
-    }
+    super::containers(globals)?.supervise_detached(&args.id)?;
     Ok(0)
 }

@@ -1,8 +1,8 @@
 //! `hull start`: boot a created or exited container again, its writable layer intact.
 
 use crate::args::Globals;
-use crate::supervisor::{self, Io};
 use anyhow::{bail, Result};
+use hull_engine::supervisor::Io;
 
 /// `hull start` flags.
 #[derive(Debug, clap::Args)]
@@ -20,35 +20,19 @@ pub struct StartArgs {
 
 /// `hull start`.
 pub fn run(args: StartArgs, globals: &Globals) -> Result<i32> {
-    let store = super::containers(globals)?;
+    let containers = super::containers(globals)?;
     if args.attach || args.interactive {
         if args.containers.len() > 1 {
             bail!("you cannot start and attach multiple containers at once");
         }
-        let container = store.find_current(&args.containers[0])?;
-        if container.is_running() {
-            bail!(
-                "container {} is already running: use hull attach",
-                container.name
-            );
-        }
-        let done = supervisor::run(
-            &store,
-            &container,
-            Io::Terminal {
-                stdin: args.interactive,
-            },
-        )?;
-        if done.options.auto_remove {
-            let _ = store.remove(&done.id);
-        }
-        return super::run::exit_with(done);
+        let io = Io::Terminal {
+            stdin: args.interactive,
+        };
+        let done = containers.start_attached(&args.containers[0], io)?;
+        return Ok(done.state.exit_code);
     }
     super::for_each(&args.containers, |reference| {
-        let container = store.find_current(reference)?;
-        if !container.is_running() {
-            super::run::start_detached(globals, &store, &container)?;
-        }
+        containers.start(reference)?;
         println!("{reference}");
         Ok(())
     })

@@ -2,7 +2,6 @@
 
 use crate::args::Globals;
 use anyhow::Result;
-use std::time::Duration;
 
 /// `hull wait` flags.
 #[derive(Debug, clap::Args)]
@@ -14,12 +13,9 @@ pub struct WaitArgs {
 
 /// `hull wait`.
 pub fn run(args: WaitArgs, globals: &Globals) -> Result<i32> {
-    let store = super::containers(globals)?;
+    let containers = super::containers(globals)?;
     super::for_each(&args.containers, |reference| {
-        let container = store.find_current(reference)?;
-        while !super::stop::wait_stopped(&store, &container.id, Duration::from_secs(3600))? {}
-        let done = store.find_current(&container.id)?;
-        println!("{}", done.state.exit_code);
+        println!("{}", containers.wait(reference)?);
         Ok(())
     })
 }

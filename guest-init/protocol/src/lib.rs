@@ -32,6 +32,10 @@
 //! keeps at most [`EXEC_STDIN_WINDOW`] bytes per session unacknowledged
 //! ([`GuestEvent::ExecStdinAck`] reports bytes the process's stdin took), so the guest never
 //! buffers more than that per session, and drops (and logs) what a broken host sends beyond.
+//! Output is flow-controlled the same way the other way round: the guest stops reading a
+//! session's output once [`EXEC_OUTPUT_WINDOW`] bytes of it are unacknowledged
+//! ([`ControlMessage::ExecOutputAck`] reports bytes the host handed to its client), so a
+//! slow reader slows the process, as a pipe would, and the host never buffers more.
 
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -86,6 +90,10 @@ pub const MAX_EXEC_DATA: usize = 2048;
 /// Stdin bytes the host may have sent to one exec session without a
 /// [`GuestEvent::ExecStdinAck`] for them: the most the guest buffers per session.
 pub const EXEC_STDIN_WINDOW: u64 = 64 * 1024;
+/// Output bytes the guest may have sent for one exec session without a
+/// [`ControlMessage::ExecOutputAck`] for them (it may overshoot by one [`MAX_EXEC_DATA`]
+/// message): the most the host buffers per session.
+pub const EXEC_OUTPUT_WINDOW: u64 = 256 * 1024;
 
 /// I/O port the guest init writes [`BOOT_TIMER_VALUE`] to when userspace is reached.
 /// hull-vmm logs the time since VMM start; other engines ignore the write.
@@ -384,6 +392,14 @@ pub enum ControlMessage {
         id: u32,
         /// Signal number.
         signal: i32,
+    },
+    /// The host handed `bytes` more bytes of session `id`'s output to its client (or
+    /// dropped them, the client being gone): the guest may send that many more.
+    ExecOutputAck {
+        /// Session.
+        id: u32,
+        /// Bytes taken.
+        bytes: u64,
     },
 }
 
@@ -718,6 +734,11 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<ControlMessage>(line.trim()).unwrap(),
             start
+        );
+        let ack = ControlMessage::ExecOutputAck { id: 3, bytes: 4096 };
+        assert_eq!(
+            ack.to_line(),
+            "{\"type\":\"exec_output_ack\",\"id\":3,\"bytes\":4096}\n"
         );
         // Optional request fields may be left out.
         let minimal = r#"{"type":"exec_start","id":2,"request":{"args":["true"]}}"#;

@@ -115,7 +115,7 @@ fn qemu_escape(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::DiskSpec;
+    use crate::vm::DiskSpec;
 
     fn spec() -> VmSpec {
         VmSpec {

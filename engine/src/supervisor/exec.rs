@@ -2,8 +2,7 @@
 //! the guest's control console (hull-protocol documents the guest side).
 //!
 //! Protocol with the client: it sends the line `{"request":"exec","exec":{..ExecRequest..}}`;
-//! from then on both directions carry [`super::attach`] frames (1 byte kind, 4 bytes
-//! big-endian length, payload of at most [`super::attach::MAX_FRAME`]):
+//! from then on both directions carry [`super::wire`] frames:
 //! - client -> supervisor: [`STDIN`] bytes (only with `stdin` in the request), [`STDIN_EOF`],
 //!   [`RESIZE`] (rows, cols: big-endian u16 each), [`SIGNAL`] (big-endian i32). The client's
 //!   own end of stream closes the process's stdin; the process keeps running, as Docker's.
@@ -14,12 +13,16 @@
 //!
 //! The supervisor picks each session's id, sends `exec_start` on hvc2 once the guest is ready,
 //! and routes the guest's exec events back by id. Nothing grows without bound: the guest
-//! sends bounded events, a client that stops reading for [`WRITE_TIMEOUT`] is dropped (the
-//! one thread reading hvc2 must keep going), and stdin waits for the guest's acks so at most
-//! [`EXEC_STDIN_WINDOW`] bytes per session are in flight.
+//! sends bounded events, output waits in a per-session queue the guest keeps under
+//! [`hull_protocol::EXEC_OUTPUT_WINDOW`] (see [`super::exec_output`]: a slow client slows
+//! its process, and the one thread reading hvc2 never waits for a client), and stdin waits
+//! for the guest's acks so at most [`EXEC_STDIN_WINDOW`] bytes per session are in flight.
 
-use super::attach::{read_frame, write_frame, WRITE_TIMEOUT};
 use super::control::ControlChannel;
+use super::exec_output::{ClientFrame, OutputQueue};
+use super::wire::{
+    read_frame, write_frame, EXIT, RESIZE, SIGNAL, STDERR, STDIN, STDIN_EOF, STDOUT,
+};
 use hull_protocol::{
     Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW,
     MAX_CONTROL_LINE, MAX_EXEC_DATA,
@@ -30,25 +33,14 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-pub use super::attach::{EXIT, STDERR, STDIN, STDOUT};
-
-/// Frame kind: the client's stdin ended (client -> supervisor).
-pub const STDIN_EOF: u8 = 4;
-/// Frame kind: the client's terminal size, rows and cols as big-endian u16 (client ->
-/// supervisor).
-pub const RESIZE: u8 = 5;
-/// Frame kind: a signal for the process, big-endian i32 (client -> supervisor).
-pub const SIGNAL: u8 = 6;
-/// Frame kind: the process exec'd (supervisor -> client; `exec -d` waits for it).
-pub const STARTED: u8 = 7;
-
 /// Docker's status for an exec'd process killed with its container (SIGKILL).
 const KILLED: i32 = 137;
 
 /// One session as the supervisor tracks it.
 struct Session {
-    /// Where its output goes; `None` once the client left (the process keeps running).
-    client: Option<Arc<UnixStream>>,
+    /// The frames on their way to its client (which may have left: the process keeps
+    /// running).
+    output: OutputQueue,
     /// Stdin bytes sent to the guest and not yet acknowledged.
     unacked: u64,
 }
@@ -134,9 +126,8 @@ impl ExecSessions {
             table.sessions.drain().map(|(_, s)| s).collect()
         };
         self.shared.changed.notify_all();
-        for client in sessions.into_iter().filter_map(|s| s.client) {
-            let _ = send(&client, EXIT, &KILLED.to_be_bytes());
-            let _ = client.shutdown(Shutdown::Both);
+        for session in sessions {
+            session.output.push(ClientFrame::Exit(KILLED));
         }
     }
 
@@ -147,13 +138,13 @@ impl ExecSessions {
                 self.table().guest_ready = true;
                 self.shared.changed.notify_all();
             }
-            GuestEvent::ExecStarted { id } => self.forward(id, STARTED, &[]),
+            GuestEvent::ExecStarted { id } => self.forward(id, ClientFrame::Started),
             GuestEvent::ExecOutput { id, stream, data } => {
                 let kind = match stream {
                     ExecStream::Stdout => STDOUT,
                     ExecStream::Stderr => STDERR,
                 };
-                self.forward(id, kind, &data.0);
+                self.forward(id, ClientFrame::Output(kind, data.0));
             }
             GuestEvent::ExecStdinAck { id, bytes } => {
                 if let Some(session) = self.table().sessions.get_mut(&id) {
@@ -164,30 +155,17 @@ impl ExecSessions {
             GuestEvent::ExecExit { id, exit_code } => {
                 let session = self.table().sessions.remove(&id);
                 self.shared.changed.notify_all();
-                if let Some(client) = session.and_then(|s| s.client) {
-                    let _ = send(&client, EXIT, &exit_code.to_be_bytes());
-                    // Also ends the thread reading the client's frames.
-                    let _ = client.shutdown(Shutdown::Both);
+                if let Some(session) = session {
+                    session.output.push(ClientFrame::Exit(exit_code));
                 }
             }
         }
     }
 
-    /// Sends a frame to session `id`'s client, if it has one; drops a client that fails.
-    /// The client is written without holding the table lock.
-    fn forward(&self, id: u32, kind: u8, payload: &[u8]) {
-        let client = self
-            .table()
-            .sessions
-            .get(&id)
-            .and_then(|s| s.client.clone());
-        let Some(client) = client else { return };
-        if !send(&client, kind, payload) {
-            tracing::debug!("exec {id}: client stopped reading; its output is dropped");
-            let _ = client.shutdown(Shutdown::Both);
-            if let Some(session) = self.table().sessions.get_mut(&id) {
-                session.client = None;
-            }
+    /// Queues a frame for session `id`'s client (without waiting for the client).
+    fn forward(&self, id: u32, frame: ClientFrame) {
+        if let Some(session) = self.table().sessions.get(&id) {
+            session.output.push(frame);
         }
     }
 
@@ -215,13 +193,8 @@ impl ExecSessions {
             id = id.wrapping_add(1);
         }
         table.next_id = id.wrapping_add(1);
-        table.sessions.insert(
-            id,
-            Session {
-                client: Some(client),
-                unacked: 0,
-            },
-        );
+        let output = OutputQueue::start(id, client, self.shared.channel.clone());
+        table.sessions.insert(id, Session { output, unacked: 0 });
         Ok(id)
     }
 
@@ -256,7 +229,6 @@ impl ExecSessions {
         let Ok(client) = reader.get_ref().try_clone() else {
             return;
         };
-        let _ = client.set_write_timeout(Some(WRITE_TIMEOUT));
         let client = Arc::new(client);
         let id = match self.open(Arc::clone(&client)) {
             Ok(id) => id,
@@ -315,9 +287,6 @@ impl ExecSessions {
             self.shared.channel.send(&message);
         }
         // The client left (or the session ended and closed its connection).
-        if let Some(session) = self.table().sessions.get_mut(&id) {
-            session.client = None;
-        }
         if stdin_open && self.is_running(id) {
             self.shared
                 .channel
@@ -399,6 +368,53 @@ mod tests {
         // The VM ends: sessions still open end as killed.
         drop(route);
         assert_eq!(frame(&mut second), (EXIT, KILLED.to_be_bytes().to_vec()));
+    }
+
+    #[test]
+    fn output_written_to_the_client_is_acknowledged_to_the_guest() {
+        let (sessions, mut guest) = sessions();
+        sessions.route(GuestEvent::Ready);
+        let mut client = client(&sessions, ExecRequest::default());
+        let ControlMessage::ExecStart { id, .. } = next_message(&mut guest) else {
+            panic!("exec_start first")
+        };
+        for _ in 0..3 {
+            sessions.route(GuestEvent::ExecOutput {
+                id,
+                stream: ExecStream::Stdout,
+                data: Base64(vec![b'o'; MAX_EXEC_DATA]),
+            });
+        }
+        for _ in 0..3 {
+            assert_eq!(frame(&mut client), (STDOUT, vec![b'o'; MAX_EXEC_DATA]));
+        }
+        let mut acked = 0;
+        while acked < 3 * MAX_EXEC_DATA as u64 {
+            match next_message(&mut guest) {
+                ControlMessage::ExecOutputAck {
+                    id: acked_id,
+                    bytes,
+                } if acked_id == id => {
+                    acked += bytes;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(acked, 3 * MAX_EXEC_DATA as u64, "every byte once");
+        // A client that left is sent nothing more, but its output is still acknowledged
+        // (the process runs on) and its exit ends the session.
+        drop(client);
+        sessions.route(GuestEvent::ExecOutput {
+            id,
+            stream: ExecStream::Stderr,
+            data: Base64(b"unread".to_vec()),
+        });
+        assert_eq!(
+            next_message(&mut guest),
+            ControlMessage::ExecOutputAck { id, bytes: 6 }
+        );
+        sessions.route(GuestEvent::ExecExit { id, exit_code: 0 });
+        assert!(sessions.table().sessions.is_empty());
     }
 
     #[test]

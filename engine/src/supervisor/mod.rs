@@ -7,16 +7,17 @@
 pub mod attach;
 pub mod control;
 pub mod exec;
+pub mod exec_output;
 pub mod pump;
 pub mod ready;
 pub mod signals;
 pub mod terminal;
+pub mod wire;
 
 use crate::container::liveness::{self, ProcessRef};
 use crate::container::state::now_rfc3339;
 use crate::container::{Container, ContainerStore, Status};
-use crate::engine::{engine_for, log_tail, DiskSpec, VmSpec};
-use crate::guest;
+use crate::vm::{log_tail, DiskSpec, Engines, VmSpec};
 use anyhow::{Context, Result};
 use control::ControlChannel;
 use hull_protocol::{
@@ -39,9 +40,15 @@ pub enum Io {
     Detached,
 }
 
-/// Boots `container` and supervises it until its VM ends; returns its final state.
-pub fn run(store: &ContainerStore, container: &Container, io: Io) -> Result<Container> {
-    match boot_and_wait(store, container, io) {
+/// Boots `container` on one of `engines` and supervises it until its VM ends; returns its
+/// final state.
+pub fn run(
+    store: &ContainerStore,
+    container: &Container,
+    io: Io,
+    engines: &dyn Engines,
+) -> Result<Container> {
+    match boot_and_wait(store, container, io, engines) {
         Ok(done) => Ok(done),
         Err(err) => {
             // A failure before or while booting is hull's own: record it as Docker's 125.
@@ -52,10 +59,15 @@ pub fn run(store: &ContainerStore, container: &Container, io: Io) -> Result<Cont
     }
 }
 
-fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Result<Container> {
+fn boot_and_wait(
+    store: &ContainerStore,
+    container: &Container,
+    io: Io,
+    engines: &dyn Engines,
+) -> Result<Container> {
     let paths = store.paths(&container.id);
     let options = &container.options;
-    let artifacts = guest::artifacts(options.engine)?;
+    let artifacts = engines.guest(options.engine)?;
     write_config_disk(&paths.run_spec(), &paths.config_disk())?;
 
     let mut disks: Vec<DiskSpec> = vec![DiskSpec {
@@ -86,7 +98,7 @@ fn boot_and_wait(store: &ContainerStore, container: &Container, io: Io) -> Resul
         serial_log: paths.vm_log(),
         engine_log: paths.engine_log(),
     };
-    let engine = engine_for(options.engine, guest::hardware_kvm());
+    let engine = engines.engine(options.engine);
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
     let mut vm = engine.spawn(&spec)?;
     let vmm = ProcessRef::of(vm.child.id());

@@ -6,6 +6,7 @@
 pub mod hullvmm;
 pub mod qemu;
 
+use crate::guest::GuestArtifacts;
 use crate::host::EngineKind;
 use anyhow::{bail, Result};
 use hull_protocol::{CONSOLE_CONTROL, CONSOLE_STDERR, CONSOLE_STDIO};
@@ -80,6 +81,30 @@ pub trait Engine {
     fn kind(&self) -> EngineKind;
     /// Starts the VM; returns once its consoles are connected (so no output is lost).
     fn spawn(&self, spec: &VmSpec) -> Result<RunningVm>;
+}
+
+/// Where a supervisor gets what it boots: the guest (kernel, initramfs, command line) and
+/// the engine for a container's [`EngineKind`]. [`HostEngines`] are the real ones; tests
+/// give a fake.
+pub trait Engines: Send + Sync {
+    /// Everything the guest of an engine of `kind` boots (built on first use).
+    fn guest(&self, kind: EngineKind) -> Result<GuestArtifacts>;
+    /// The engine of `kind`.
+    fn engine(&self, kind: EngineKind) -> Box<dyn Engine>;
+}
+
+/// This host's engines: QEMU and hull-vmm, with the guest kernel and hull-init.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostEngines;
+
+impl Engines for HostEngines {
+    fn guest(&self, kind: EngineKind) -> Result<GuestArtifacts> {
+        crate::guest::artifacts(kind)
+    }
+
+    fn engine(&self, kind: EngineKind) -> Box<dyn Engine> {
+        engine_for(kind, crate::guest::hardware_kvm())
+    }
 }
 
 /// The engine for `kind`.

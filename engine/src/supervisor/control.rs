@@ -7,8 +7,9 @@
 
 use super::attach::Attachments;
 use super::exec::ExecSessions;
+use super::wire::Request;
 use anyhow::{Context, Result};
-use hull_protocol::{ControlMessage, ExecRequest};
+use hull_protocol::ControlMessage;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Write};
@@ -58,26 +59,6 @@ impl ControlChannel {
             let _ = signal::kill(Pid::from_raw(self.vmm_pid), Signal::SIGKILL);
         }
     }
-}
-
-/// A request another hull process sends to the supervisor.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "request", rename_all = "snake_case")]
-pub enum Request {
-    /// Forward to the guest.
-    Control {
-        /// The message.
-        message: ControlMessage,
-    },
-    /// Kill the VMM outright.
-    KillVm,
-    /// Become an attach session: the rest of the connection is [`super::attach`] frames.
-    Attach,
-    /// Run a process in the container: the rest of the connection is [`super::exec`] frames.
-    Exec {
-        /// What to run.
-        exec: ExecRequest,
-    },
 }
 
 /// Serves `socket` on a thread: each line is a [`Request`]; attach sessions join

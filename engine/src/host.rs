@@ -19,13 +19,44 @@ pub enum KvmKind {
 }
 
 /// A VM engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EngineKind {
     /// hull-vmm, our own VMM (needs /dev/kvm).
     Hull,
     /// qemu-system-x86_64 -M microvm (KVM when hardware-accelerated, TCG otherwise).
     Qemu,
+}
+
+impl EngineKind {
+    /// Every engine, in the order `--vmm` lists them.
+    pub const ALL: [EngineKind; 2] = [EngineKind::Hull, EngineKind::Qemu];
+
+    /// The engine's name on the command line and in `state.json` ("hull", "qemu").
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Hull => "hull",
+            EngineKind::Qemu => "qemu",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+
+    /// Case-insensitive, like the command line always accepted.
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name().eq_ignore_ascii_case(text))
+            .ok_or_else(|| format!("invalid engine {text:?}: use hull or qemu"))
+    }
 }
 
 /// Static facts about the host.
@@ -145,6 +176,15 @@ mod tests {
         };
         assert_eq!(facts.kvm, KvmKind::Absent);
         assert_eq!(facts.default_engine().0, EngineKind::Qemu);
+    }
+
+    #[test]
+    fn engine_names_round_trip() {
+        for kind in EngineKind::ALL {
+            assert_eq!(kind.name().parse::<EngineKind>(), Ok(kind));
+        }
+        assert_eq!("QEMU".parse::<EngineKind>(), Ok(EngineKind::Qemu));
+        assert!("firecracker".parse::<EngineKind>().is_err());
     }
 
     #[test]

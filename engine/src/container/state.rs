@@ -135,19 +135,14 @@ pub fn parse_time(text: &str) -> Option<std::time::SystemTime> {
 /// `EngineKind` as its command-line name ("hull", "qemu").
 mod engine_name {
     use crate::host::EngineKind;
-    use clap::ValueEnum;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(kind: &EngineKind, serializer: S) -> Result<S::Ok, S::Error> {
-        let name = kind
-            .to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default();
-        serializer.serialize_str(&name)
+        serializer.serialize_str(kind.name())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EngineKind, D::Error> {
         let name = String::deserialize(deserializer)?;
-        EngineKind::from_str(&name, true).map_err(serde::de::Error::custom)
+        name.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -5,7 +5,8 @@
 use super::ids;
 use super::liveness::{self, ProcessRef};
 use super::state::{now_rfc3339, Container, Status};
-use anyhow::{bail, Context, Result};
+use crate::error::{Error, Result};
+use anyhow::Context;
 use hull_protocol::RunResult;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
@@ -104,10 +105,10 @@ impl ContainerStore {
         container.name = match name {
             Some(name) => {
                 if !ids::valid_name(name) {
-                    bail!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+                    return Err(Error::InvalidName(name.to_string()));
                 }
                 if taken.iter().any(|t| t == name) {
-                    bail!("the container name {name:?} is already in use: remove it (hull rm {name}) or pick another --name");
+                    return Err(Error::NameInUse(name.to_string()));
                 }
                 name.to_string()
             }
@@ -119,7 +120,7 @@ impl ContainerStore {
         let paths = self.paths(&container.id);
         fs::create_dir_all(&paths.dir)
             .with_context(|| format!("cannot create {}", paths.dir.display()))?;
-        write_atomic(&paths.state(), &serde_json::to_vec_pretty(&container)?)?;
+        write_atomic(&paths.state(), &to_json(&container)?)?;
         Ok(container)
     }
 
@@ -145,7 +146,8 @@ impl ContainerStore {
     pub fn load(&self, id: &str) -> Result<Container> {
         let path = self.paths(id).state();
         let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_slice(&text).with_context(|| format!("{} is corrupt", path.display()))
+        Ok(serde_json::from_slice(&text)
+            .with_context(|| format!("{} is corrupt", path.display()))?)
     }
 
     /// Finds a container by full id, name or unique id prefix, as Docker does.
@@ -163,8 +165,8 @@ impl ContainerStore {
             .collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => bail!("No such container: {reference}"),
-            _ => bail!("multiple containers match {reference:?}: give more of the id"),
+            [] => Err(Error::NoSuchContainer(reference.to_string())),
+            _ => Err(Error::AmbiguousContainer(reference.to_string())),
         }
     }
 
@@ -174,7 +176,7 @@ impl ContainerStore {
         let _guard = lock_file(&paths.lock())?;
         let mut container = self.load(id)?;
         change(&mut container);
-        write_atomic(&paths.state(), &serde_json::to_vec_pretty(&container)?)?;
+        write_atomic(&paths.state(), &to_json(&container)?)?;
         Ok(container)
     }
 
@@ -187,7 +189,8 @@ impl ContainerStore {
             let _ = fs::remove_dir_all(paths.socket_dir());
         }
         fs::remove_dir_all(&paths.dir)
-            .with_context(|| format!("cannot remove {}", paths.dir.display()))
+            .with_context(|| format!("cannot remove {}", paths.dir.display()))?;
+        Ok(())
     }
 
     /// Records how the container's VM ended: the guest's result if it wrote one, else
@@ -259,8 +262,13 @@ impl ContainerStore {
     pub fn find_current(&self, reference: &str) -> Result<Container> {
         let found = self.find(reference)?;
         self.reconcile(found)?
-            .with_context(|| format!("No such container: {reference}"))
+            .ok_or_else(|| Error::NoSuchContainer(reference.to_string()))
     }
+}
+
+/// A container as `state.json` holds it.
+fn to_json(container: &Container) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec_pretty(container).context("cannot encode the container's state")?)
 }
 
 /// Writes `bytes` to `path` so readers see the old or the new file, never a mix.
@@ -281,8 +289,9 @@ fn lock_file(path: &Path) -> Result<Flock<File>> {
         .write(true)
         .open(path)
         .with_context(|| format!("cannot open lock {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", path.display()))
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
+        Error::Internal(anyhow::anyhow!("cannot lock {}: {errno}", path.display()))
+    })
 }
 
 #[cfg(test)]
@@ -321,12 +330,9 @@ mod tests {
         assert_eq!(store.find("web").unwrap().id, a.id);
         assert_eq!(store.find(&a.id[..12]).unwrap().id, a.id);
         let err = store.create(a.clone(), Some("web")).unwrap_err();
+        assert!(matches!(err, Error::NameInUse(ref name) if name == "web"));
         assert!(err.to_string().contains("already in use"));
-        assert!(store
-            .find("nope")
-            .unwrap_err()
-            .to_string()
-            .contains("No such container"));
+        assert!(matches!(store.find("nope"), Err(Error::NoSuchContainer(_))));
         let _ = fs::remove_dir_all(root);
     }
 

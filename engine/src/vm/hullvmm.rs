@@ -109,7 +109,7 @@ impl Engine for HullVmm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::DiskSpec;
+    use crate::vm::DiskSpec;
 
     #[test]
     fn arguments_carry_disks_and_three_socket_consoles_in_port_order() {

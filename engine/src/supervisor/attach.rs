@@ -1,9 +1,8 @@
 //! `hull attach` sessions, served by the supervisor on its `control.sock`.
 //!
 //! Protocol: the client sends the line `{"request":"attach"}`; from then on both directions
-//! carry frames: 1 byte kind, 4 bytes big-endian payload length (at most [`MAX_FRAME`]),
-//! the payload.
-//! - client -> supervisor: [`STDIN`] bytes for the container's stdin (dropped unless the
+//! carry [`super::wire`] frames.
+//! - client -> supervisor: [`super::wire::STDIN`] bytes for the container's stdin (dropped unless the
 //!   container was started with `-i`; held until the guest is ready, see [`super::ready`]).
 //!   The client's own EOF leaves the container's stdin open, as Docker does for `run -d -i`.
 //! - supervisor -> client: [`STDOUT`] / [`STDERR`] output from the moment of attaching, then
@@ -14,81 +13,15 @@
 //! console pumps that also feed the container log.
 
 use super::ready::ReadyGate;
-use anyhow::{Context, Result};
-use std::io::{self, BufReader, Read, Write};
+use super::wire::{read_frame, write_frame, EXIT, STDIN};
+pub use super::wire::{STDERR, STDOUT};
+use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Frame kind: bytes for the container's stdin (client -> supervisor).
-pub const STDIN: u8 = 0;
-/// Frame kind: container stdout (supervisor -> client).
-pub const STDOUT: u8 = 1;
-/// Frame kind: container stderr (supervisor -> client).
-pub const STDERR: u8 = 2;
-/// Frame kind: the container's exit status, big-endian i32 (supervisor -> client, last).
-pub const EXIT: u8 = 3;
-/// Largest payload either side accepts: a bigger length is a broken peer.
-pub const MAX_FRAME: usize = 64 * 1024;
 /// How long a write to an attached client may block before the client is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Writes one frame (`payload` longer than [`MAX_FRAME`] is split; an empty one is one
-/// empty frame: a bare signal such as `exec`'s STDIN_EOF).
-pub fn write_frame(to: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<()> {
-    let empty: [&[u8]; 1] = [&[]];
-    let chunks: Box<dyn Iterator<Item = &[u8]>> = if payload.is_empty() {
-        Box::new(empty.into_iter())
-    } else {
-        Box::new(payload.chunks(MAX_FRAME))
-    };
-    for chunk in chunks {
-        let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-        let mut frame = Vec::with_capacity(5 + chunk.len());
-        frame.push(kind);
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(chunk);
-        to.write_all(&frame)?;
-    }
-    to.flush()
-}
-
-/// Reads one frame; `None` at a clean end of stream.
-pub fn read_frame(from: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
-    let mut header = [0u8; 5];
-    match from.read(&mut header[..1])? {
-        0 => return Ok(None),
-        _ => from.read_exact(&mut header[1..])?,
-    }
-    let len = usize::try_from(u32::from_be_bytes([
-        header[1], header[2], header[3], header[4],
-    ]))
-    .unwrap_or(usize::MAX);
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("attach frame of {len} bytes exceeds {MAX_FRAME}"),
-        ));
-    }
-    let mut payload = vec![0u8; len];
-    from.read_exact(&mut payload)?;
-    Ok(Some((header[0], payload)))
-}
-
-/// Opens an attach session on the supervisor's `socket`.
-pub fn connect(socket: &Path) -> Result<UnixStream> {
-    let mut stream = UnixStream::connect(socket).with_context(|| {
-        format!(
-            "cannot reach the container's supervisor at {}",
-            socket.display()
-        )
-    })?;
-    let mut line = serde_json::to_string(&super::control::Request::Attach)?;
-    line.push('\n');
-    stream.write_all(line.as_bytes())?;
-    Ok(stream)
-}
 
 type SharedWriter = Arc<Mutex<Option<Box<dyn Write + Send>>>>;
 
@@ -193,41 +126,5 @@ impl Write for Tee {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip_and_split_large_payloads() {
-        let mut wire = Vec::new();
-        write_frame(&mut wire, STDOUT, b"hello").unwrap();
-        write_frame(&mut wire, STDERR, &vec![7u8; MAX_FRAME + 1]).unwrap();
-        let mut from = wire.as_slice();
-        assert_eq!(
-            read_frame(&mut from).unwrap(),
-            Some((STDOUT, b"hello".to_vec()))
-        );
-        assert_eq!(read_frame(&mut from).unwrap().unwrap().1.len(), MAX_FRAME);
-        assert_eq!(read_frame(&mut from).unwrap(), Some((STDERR, vec![7u8])));
-        assert_eq!(read_frame(&mut from).unwrap(), None);
-        let mut wire = Vec::new();
-        write_frame(&mut wire, EXIT, &[]).unwrap();
-        assert_eq!(
-            wire,
-            [EXIT, 0, 0, 0, 0],
-            "an empty payload is one empty frame"
-        );
-    }
-
-    #[test]
-    fn oversized_or_truncated_frames_are_errors_not_panics() {
-        let mut huge = vec![STDIN];
-        huge.extend_from_slice(&u32::MAX.to_be_bytes());
-        assert!(read_frame(&mut huge.as_slice()).is_err());
-        let truncated = [STDIN, 0, 0, 0, 9, b'x'];
-        assert!(read_frame(&mut truncated.as_slice()).is_err());
     }
 }

@@ -1,0 +1,186 @@
+//! `create`: a container from an image, with its state, run spec and writable disk (Docker's
+//! "Created": nothing boots yet).
+
+use super::Containers;
+use crate::container::store::write_atomic;
+use crate::container::{ids, Container, RunOptions};
+use crate::error::Result;
+use crate::host::EngineKind;
+use crate::images::{self, ImageProgress, Images};
+use crate::spec::{self, ProcessFlags};
+use crate::users;
+use anyhow::Context;
+use hull_protocol::{LayerDisk, RunSpec, WritableDisk, PROTOCOL_VERSION, WRITABLE_DISK_SERIAL};
+
+/// Memory a guest needs besides the container's limit (kernel, init, page cache).
+const GUEST_OVERHEAD_MIB: u64 = 64;
+/// Guest memory when no `-m` is given.
+const DEFAULT_MEM_MIB: u64 = 256;
+/// Size of a new writable layer (sparse).
+const WRITABLE_DISK_BYTES: u64 = 1 << 30;
+
+/// What defines a new container (Docker's `create`/`run` flags, parsed).
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    /// The image reference (busybox, debian:bookworm and scratch are made on first use).
+    pub image: String,
+    /// `--name`; a random `adjective_name` when None.
+    pub name: Option<String>,
+    /// The command and its arguments (replaces the image's CMD when not empty).
+    pub command: Vec<String>,
+    /// `--entrypoint` (`Some("")` clears the image's).
+    pub entrypoint: Option<String>,
+    /// `KEY=VALUE` entries, in order (env files and host values already expanded).
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u` (`name|uid[:group|gid]`), resolved against the image's files.
+    pub user: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `-m`, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// The engine that will run its VM.
+    pub engine: Option<EngineKind>,
+    /// The terminal size the process starts with (with `tty`).
+    pub console_size: Option<(u16, u16)>,
+}
+
+impl Containers {
+    /// Creates a container from `request`; `progress` hears about an image made first.
+    pub fn create(
+        &self,
+        request: &CreateRequest,
+        progress: &dyn ImageProgress,
+    ) -> Result<Container> {
+        let images = Images::open(&self.root)?;
+        let image = images.resolve(&request.image, progress)?;
+        let memory_bytes = request
+            .memory_bytes
+            .map(|m| i64::try_from(m).context("memory limit too large"))
+            .transpose()?;
+        let flags = ProcessFlags {
+            entrypoint: request.entrypoint.clone(),
+            cmd: request.command.clone(),
+            env: request.env.clone(),
+            workdir: request.workdir.clone(),
+            user: request.user.clone(),
+            hostname: request.hostname.clone(),
+            tty: request.tty,
+            interactive: request.interactive,
+            memory_bytes,
+            cpus: request.cpus,
+            pids_limit: request.pids_limit,
+        };
+        let image_config = images::runtime_config(&image);
+        let user_spec = request
+            .user
+            .clone()
+            .or_else(|| image_config.user().clone())
+            .filter(|u| !u.is_empty());
+        let user = resolve_user(&images, &image, user_spec.as_deref())?;
+        let id = ids::new_id()?;
+        let console = request.console_size.filter(|_| request.tty);
+        let runtime = spec::runtime_spec(&image_config, &flags, &id, &user, console)?;
+        let argv = runtime
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().clone())
+            .unwrap_or_default();
+        let layers = images::layers(&image);
+        let run_spec = RunSpec {
+            version: PROTOCOL_VERSION,
+            container_id: id.clone(),
+            layers: layers
+                .iter()
+                .enumerate()
+                .map(|(index, layer)| LayerDisk {
+                    serial: hull_protocol::layer_disk_serial(index),
+                    fstype: layer.fstype.clone(),
+                    diff_id: layer.diff_id.clone(),
+                })
+                .collect(),
+            writable: Some(WritableDisk {
+                serial: WRITABLE_DISK_SERIAL.into(),
+                fstype: "ext4".into(),
+                ephemeral: request.auto_remove,
+            }),
+            config: runtime,
+        };
+        let mem_mib = request
+            .memory_bytes
+            .map_or(DEFAULT_MEM_MIB, |bytes| (bytes >> 20) + GUEST_OVERHEAD_MIB);
+        // Whole vCPUs for the VM; the fraction is enforced by the cgroup quota in the guest.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let cpus = request.cpus.map_or(1, |c| c.ceil().max(1.0) as u32);
+        let options = RunOptions {
+            tty: request.tty,
+            interactive: request.interactive,
+            auto_remove: request.auto_remove,
+            mem_mib,
+            cpus,
+            engine: request.engine.unwrap_or_else(default_engine),
+        };
+        let container = Container::new(
+            id,
+            String::new(),
+            request.image.clone(),
+            images::image_id(&image),
+            argv,
+            options,
+            layers.iter().map(|l| l.path.clone()).collect(),
+        );
+        let container = self.store.create(container, request.name.as_deref())?;
+        let paths = self.store.paths(&container.id);
+        let prepared = (|| -> anyhow::Result<()> {
+            write_atomic(&paths.run_spec(), &serde_json::to_vec(&run_spec)?)?;
+            images::create_writable_disk(images.store(), &paths.rw_disk(), WRITABLE_DISK_BYTES)?;
+            Ok(())
+        })();
+        if let Err(err) = prepared {
+            let _ = self.store.remove(&container.id);
+            return Err(err.into());
+        }
+        Ok(container)
+    }
+}
+
+/// The engine a container gets when the request names none: the host's default.
+pub fn default_engine() -> EngineKind {
+    crate::host::HostFacts::detect().default_engine().0
+}
+
+fn resolve_user(
+    images: &Images,
+    image: &images::Image,
+    user: Option<&str>,
+) -> Result<users::ResolvedUser> {
+    let needs_names = user.is_some_and(|u| {
+        u.split(':')
+            .any(|part| !part.is_empty() && part.parse::<u32>().is_err())
+    });
+    // Reading the image's files costs an extraction: only names need them.
+    let (passwd, group) = if needs_names {
+        let mut files = images::read_files(images.store(), image, &["/etc/passwd", "/etc/group"]);
+        let group = files.pop().flatten();
+        (files.pop().flatten(), group)
+    } else {
+        (None, None)
+    };
+    let mut resolved = users::resolve(user, passwd.as_deref(), group.as_deref())?;
+    if resolved.uid == 0 && passwd.is_none() {
+        // Docker's HOME for root when /etc/passwd is not consulted.
+        resolved.home = "/root".into();
+    }
+    Ok(resolved)
+}

@@ -1,0 +1,66 @@
+//! `inspect` of a container: Docker's JSON shape (`docker inspect`'s fields that hull has,
+//! plus hull's own under "Hull").
+
+use super::Containers;
+use crate::container::{Container, Status};
+use crate::error::Result;
+use serde_json::{json, Value};
+
+impl Containers {
+    /// Docker's inspect JSON of the container `reference` names.
+    pub fn inspect(&self, reference: &str) -> Result<Value> {
+        let container = self.find(reference)?;
+        Ok(container_json(
+            &container,
+            &self.store.paths(&container.id).dir,
+        ))
+    }
+}
+
+/// Docker's container inspect shape.
+fn container_json(container: &Container, dir: &std::path::Path) -> Value {
+    let state = &container.state;
+    let (path, args) = container
+        .command
+        .split_first()
+        .map(|(p, a)| (p.clone(), a.to_vec()))
+        .unwrap_or_default();
+    json!({
+        "Id": container.id,
+        "Created": container.created,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": state.status,
+            "Running": state.status == Status::Running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": state.oom_killed,
+            "Dead": state.status == Status::Dead,
+            "Pid": state.vmm.map_or(0, |p| p.pid),
+            "ExitCode": state.exit_code,
+            "Error": state.error.clone().unwrap_or_default(),
+            "StartedAt": state.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "FinishedAt": state.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        },
+        "Image": container.image_id,
+        "Name": format!("/{}", container.name),
+        "LogPath": dir.join("container.log"),
+        "Config": {
+            "Image": container.image,
+            "Cmd": container.command,
+            "Tty": container.options.tty,
+            "OpenStdin": container.options.interactive,
+        },
+        "HostConfig": {
+            "AutoRemove": container.options.auto_remove,
+            "Memory": container.options.mem_mib << 20,
+            "CpuCount": container.options.cpus,
+        },
+        "Hull": {
+            "Engine": container.options.engine,
+            "VmLog": dir.join("vm.log"),
+            "Supervisor": state.supervisor.map(|p| p.pid),
+        },
+    })
+}

@@ -1,0 +1,218 @@
+//! Booting and ending containers: start (detached, under a shim, or attached to this
+//! process), stop, kill, remove, wait.
+
+use super::Containers;
+use crate::container::{Container, Status};
+use crate::error::{Error, Result};
+use crate::exit::HULL_ERROR;
+use crate::supervisor::control;
+use crate::supervisor::wire::Request;
+use crate::supervisor::{self, Io};
+use crate::vm::log_tail;
+use anyhow::{bail, Context};
+use hull_protocol::ControlMessage;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a detached start waits for its VM before giving up.
+const START_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long `stop` waits for the VM after SIGKILL, and after killing the VMM.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+const VMM_KILL_GRACE: Duration = Duration::from_secs(10);
+
+impl Containers {
+    /// Boots `container` in this process and supervises it until its VM ends, its streams
+    /// going where `io` says; returns its final state. Foreground `run` removes a `--rm`
+    /// container afterwards, whatever happened ([`Self::remove_if_auto`]).
+    pub fn supervise(&self, container: &Container, io: Io) -> Result<Container> {
+        Ok(supervisor::run(
+            &self.store,
+            container,
+            io,
+            self.engines.as_ref(),
+        )?)
+    }
+
+    /// The detached supervisor's work (`hull shim ID`): supervises container `id` until its
+    /// VM ends and removes it then if it is `--rm`.
+    pub fn supervise_detached(&self, id: &str) -> Result<Container> {
+        let container = self.store.load(id)?;
+        let done = self.supervise(&container, Io::Detached)?;
+        if done.options.auto_remove {
+            self.store.remove(&done.id)?;
+        }
+        Ok(done)
+    }
+
+    /// Boots the created or ended container `reference` names in this process, its streams
+    /// on `io`, until its VM ends (`start -a`); a `--rm` container is removed then.
+    pub fn start_attached(&self, reference: &str, io: Io) -> Result<Container> {
+        let container = self.find(reference)?;
+        if container.is_running() {
+            return Err(Error::AlreadyRunning(container.name));
+        }
+        let done = self.supervise(&container, io)?;
+        self.remove_if_auto(&done);
+        Ok(done)
+    }
+
+    /// Removes `container` if it was created with `--rm` (best effort: it has ended).
+    pub fn remove_if_auto(&self, container: &Container) {
+        if container.options.auto_remove {
+            let _ = self.store.remove(&container.id);
+        }
+    }
+
+    /// Starts the container `reference` names in the background, unless it runs already.
+    pub fn start(&self, reference: &str) -> Result<Container> {
+        let container = self.find(reference)?;
+        if !container.is_running() {
+            self.start_detached(&container)?;
+        }
+        Ok(container)
+    }
+
+    /// Starts the shim that supervises `container` in its own session and waits until the
+    /// VM runs (or failed to).
+    pub fn start_detached(&self, container: &Container) -> Result<()> {
+        Ok(self.spawn_shim_and_wait(container)?)
+    }
+
+    fn spawn_shim_and_wait(&self, container: &Container) -> anyhow::Result<()> {
+        let shim = self
+            .shim
+            .as_ref()
+            .context("this front-end cannot start detached containers")?;
+        let paths = self.store.paths(&container.id);
+        let shim_log_path = paths.dir.join("shim.log");
+        let shim_log = std::fs::File::create(&shim_log_path)?;
+        let mut command = Command::new(&shim.program);
+        command
+            .args(&shim.args)
+            .arg(&container.id)
+            .stdin(Stdio::null())
+            .stdout(shim_log.try_clone()?)
+            .stderr(shim_log);
+        self.store
+            .update(&container.id, |c| c.state.finished_at = None)?;
+        let mut child = command
+            .spawn()
+            .context("cannot start the container's supervisor (hull shim)")?;
+        // The shim marks the container running once the VM's consoles are connected.
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let now = self.store.load(&container.id)?;
+            if now.state.status == Status::Running {
+                return Ok(());
+            }
+            if now.state.finished_at.is_some() {
+                if now.state.exit_code == HULL_ERROR {
+                    let why = now.state.error;
+                    bail!(
+                        "{}",
+                        why.unwrap_or_else(|| "the container failed to start".into())
+                    );
+                }
+                return Ok(());
+            }
+            if child.try_wait()?.is_some() {
+                bail!(
+                    "the container's supervisor died before the VM started: {}",
+                    log_tail(&shim_log_path, 2000)
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the container did not start within 10 minutes; see {}",
+                    shim_log_path.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the container `reference` names: SIGTERM, `grace`, SIGKILL, then the VMM.
+    pub fn stop(&self, reference: &str, grace: Duration) -> Result<()> {
+        let container = self.find(reference)?;
+        self.stop_container(&container, grace)
+    }
+
+    fn stop_container(&self, container: &Container, grace: Duration) -> Result<()> {
+        if !container.is_running() {
+            return Ok(());
+        }
+        let socket = self.store.paths(&container.id).control_socket();
+        if self.signal(container, libc::SIGTERM).is_ok()
+            && self.wait_stopped(&container.id, grace)?
+        {
+            return Ok(());
+        }
+        if self.signal(container, libc::SIGKILL).is_ok()
+            && self.wait_stopped(&container.id, KILL_GRACE)?
+        {
+            return Ok(());
+        }
+        // The guest did not react (or the supervisor is gone): end the VM itself.
+        if control::request(&socket, &Request::KillVm).is_err() {
+            if let Some(vmm) = container.state.vmm.filter(|p| p.is_alive()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(vmm.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        self.wait_stopped(&container.id, VMM_KILL_GRACE)?;
+        Ok(())
+    }
+
+    /// Sends `signal` to the process of the running container `reference` names.
+    pub fn kill(&self, reference: &str, signal: i32) -> Result<()> {
+        let container = self.find_running(reference, |c| {
+            Error::KillNotRunning(reference.to_string(), c.id.clone())
+        })?;
+        self.signal(&container, signal)
+    }
+
+    /// Removes the container `reference` names; a running one only with `force` (which
+    /// kills it first).
+    pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
+        let container = self.find(reference)?;
+        if container.is_running() {
+            if !force {
+                return Err(Error::RemoveRunning(reference.to_string()));
+            }
+            self.stop_container(&container, Duration::ZERO)?;
+        }
+        self.store.remove(&container.id)
+    }
+
+    /// Blocks until the container `reference` names has stopped; its exit status.
+    pub fn wait(&self, reference: &str) -> Result<i32> {
+        let container = self.find(reference)?;
+        while !self.wait_stopped(&container.id, Duration::from_secs(3600))? {}
+        Ok(self.find(&container.id)?.state.exit_code)
+    }
+
+    /// Waits up to `timeout` for container `id` to stop running; true if it did (or is gone).
+    pub fn wait_stopped(&self, id: &str, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.store.find(id).and_then(|c| self.store.reconcile(c));
+            match now {
+                Ok(Some(c)) if c.is_running() => {}
+                _ => return Ok(true),
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` to the container's process via its supervisor.
+    fn signal(&self, container: &Container, signal: i32) -> Result<()> {
+        let socket = self.store.paths(&container.id).control_socket();
+        let message = ControlMessage::Signal { signal };
+        Ok(control::request(&socket, &Request::Control { message })?)
+    }
+}

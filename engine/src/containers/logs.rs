@@ -1,0 +1,183 @@
+//! `logs`: the container's output from its log (one JSON record per chunk, written by the
+//! supervisor), stdout and stderr kept apart, optionally followed until the container ends.
+
+use super::Containers;
+use crate::error::Result;
+use crate::supervisor::pump::LogRecord;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which of the container's streams a piece of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// Its stdout (or its terminal).
+    Stdout,
+    /// Its stderr.
+    Stderr,
+}
+
+impl LogStream {
+    fn of(record: &LogRecord) -> Self {
+        if record.stream == "stderr" {
+            LogStream::Stderr
+        } else {
+            LogStream::Stdout
+        }
+    }
+}
+
+/// What `logs` shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogsRequest {
+    /// Keep following the log until the container stops.
+    pub follow: bool,
+    /// Only the last this many lines of what is logged so far (all when None).
+    pub tail: Option<usize>,
+}
+
+/// How often a followed log is read again.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Containers {
+    /// Hands the log of the container `reference` names to `sink`, line by line (as
+    /// written, when following).
+    pub fn logs(
+        &self,
+        reference: &str,
+        request: LogsRequest,
+        sink: &mut dyn FnMut(LogStream, &str),
+    ) -> Result<()> {
+        let container = self.find(reference)?;
+        let path = self.store.paths(&container.id).container_log();
+        let mut reader = match std::fs::File::open(&path) {
+            Ok(file) => BufReader::new(file),
+            Err(_) if !request.follow => return Ok(()),
+            Err(_) => {
+                std::fs::File::create(&path)?;
+                BufReader::new(std::fs::File::open(&path)?)
+            }
+        };
+        let mut records = Vec::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line)? > 0 {
+            if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
+                records.push(record);
+            }
+            line.clear();
+        }
+        let pieces = split_lines(&records);
+        let skip = request.tail.map_or(0, |n| pieces.len().saturating_sub(n));
+        for (stream, text) in &pieces[skip..] {
+            sink(*stream, text);
+        }
+        if !request.follow {
+            return Ok(());
+        }
+        let mut position = reader.stream_position()?;
+        loop {
+            // A --rm container's files go with it when it ends: that ends the stream too.
+            let Some(read) = read_complete_records(&path, position, sink)? else {
+                return Ok(());
+            };
+            position = read;
+            match self
+                .store
+                .find(&container.id)
+                .and_then(|c| self.store.reconcile(c))
+            {
+                Ok(Some(now)) if now.is_running() => std::thread::sleep(FOLLOW_INTERVAL),
+                _ => {
+                    // One last read after the exit so nothing written just before is lost.
+                    let Ok(mut file) = std::fs::File::open(&path) else {
+                        return Ok(());
+                    };
+                    file.seek(SeekFrom::Start(position))?;
+                    for line in BufReader::new(file).lines().map_while(Result::ok) {
+                        if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
+                            sink(LogStream::of(&record), &record.log);
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Hands the whole records after `position` to `sink`; the position after them, or None
+/// when the log is gone.
+fn read_complete_records(
+    path: &Path,
+    mut position: u64,
+    sink: &mut dyn FnMut(LogStream, &str),
+) -> Result<Option<u64>> {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok(None);
+    };
+    file.seek(SeekFrom::Start(position))?;
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 {
+        if !line.ends_with('\n') {
+            break; // A record being written: read it whole next round.
+        }
+        position += line.len() as u64;
+        if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
+            sink(LogStream::of(&record), &record.log);
+        }
+        line.clear();
+    }
+    Ok(Some(position))
+}
+
+/// (stream, line) pieces of the records, each line with its newline.
+fn split_lines(records: &[LogRecord]) -> Vec<(LogStream, String)> {
+    let mut pieces: Vec<(LogStream, String)> = Vec::new();
+    for record in records {
+        let stream = LogStream::of(record);
+        for piece in record.log.split_inclusive('\n') {
+            // A chunk boundary in the middle of a line continues the previous piece.
+            match pieces.last_mut() {
+                Some((last, text)) if *last == stream && !text.ends_with('\n') => {
+                    text.push_str(piece);
+                }
+                _ => pieces.push((stream, piece.to_string())),
+            }
+        }
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(stream: &str, log: &str) -> LogRecord {
+        LogRecord {
+            stream: stream.into(),
+            log: log.into(),
+            time: String::new(),
+        }
+    }
+
+    #[test]
+    fn chunks_become_lines_per_stream() {
+        let records = [
+            record("stdout", "a\nb"),
+            record("stdout", "c\n"),
+            record("stderr", "e\n"),
+            record("stdout", "d\n"),
+        ];
+        let lines = split_lines(&records);
+        assert_eq!(
+            lines,
+            vec![
+                (LogStream::Stdout, "a\n".to_string()),
+                (LogStream::Stdout, "bc\n".to_string()),
+                (LogStream::Stderr, "e\n".to_string()),
+                (LogStream::Stdout, "d\n".to_string())
+            ]
+        );
+    }
+}

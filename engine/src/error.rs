@@ -1,0 +1,79 @@
+//! The engine's errors: the refusals a front-end reacts to are their own variants (Docker's
+//! wording); anything else (I/O, a VM that would not boot, a corrupt store) is `Internal`
+//! with its chain of causes.
+
+use crate::exit::ExitStatus;
+
+/// What went wrong in a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No container has this id, name or id prefix.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// An id prefix that more than one container starts with.
+    #[error("multiple containers match {0:?}: give more of the id")]
+    AmbiguousContainer(String),
+    /// `--name` of another container.
+    #[error("the container name {0:?} is already in use: remove it (hull rm {0}) or pick another --name")]
+    NameInUse(String),
+    /// A `--name` outside Docker's alphabet.
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName(String),
+    /// `rm` of a running container without force.
+    #[error("cannot remove container {0}: container is running: stop the container before removing or force remove (hull rm -f)")]
+    RemoveRunning(String),
+    /// `kill` of a container that does not run (reference, full id).
+    #[error("cannot kill container {0}: container {1} is not running")]
+    KillNotRunning(String, String),
+    /// `exec` in a container that does not run (its name).
+    #[error("container {0} is not running: start it first (hull start {0})")]
+    ExecNotRunning(String),
+    /// `start --attach` of a container that already runs (its name).
+    #[error("container {0} is already running: use hull attach")]
+    AlreadyRunning(String),
+    /// `attach` to a container that does not run.
+    #[error("you cannot attach to a stopped container, start it first")]
+    AttachStopped,
+    /// An image that is neither stored nor one hull can make offline.
+    #[error("Unable to find image '{0}' locally, and hull cannot pull from a registry: load it (hull load -i FILE) or use a base image (busybox, debian:bookworm, scratch)")]
+    NoSuchImage(String),
+    /// `image bootstrap` of something that is not a base image.
+    #[error("{0} is not a base image: hull can bootstrap busybox, debian:bookworm and scratch")]
+    NotABaseImage(String),
+    /// The image store refused (unknown image, image in use, bad archive, ...).
+    #[error(transparent)]
+    Image(#[from] hull_rootfs::StoreError),
+    /// Anything else, with its causes in the message (`{:#}`), so a front-end prints it once.
+    #[error("{0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(err: anyhow::Error) -> Self {
+        // An engine error that went through anyhow comes back as itself.
+        match err.downcast::<Error>() {
+            Ok(engine) => engine,
+            Err(other) => Error::Internal(other),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        Error::Internal(err.into())
+    }
+}
+
+impl Error {
+    /// The status hull must end with, when the error carries one (a VM that ended without
+    /// reporting the container's status is 125 with its logs as the message).
+    pub fn exit_status(&self) -> Option<&ExitStatus> {
+        match self {
+            Error::Internal(inner) => inner.downcast_ref::<ExitStatus>(),
+            _ => None,
+        }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

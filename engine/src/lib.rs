@@ -1,0 +1,28 @@
+//! hull's engine: the container and image use cases under every front-end (the `hull` CLI
+//! today, an API server later). It owns the container store, the images, the per-container
+//! supervisor and the VM engines (hull-vmm, QEMU) behind one trait; its API takes typed
+//! requests and returns typed results and [`Error`]s, and it never prints or exits.
+//!
+//! - [`containers::Containers`]: create, start, attach, exec, wait, stop, kill, rm, inspect,
+//!   list, logs.
+//! - [`images::Images`]: resolve, load, save, tag, rmi, history, prune, inspect, bootstrap.
+//! - [`vm`]: the [`vm::Engine`] trait, its QEMU and hull-vmm implementations, and
+//!   [`vm::Engines`], where a supervisor gets them (a fake in tests).
+//! - [`supervisor`]: boots one container's VM and serves its control socket
+//!   ([`supervisor::wire`] is that socket's format).
+
+pub mod container;
+pub mod containers;
+pub mod error;
+pub mod exit;
+pub mod guest;
+pub mod host;
+pub mod images;
+pub mod spec;
+pub mod supervisor;
+pub mod users;
+pub mod vm;
+
+pub use containers::Containers;
+pub use error::{Error, Result};
+pub use images::Images;
