@@ -4,6 +4,7 @@
 use crate::args::Globals;
 use crate::format;
 use crate::progress::TerminalProgress;
+use crate::template::OutputFormat;
 use anyhow::Result;
 use hull_engine::images::Removed;
 use std::path::PathBuf;
@@ -14,9 +15,10 @@ pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: `table` or `json` (one object per line).
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    /// Output format: `table`, `json` (one object per line) or a Go template
+    /// (`{{.Repository}}:{{.Tag}}`, `table {{.ID}}\t{{.Size}}`).
+    #[arg(long)]
+    pub format: Option<String>,
     /// Don't truncate ids.
     #[arg(long)]
     pub no_trunc: bool,
@@ -137,8 +139,20 @@ pub fn dispatch(command: ImageCommand, globals: &Globals) -> Result<i32> {
     }
 }
 
+/// Column titles of `images --format 'table ...'`, by field.
+const IMAGE_HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+];
+
 /// `hull images`.
 pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
+    let output = OutputFormat::parse(args.format.as_deref())?;
     let store = super::images(globals)?;
     let rows = store.list()?;
     let id = |full: &str| -> String {
@@ -158,43 +172,41 @@ pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
         }
         return Ok(0);
     }
-    if args.format == "json" {
-        for row in &rows {
-            let line = serde_json::json!({
+    let created_since = |created: Option<&str>| created.map_or_else(|| "N/A".into(), format::ago);
+    let fields: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
                 "Repository": row.repository,
                 "Tag": row.tag,
                 "ID": id(&row.id),
+                "Digest": "<none>",
                 "CreatedAt": row.created,
-                "CreatedSince": row.created.as_deref().map(format::ago),
+                "CreatedSince": created_since(row.created.as_deref()),
                 "Size": format::human_size(row.size),
                 "VirtualSize": row.size,
-            });
-            println!("{line}");
-        }
-        return Ok(0);
-    }
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            vec![
-                row.repository.clone(),
-                row.tag.clone(),
-                id(&row.id),
-                row.created
-                    .as_deref()
-                    .map(format::ago)
-                    .unwrap_or_else(|| "N/A".into()),
-                format::human_size(row.size),
-            ]
+            })
         })
         .collect();
-    print!(
-        "{}",
+    let default_table = || {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                vec![
+                    row.repository.clone(),
+                    row.tag.clone(),
+                    id(&row.id),
+                    created_since(row.created.as_deref()),
+                    format::human_size(row.size),
+                ]
+            })
+            .collect();
         format::table(
             &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-            &table
+            &table,
         )
-    );
+    };
+    print!("{}", output.render(&fields, IMAGE_HEADERS, default_table)?);
     Ok(0)
 }
 
