@@ -130,6 +130,6 @@ mod tests {
             &["CONTAINER ID", "X"],
             &[vec!["0123456789abcdef".into(), "1".into()]],
         );
-        assert_eq!(wide, "CONTAINER ID        X\n0123456789abcdef   1\n");
+        assert_eq!(wide, "CONTAINER ID       X\n0123456789abcdef   1\n");
     }
 }
