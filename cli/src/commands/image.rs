@@ -15,6 +15,9 @@ pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Show all images (hull keeps no intermediate images, so the same as without).
+    #[arg(short, long)]
+    pub all: bool,
     /// Output format: `table`, `json` (one object per line) or a Go template
     /// (`{{.Repository}}:{{.Tag}}`, `table {{.ID}}\t{{.Size}}`).
     #[arg(long)]
@@ -38,9 +41,9 @@ pub struct LoadArgs {
 /// `hull save` flags.
 #[derive(Debug, clap::Args)]
 pub struct SaveArgs {
-    /// Write to a file (required: hull does not write tarballs to a terminal).
+    /// Write to a file instead of stdout (which must not be a terminal).
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// Images to save.
     #[arg(required = true)]
     pub images: Vec<String>,
@@ -75,6 +78,9 @@ pub struct HistoryArgs {
     /// Show full output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The image.
     pub image: String,
 }
@@ -234,7 +240,20 @@ pub fn load(args: LoadArgs, globals: &Globals) -> Result<i32> {
 pub fn save(args: SaveArgs, globals: &Globals) -> Result<i32> {
     let store = super::images(globals)?;
     let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
-    store.save(&references, &args.output)?;
+    match &args.output {
+        Some(path) => store.save(&references, path)?,
+        None => {
+            let stdout = std::io::stdout();
+            if std::io::IsTerminal::is_terminal(&stdout) {
+                anyhow::bail!(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                );
+            }
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            store.save_to_writer(&references, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+    }
     Ok(0)
 }
 
@@ -300,6 +319,12 @@ pub fn history(args: HistoryArgs, globals: &Globals) -> Result<i32> {
             ]
         })
         .collect();
+    if args.quiet {
+        for row in &rows {
+            println!("{}", row[0]);
+        }
+        return Ok(0);
+    }
     print!(
         "{}",
         format::table(
