@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-/// Prints `rows` under `headers`, columns padded to their widest cell plus 3 spaces.
+/// Prints `rows` under `headers` as Docker's tabwriter does (minimum cell width 10,
+/// padding 3): each column as wide as its widest cell plus 3 spaces, at least 10.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -17,7 +18,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         for (index, cell) in cells.iter().enumerate() {
             out.push_str(cell);
             if index < last {
-                let pad = widths[index] + 3 - cell.chars().count();
+                let pad = (widths[index] + 3).max(10) - cell.chars().count();
                 out.push_str(&" ".repeat(pad));
             }
         }
@@ -124,6 +125,11 @@ mod tests {
     #[test]
     fn tables_align_columns() {
         let out = table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()]]);
-        assert_eq!(out, "A     LONGER\nxyz   1\n");
+        assert_eq!(out, "A         LONGER\nxyz       1\n");
+        let wide = table(
+            &["CONTAINER ID", "X"],
+            &[vec!["0123456789abcdef".into(), "1".into()]],
+        );
+        assert_eq!(wide, "CONTAINER ID       X\n0123456789abcdef   1\n");
     }
 }

@@ -11,6 +11,7 @@ mod exit;
 mod format;
 mod progress;
 mod streams;
+mod template;
 
 use clap::Parser;
 

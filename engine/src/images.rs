@@ -75,6 +75,15 @@ impl Images {
         Ok(self.store.save(references, output)?)
     }
 
+    /// Writes `references` as a `docker save` archive to `writer` (a pipe, `hull save > f`).
+    pub fn save_to_writer(
+        &self,
+        references: &[&str],
+        writer: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        Ok(self.store.save_to_writer(references, writer)?)
+    }
+
     /// Tags `source` as `target`.
     pub fn tag(&self, source: &str, target: &str) -> Result<()> {
         Ok(self.store.tag(source, target)?)

@@ -33,7 +33,10 @@ fn images_tag_save_load_rmi_round_trip() {
         return;
     }
     let list = stdout(&hull(root, &["images"]));
-    assert!(list.starts_with("REPOSITORY   TAG      IMAGE ID"), "{list}");
+    assert!(
+        list.starts_with("REPOSITORY   TAG       IMAGE ID"),
+        "{list}"
+    );
     assert!(list.contains("busybox      latest"), "{list}");
     assert!(hull(root, &["tag", "busybox", "mine:v1"]).status.success());
     let ids = stdout(&hull(root, &["images", "-q"]));

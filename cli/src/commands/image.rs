@@ -4,6 +4,7 @@
 use crate::args::Globals;
 use crate::format;
 use crate::progress::TerminalProgress;
+use crate::template::OutputFormat;
 use anyhow::Result;
 use hull_engine::images::Removed;
 use std::path::PathBuf;
@@ -14,9 +15,13 @@ pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: `table` or `json` (one object per line).
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    /// Show all images (hull keeps no intermediate images, so the same as without).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Output format: `table`, `json` (one object per line) or a Go template
+    /// (`{{.Repository}}:{{.Tag}}`, `table {{.ID}}\t{{.Size}}`).
+    #[arg(long)]
+    pub format: Option<String>,
     /// Don't truncate ids.
     #[arg(long)]
     pub no_trunc: bool,
@@ -36,9 +41,9 @@ pub struct LoadArgs {
 /// `hull save` flags.
 #[derive(Debug, clap::Args)]
 pub struct SaveArgs {
-    /// Write to a file (required: hull does not write tarballs to a terminal).
+    /// Write to a file instead of stdout (which must not be a terminal).
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// Images to save.
     #[arg(required = true)]
     pub images: Vec<String>,
@@ -73,6 +78,9 @@ pub struct HistoryArgs {
     /// Show full output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The image.
     pub image: String,
 }
@@ -137,8 +145,20 @@ pub fn dispatch(command: ImageCommand, globals: &Globals) -> Result<i32> {
     }
 }
 
+/// Column titles of `images --format 'table ...'`, by field.
+const IMAGE_HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+];
+
 /// `hull images`.
 pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
+    let output = OutputFormat::parse(args.format.as_deref())?;
     let store = super::images(globals)?;
     let rows = store.list()?;
     let id = |full: &str| -> String {
@@ -158,43 +178,41 @@ pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
         }
         return Ok(0);
     }
-    if args.format == "json" {
-        for row in &rows {
-            let line = serde_json::json!({
+    let created_since = |created: Option<&str>| created.map_or_else(|| "N/A".into(), format::ago);
+    let fields: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
                 "Repository": row.repository,
                 "Tag": row.tag,
                 "ID": id(&row.id),
+                "Digest": "<none>",
                 "CreatedAt": row.created,
-                "CreatedSince": row.created.as_deref().map(format::ago),
+                "CreatedSince": created_since(row.created.as_deref()),
                 "Size": format::human_size(row.size),
                 "VirtualSize": row.size,
-            });
-            println!("{line}");
-        }
-        return Ok(0);
-    }
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            vec![
-                row.repository.clone(),
-                row.tag.clone(),
-                id(&row.id),
-                row.created
-                    .as_deref()
-                    .map(format::ago)
-                    .unwrap_or_else(|| "N/A".into()),
-                format::human_size(row.size),
-            ]
+            })
         })
         .collect();
-    print!(
-        "{}",
+    let default_table = || {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                vec![
+                    row.repository.clone(),
+                    row.tag.clone(),
+                    id(&row.id),
+                    created_since(row.created.as_deref()),
+                    format::human_size(row.size),
+                ]
+            })
+            .collect();
         format::table(
             &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-            &table
+            &table,
         )
-    );
+    };
+    print!("{}", output.render(&fields, IMAGE_HEADERS, default_table)?);
     Ok(0)
 }
 
@@ -222,7 +240,20 @@ pub fn load(args: LoadArgs, globals: &Globals) -> Result<i32> {
 pub fn save(args: SaveArgs, globals: &Globals) -> Result<i32> {
     let store = super::images(globals)?;
     let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
-    store.save(&references, &args.output)?;
+    match &args.output {
+        Some(path) => store.save(&references, path)?,
+        None => {
+            let stdout = std::io::stdout();
+            if std::io::IsTerminal::is_terminal(&stdout) {
+                anyhow::bail!(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                );
+            }
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            store.save_to_writer(&references, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+    }
     Ok(0)
 }
 
@@ -288,6 +319,12 @@ pub fn history(args: HistoryArgs, globals: &Globals) -> Result<i32> {
             ]
         })
         .collect();
+    if args.quiet {
+        for row in &rows {
+            println!("{}", row[0]);
+        }
+        return Ok(0);
+    }
     print!(
         "{}",
         format::table(

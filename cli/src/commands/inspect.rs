@@ -1,14 +1,15 @@
 //! `hull inspect`: low-level JSON on containers (Docker's shape) or images; `--format`
-//! takes a simple Go-template path such as `{{.State.OOMKilled}}`.
+//! takes a Go template (`{{.State.Status}} {{.State.ExitCode}}`, `{{json .Config}}`).
 
 use crate::args::Globals;
-use anyhow::{bail, Result};
+use crate::template;
+use anyhow::Result;
 use serde_json::Value;
 
 /// `hull inspect` flags.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// Format with a template path like `{{.State.ExitCode}}` (default: JSON array).
+    /// Format with a Go template like `{{.State.ExitCode}}` (default: JSON array).
     #[arg(short, long)]
     pub format: Option<String>,
     /// Only look for this kind: `container` or `image`.
@@ -19,38 +20,9 @@ pub struct InspectArgs {
     pub objects: Vec<String>,
 }
 
-/// Applies a `{{.A.B}}` template (or `{{json .A}}`) to `value`.
-pub fn apply_format(template: &str, value: &Value) -> Result<String> {
-    let inner = template
-        .trim()
-        .strip_prefix("{{")
-        .and_then(|t| t.strip_suffix("}}"))
-        .map(str::trim);
-    let Some(inner) = inner else {
-        bail!("unsupported --format {template:?}: use a path like '{{{{.State.Status}}}}'");
-    };
-    let (as_json, path) = match inner.strip_prefix("json ") {
-        Some(path) => (true, path.trim()),
-        None => (false, inner),
-    };
-    let mut current = value;
-    for key in path
-        .trim_start_matches('.')
-        .split('.')
-        .filter(|k| !k.is_empty())
-    {
-        current = current
-            .get(key)
-            .ok_or_else(|| anyhow::anyhow!("template: no field {key:?} in {path}"))?;
-    }
-    Ok(match current {
-        Value::String(s) if !as_json => s.clone(),
-        other => other.to_string(),
-    })
-}
-
 /// `hull inspect`.
 pub fn run(args: InspectArgs, globals: &Globals) -> Result<i32> {
+    let template = args.format.as_deref().map(template::parse).transpose()?;
     let containers = super::containers(globals)?;
     let mut found = Vec::new();
     let mut status = 0;
@@ -75,34 +47,13 @@ pub fn run(args: InspectArgs, globals: &Globals) -> Result<i32> {
             }
         }
     }
-    match &args.format {
+    match &template {
         Some(template) => {
             for value in &found {
-                println!("{}", apply_format(template, value)?);
+                println!("{}", template::execute(template, value)?);
             }
         }
         None => println!("{}", serde_json::to_string_pretty(&Value::Array(found))?),
     }
     Ok(status)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn templates_pick_fields() {
-        let value = json!({"State": {"OOMKilled": true, "Status": "exited"}});
-        assert_eq!(
-            apply_format("{{.State.OOMKilled}}", &value).unwrap(),
-            "true"
-        );
-        assert_eq!(apply_format("{{.State.Status}}", &value).unwrap(), "exited");
-        assert_eq!(
-            apply_format("{{json .State.Status}}", &value).unwrap(),
-            "\"exited\""
-        );
-        assert!(apply_format("{{.Nope}}", &value).is_err());
-    }
 }

@@ -2,6 +2,7 @@
 
 use crate::args::Globals;
 use crate::format;
+use crate::template::OutputFormat;
 use anyhow::Result;
 use hull_engine::container::{ids, Container, Status};
 
@@ -17,9 +18,10 @@ pub struct PsArgs {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Output format: `table` or `json` (one JSON object per line, like Docker).
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    /// Output format: `table`, `json` (one JSON object per line) or a Go template
+    /// (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`).
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// Docker's STATUS column: "Up 3 seconds", "Exited (7) 2 minutes ago", "Created".
@@ -49,8 +51,26 @@ pub fn status_text(container: &Container) -> String {
     }
 }
 
+/// Column titles of `ps --format 'table ...'`, by field.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+];
+
 /// `hull ps`.
 pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
+    let output = OutputFormat::parse(args.format.as_deref())?;
     let shown = super::containers(globals)?.list(args.all)?;
     let id = |c: &Container| {
         if args.no_trunc {
@@ -65,44 +85,51 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
         }
         return Ok(0);
     }
-    if args.format == "json" {
-        for container in &shown {
-            let line = serde_json::json!({
-                "ID": id(container),
-                "Image": container.image,
-                "Command": container.command.join(" "),
-                "CreatedAt": container.created,
-                "RunningFor": format::ago(&container.created),
-                "State": container.state.status,
-                "Status": status_text(container),
-                "ExitCode": container.state.exit_code,
-                "Names": container.name,
-                "Engine": container.options.engine,
-            });
-            println!("{line}");
+    let command = |c: &Container| {
+        let quoted = format!("\"{}\"", c.command.join(" "));
+        if args.no_trunc {
+            quoted
+        } else {
+            format::truncate(&quoted, 22)
         }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = shown
+    };
+    let fields: Vec<serde_json::Value> = shown
         .iter()
         .map(|c| {
-            let command = format!("\"{}\"", c.command.join(" "));
-            vec![
-                id(c),
-                c.image.clone(),
-                if args.no_trunc {
-                    command
-                } else {
-                    format::truncate(&command, 22)
-                },
-                format::ago(&c.created),
-                status_text(c),
-                c.name.clone(),
-            ]
+            serde_json::json!({
+                "ID": id(c),
+                "Image": c.image,
+                "Command": command(c),
+                "CreatedAt": c.created,
+                "RunningFor": format::ago(&c.created),
+                "Ports": "",
+                "State": c.state.status,
+                "Status": status_text(c),
+                "Size": "",
+                "Names": c.name,
+                "Labels": "",
+                "Mounts": "",
+                "Networks": "",
+                "ExitCode": c.state.exit_code,
+                "Engine": c.options.engine,
+            })
         })
         .collect();
-    print!(
-        "{}",
+    let default_table = || {
+        let rows: Vec<Vec<String>> = shown
+            .iter()
+            .map(|c| {
+                vec![
+                    id(c),
+                    c.image.clone(),
+                    command(c),
+                    format::ago(&c.created),
+                    status_text(c),
+                    String::new(),
+                    c.name.clone(),
+                ]
+            })
+            .collect();
         format::table(
             &[
                 "CONTAINER ID",
@@ -110,10 +137,12 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
                 "COMMAND",
                 "CREATED",
                 "STATUS",
-                "NAMES"
+                "PORTS",
+                "NAMES",
             ],
-            &rows
+            &rows,
         )
-    );
+    };
+    print!("{}", output.render(&fields, HEADERS, default_table)?);
     Ok(0)
 }

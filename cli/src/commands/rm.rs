@@ -18,8 +18,14 @@ pub struct RmArgs {
 pub fn run(args: RmArgs, globals: &Globals) -> Result<i32> {
     let containers = super::containers(globals)?;
     super::for_each(&args.containers, |reference| {
-        containers.remove(reference, args.force)?;
-        println!("{reference}");
+        match containers.remove(reference, args.force) {
+            Ok(()) => println!("{reference}"),
+            // Docker's `rm -f` reports an unknown name but does not fail on it.
+            Err(hull_engine::error::Error::NoSuchContainer(_)) if args.force => {
+                eprintln!("Error response from hull: No such container: {reference}");
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     })
 }

@@ -188,8 +188,12 @@ impl ContainerStore {
         if paths.socket_dir() != paths.dir {
             let _ = fs::remove_dir_all(paths.socket_dir());
         }
-        fs::remove_dir_all(&paths.dir)
-            .with_context(|| format!("cannot remove {}", paths.dir.display()))?;
+        match fs::remove_dir_all(&paths.dir) {
+            // A --rm container's supervisor and `rm -f` both remove it: gone is what both
+            // want, so whoever comes second succeeds too.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other.with_context(|| format!("cannot remove {}", paths.dir.display())),
+        }?;
         Ok(())
     }
 
