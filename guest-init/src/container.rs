@@ -357,14 +357,23 @@ pub fn apply_identity(sys: &dyn Syscall, plan: &ContainerPlan) -> Result<(), Set
     apply_process_identity(sys, &plan.process)
 }
 
-/// uid/gid/groups, umask, working directory of `process` (also for `hull exec`, which
-/// joins the container's uts namespace and so keeps its hostname).
-pub fn apply_process_identity(sys: &dyn Syscall, process: &ProcessPlan) -> Result<(), SetupError> {
-    let groups: Vec<Gid> = process
+/// The groups a process runs with besides its gid: those the image's /etc/group gives it,
+/// else its gid alone, as runc sets them (`id` then shows `groups=0(root)` for `-u 1000`).
+fn supplementary_groups(process: &ProcessPlan) -> Vec<Gid> {
+    if process.additional_gids.is_empty() {
+        return vec![Gid::from_raw(process.gid)];
+    }
+    process
         .additional_gids
         .iter()
         .map(|g| Gid::from_raw(*g))
-        .collect();
+        .collect()
+}
+
+/// uid/gid/groups, umask, working directory of `process` (also for `hull exec`, which
+/// joins the container's uts namespace and so keeps its hostname).
+pub fn apply_process_identity(sys: &dyn Syscall, process: &ProcessPlan) -> Result<(), SetupError> {
+    let groups = supplementary_groups(process);
     sys.set_ids(
         Uid::from_raw(process.uid),
         Gid::from_raw(process.gid),
@@ -494,6 +503,15 @@ mod tests {
                 Call::Chdir("/home/u".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_process_without_supplementary_groups_gets_its_gid_as_runc_gives_it() {
+        let sys = RecordingSyscall::default();
+        let mut plan = plan();
+        plan.process.additional_gids.clear();
+        apply_process_identity(&sys, &plan.process).unwrap();
+        assert_eq!(sys.calls.borrow()[0], Call::SetIds(1000, 100, vec![100]));
     }
 
     #[test]
