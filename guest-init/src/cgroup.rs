@@ -131,6 +131,10 @@ impl CgroupManager for CgroupV2 {
                     }
                 }
             }
+            // `--memory-reservation`: the soft limit, memory.low as runc maps it.
+            if let Some(reservation) = memory.reservation().filter(|r| *r > 0) {
+                self.set("memory.low", &reservation.to_string())?;
+            }
             // memory.oom.group stays 0, as runc leaves it: the OOM killer kills the process
             // that ran out (`sort`), the rest of the container goes on (the shell prints
             // `sort=137`), as on Docker. With 1 the whole container died on any OOM.
@@ -224,6 +228,7 @@ mod tests {
         for f in [
             "memory.max",
             "memory.swap.max",
+            "memory.low",
             "memory.oom.group",
             "cpu.max",
             "cpu.weight",
@@ -245,12 +250,13 @@ mod tests {
         assert_eq!(cg.path(), root.path().join("evil"));
         with_files(&cg);
         let resources: LinuxResources = serde_json::from_str(
-            r#"{"memory":{"limit":67108864,"swap":134217728},"cpu":{"quota":50000,"period":100000,"shares":1024},"pids":{"limit":64}}"#,
+            r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432},"cpu":{"quota":50000,"period":100000,"shares":1024},"pids":{"limit":64}}"#,
         )
         .unwrap();
         cg.apply(&resources).unwrap();
         assert_eq!(read(&cg, "memory.max"), "67108864");
         assert_eq!(read(&cg, "memory.swap.max"), "67108864");
+        assert_eq!(read(&cg, "memory.low"), "33554432");
         assert_eq!(read(&cg, "memory.oom.group"), "", "oom.group is left alone");
         assert_eq!(read(&cg, "cpu.max"), "50000 100000");
         assert_eq!(read(&cg, "cpu.weight"), "39");

@@ -37,10 +37,10 @@ pub struct Thresholds {
     pub anon_percent: u64,
 }
 
-/// 64 refaults (256 KiB) in 250 ms with anon >= 90 % of the limit. The case of issue 22
+/// 32 refaults (128 KiB) in 250 ms with anon >= 90 % of the limit. The case of issue 22
 /// refaulted ~500 pages per window.
 pub const THRESHOLDS: Thresholds = Thresholds {
-    refaults: 64,
+    refaults: 32,
     anon_percent: 90,
 };
 

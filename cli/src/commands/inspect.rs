@@ -58,7 +58,8 @@ pub fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         },
         "HostConfig": {
             "AutoRemove": container.options.auto_remove,
-            "Memory": container.options.mem_mib << 20,
+            "Memory": container.options.memory_limit,
+            "MemorySwap": container.options.memory_swap,
             "CpuCount": container.options.cpus,
         },
         "Hull": {

@@ -14,10 +14,6 @@ use anyhow::{bail, Context, Result};
 use hull_protocol::{LayerDisk, RunSpec, WritableDisk, PROTOCOL_VERSION, WRITABLE_DISK_SERIAL};
 use std::time::{Duration, Instant};
 
-/// Memory a guest needs besides the container's limit (kernel, init, page cache).
-const GUEST_OVERHEAD_MIB: u64 = 64;
-/// Guest memory when no `-m` is given.
-const DEFAULT_MEM_MIB: u64 = 256;
 /// Size of a new writable layer (sparse).
 const WRITABLE_DISK_BYTES: u64 = 1 << 30;
 
@@ -70,9 +66,9 @@ pub struct CreateArgs {
     /// Container host name.
     #[arg(long, short = 'h')]
     pub hostname: Option<String>,
-    /// Memory limit (e.g. 64m, 1g); the VM gets this plus what its kernel needs.
-    #[arg(short, long, value_parser = parse_size)]
-    pub memory: Option<u64>,
+    /// -m, --memory-swap, --memory-reservation, --oom-kill-disable (`memory.rs`).
+    #[command(flatten)]
+    pub memory: super::memory::MemoryArgs,
     /// Number of CPUs (fractions limit CPU time; the VM gets the rounded-up count).
     #[arg(long, value_parser = parse_cpus)]
     pub cpus: Option<f64>,
@@ -148,10 +144,8 @@ pub fn create(args: &CreateArgs, globals: &Globals, store: &ContainerStore) -> R
         env.extend(read_env_file(file)?);
     }
     env.extend(args.env.iter().filter_map(|e| expand_env(e)));
-    let memory_bytes = args
-        .memory
-        .map(|m| i64::try_from(m).context("memory limit too large"))
-        .transpose()?;
+    args.memory.validate()?;
+    let memory_bytes = args.memory.limit_bytes()?;
     let flags = ProcessFlags {
         entrypoint: args.entrypoint.clone(),
         cmd: args.command.clone(),
@@ -162,6 +156,10 @@ pub fn create(args: &CreateArgs, globals: &Globals, store: &ContainerStore) -> R
         tty: args.tty,
         interactive: args.interactive,
         memory_bytes,
+        memory_reservation: args
+            .memory
+            .memory_reservation
+            .and_then(|r| i64::try_from(r).ok()),
         cpus: args.cpus,
         pids_limit: args.pids_limit,
     };
@@ -204,9 +202,7 @@ pub fn create(args: &CreateArgs, globals: &Globals, store: &ContainerStore) -> R
         }),
         config: runtime,
     };
-    let mem_mib = args
-        .memory
-        .map_or(DEFAULT_MEM_MIB, |bytes| (bytes >> 20) + GUEST_OVERHEAD_MIB);
+    let mem_mib = super::memory::vm_mem_mib(args.memory.limit);
     // Whole vCPUs for the VM; the fraction is enforced by the cgroup quota in the guest.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let cpus = args.cpus.map_or(1, |c| c.ceil().max(1.0) as u32);
@@ -215,6 +211,8 @@ pub fn create(args: &CreateArgs, globals: &Globals, store: &ContainerStore) -> R
         interactive: args.interactive,
         auto_remove: args.rm,
         mem_mib,
+        memory_limit: args.memory.limit.unwrap_or(0),
+        memory_swap: args.memory.reported_swap(),
         cpus,
         engine: super::engine(globals),
     };
