@@ -80,6 +80,9 @@ fn inspect_reports_the_limit_asked_and_zero_without_one() {
     );
     hull.ok(&["create", "--name", "unlimited", "busybox", "true"]);
     assert_eq!(hull.inspect("unlimited", "{{.HostConfig.Memory}}"), "0");
+    // The VM: the limit + limit/64 + 48 MiB for the guest; 256 MiB by default.
+    assert_eq!(hull.inspect("limited", "{{.Hull.VmMemoryMiB}}"), "113");
+    assert_eq!(hull.inspect("unlimited", "{{.Hull.VmMemoryMiB}}"), "256");
     // Docker's checks on --memory-swap.
     let out = hull.run(&[
         "create",

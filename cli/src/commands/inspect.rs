@@ -64,6 +64,8 @@ pub fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         },
         "Hull": {
             "Engine": container.options.engine,
+            // The VM's memory: -m plus the guest's own (commands/memory.rs).
+            "VmMemoryMiB": container.options.mem_mib,
             "VmLog": dir.join("vm.log"),
             "Supervisor": state.supervisor.map(|p| p.pid),
         },
