@@ -41,6 +41,9 @@ pub enum Error {
     #[error("{0} is not a base image: hull can bootstrap busybox, debian:bookworm and scratch")]
     NotABaseImage(String),
     /// The image store refused (unknown image, image in use, bad archive, ...).
+    /// A flag value Docker would refuse (its message).
+    #[error("{0}")]
+    InvalidArgument(String),
     #[error(transparent)]
     Image(#[from] hull_rootfs::StoreError),
     /// Anything else, with its causes in the message (`{:#}`), so a front-end prints it once.

@@ -31,6 +31,8 @@ pub struct ProcessFlags {
     pub interactive: bool,
     /// `-m`, in bytes.
     pub memory_bytes: Option<i64>,
+    /// `--memory-reservation` in bytes.
+    pub memory_reservation: Option<i64>,
     /// `--cpus`.
     pub cpus: Option<f64>,
     /// `--pids-limit`.
@@ -167,11 +169,14 @@ pub fn runtime_spec(
 }
 
 fn apply_resources(resources: &mut LinuxResources, flags: &ProcessFlags) {
-    if let Some(limit) = flags.memory_bytes {
+    if flags.memory_bytes.is_some() || flags.memory_reservation.is_some() {
         let mut memory = LinuxMemory::default();
-        memory.set_limit(Some(limit));
-        // Docker's default swap is twice the memory; the guest has no swap anyway.
-        memory.set_swap(Some(limit));
+        if let Some(limit) = flags.memory_bytes {
+            memory.set_limit(Some(limit));
+            // Docker's default swap is twice the memory; the guest has no swap anyway.
+            memory.set_swap(Some(limit));
+        }
+        memory.set_reservation(flags.memory_reservation);
         resources.set_memory(Some(memory));
     }
     if let Some(cpus) = flags.cpus {
@@ -266,6 +271,7 @@ mod tests {
             hostname: Some("box".into()),
             tty: true,
             memory_bytes: Some(64 << 20),
+            memory_reservation: None,
             cpus: Some(1.5),
             pids_limit: Some(50),
             ..Default::default()

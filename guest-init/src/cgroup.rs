@@ -20,6 +20,10 @@ pub trait CgroupManager {
     fn add_self(&self) -> Result<(), SetupError>;
     /// Whether the kernel's OOM killer killed a process of this cgroup.
     fn oom_killed(&self) -> bool;
+    /// The cgroup's directory, if it is a real one PID 1 can watch.
+    fn dir(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// A cgroup v2 directory.
@@ -127,10 +131,13 @@ impl CgroupManager for CgroupV2 {
                     }
                 }
             }
-            // Kill the whole container on OOM, not one random process of it.
-            if self.path.join("memory.oom.group").exists() {
-                self.set("memory.oom.group", "1")?;
+            // `--memory-reservation`: the soft limit, memory.low as runc maps it.
+            if let Some(reservation) = memory.reservation().filter(|r| *r > 0) {
+                self.set("memory.low", &reservation.to_string())?;
             }
+            // memory.oom.group stays 0, as runc leaves it: the OOM killer kills the process
+            // that ran out (`sort`), the rest of the container goes on (the shell prints
+            // `sort=137`), as on Docker. With 1 the whole container died on any OOM.
         }
         if let Some(cpu) = resources.cpu() {
             if cpu.quota().is_some() || cpu.period().is_some() {
@@ -161,11 +168,27 @@ impl CgroupManager for CgroupV2 {
         write_file(&self.path.join("cgroup.procs"), "0")
     }
 
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
     fn oom_killed(&self) -> bool {
         std::fs::read_to_string(self.path.join("memory.events"))
             .map(|events| oom_kills(&events) > 0)
             .unwrap_or(false)
     }
+}
+
+/// Whether the container's main process died of the OOM killer: it ended by SIGKILL and
+/// the OOM killer killed something of the container meanwhile (`oom_kill_seen`). A child's
+/// OOM kill alone does not count, as on Docker. (Sending SIGKILL to the main process while
+/// a child is OOM-killed would count too; the kernel names its victim only in the log.)
+pub fn main_process_oom_killed(status: &nix::sys::wait::WaitStatus, oom_kill_seen: bool) -> bool {
+    oom_kill_seen
+        && matches!(
+            status,
+            nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+        )
 }
 
 /// The system-wide OOM kill count (`oom_kill` of /proc/vmstat; 0 if unreadable). In the
@@ -205,6 +228,7 @@ mod tests {
         for f in [
             "memory.max",
             "memory.swap.max",
+            "memory.low",
             "memory.oom.group",
             "cpu.max",
             "cpu.weight",
@@ -226,13 +250,14 @@ mod tests {
         assert_eq!(cg.path(), root.path().join("evil"));
         with_files(&cg);
         let resources: LinuxResources = serde_json::from_str(
-            r#"{"memory":{"limit":67108864,"swap":134217728},"cpu":{"quota":50000,"period":100000,"shares":1024},"pids":{"limit":64}}"#,
+            r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432},"cpu":{"quota":50000,"period":100000,"shares":1024},"pids":{"limit":64}}"#,
         )
         .unwrap();
         cg.apply(&resources).unwrap();
         assert_eq!(read(&cg, "memory.max"), "67108864");
         assert_eq!(read(&cg, "memory.swap.max"), "67108864");
-        assert_eq!(read(&cg, "memory.oom.group"), "1");
+        assert_eq!(read(&cg, "memory.low"), "33554432");
+        assert_eq!(read(&cg, "memory.oom.group"), "", "oom.group is left alone");
         assert_eq!(read(&cg, "cpu.max"), "50000 100000");
         assert_eq!(read(&cg, "cpu.weight"), "39");
         assert_eq!(read(&cg, "pids.max"), "64");
@@ -274,6 +299,25 @@ mod tests {
         assert!(vmstat.lines().any(|l| l.starts_with("oom_kill ")));
         assert_eq!(oom_kills("nr_free_pages 5\noom_kill 3\n"), 3);
         let _ = system_oom_kills();
+    }
+
+    #[test]
+    fn only_a_main_process_killed_by_sigkill_is_oom_killed() {
+        use nix::sys::signal::Signal;
+        use nix::sys::wait::WaitStatus;
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(7);
+        let killed = WaitStatus::Signaled(pid, Signal::SIGKILL, false);
+        assert!(main_process_oom_killed(&killed, true));
+        assert!(!main_process_oom_killed(&killed, false), "plain kill -9");
+        // `sh -c 'big | sort; echo sort=$?'`: sort was killed, sh exits normally.
+        assert!(!main_process_oom_killed(&WaitStatus::Exited(pid, 0), true));
+        assert!(!main_process_oom_killed(
+            &WaitStatus::Exited(pid, 137),
+            true
+        ));
+        let term = WaitStatus::Signaled(pid, Signal::SIGTERM, false);
+        assert!(!main_process_oom_killed(&term, true));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod execs;
 pub mod guest;
 pub mod host;
 pub mod initramfs;
+pub mod memory_guard;
 pub mod namespaces;
 pub mod net;
 pub mod ports;

@@ -4,6 +4,7 @@
 use crate::console::set_window_size;
 use crate::control::ControlDecoder;
 use crate::execs::{ExecFd, Execs};
+use crate::memory_guard::MemoryGuard;
 use hull_protocol::ControlMessage;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -57,6 +58,8 @@ pub struct Relay<'a> {
     pub tty: Option<&'a File>,
     /// `hull exec` sessions in the container.
     pub execs: Execs<'a>,
+    /// Watches the container's memory cgroup for thrashing at its limit.
+    pub memory_guard: Option<&'a mut MemoryGuard>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,7 @@ enum Source {
     Stderr,
     Control,
     Exec(ExecFd),
+    MemoryEvents,
 }
 
 fn read_chunk(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -96,8 +100,12 @@ impl Relay<'_> {
         }
         while status.is_none() {
             // Exec sessions that ended may still be draining: wake up when that runs out.
-            let timeout = self.execs.poll_timeout();
+            let timeout = self.poll_timeout();
             let ready = self.wait_ready(pending_stdin.is_empty(), timeout, false);
+            if ready.is_empty() {
+                // A timeout: the memory guard's window may have run out.
+                self.check_memory();
+            }
             for (source, flags) in ready {
                 match source {
                     Source::Sigchld => {
@@ -124,6 +132,7 @@ impl Relay<'_> {
                     Source::Stdin => {}
                     Source::Stdout | Source::Stderr => self.copy_output(source, &mut buf),
                     Source::Exec(fd) => self.execs.on_ready(fd, &mut buf),
+                    Source::MemoryEvents => self.check_memory(),
                     Source::Control => {
                         let control = self.control.expect("polled only when present");
                         match read_chunk(control, &mut buf) {
@@ -208,6 +217,11 @@ impl Relay<'_> {
             for (exec_fd, fd, flags) in self.execs.poll_fds() {
                 sources.push(Source::Exec(exec_fd));
                 fds.push(PollFd::new(fd, flags));
+            }
+            if let Some(guard) = &self.memory_guard {
+                // cgroup files signal a change as POLLPRI (and POLLERR).
+                sources.push(Source::MemoryEvents);
+                fds.push(PollFd::new(guard.poll_fd(), PollFlags::POLLPRI));
             }
         }
         match poll(&mut fds, timeout) {
@@ -304,6 +318,31 @@ impl Relay<'_> {
             | ControlMessage::ExecResize { .. }
             | ControlMessage::ExecSignal { .. }
             | ControlMessage::ExecOutputAck { .. }) => self.execs.on_control(exec),
+        }
+    }
+
+    /// The exec sessions' drain timer or the memory guard's window, whichever is sooner.
+    fn poll_timeout(&self) -> PollTimeout {
+        let execs = self.execs.poll_timeout();
+        // (`as_millis` panics on NONE.)
+        let execs = execs.is_some().then(|| execs.as_millis()).flatten();
+        let guard = self
+            .memory_guard
+            .as_ref()
+            .and_then(|g| g.timeout_ms())
+            .and_then(|ms| u32::try_from(ms).ok());
+        let ms = match (execs, guard) {
+            (Some(e), Some(g)) => Some(e.min(g)),
+            (e, g) => e.or(g),
+        };
+        ms.and_then(|ms| PollTimeout::try_from(ms).ok())
+            .unwrap_or(PollTimeout::NONE)
+    }
+
+    /// Lets the memory guard sample the cgroup (and kill, if the container thrashes).
+    fn check_memory(&mut self) {
+        if let Some(guard) = self.memory_guard.as_deref_mut() {
+            guard.check(crate::supervisor::boot_time_ms().unwrap_or(0));
         }
     }
 

@@ -149,6 +149,10 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         return Ok(RunResult::failed(i32::from(*code), text));
     }
 
+    let mut memory_guard = launch
+        .cgroup
+        .and_then(|c| c.dir())
+        .and_then(crate::memory_guard::MemoryGuard::open);
     let status = Relay {
         child,
         sigchld,
@@ -168,6 +172,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
             cgroup: launch.cgroup,
             events: launch.consoles.control.as_ref(),
         }),
+        memory_guard: memory_guard.as_mut(),
     }
     .run();
     let _ = old_mask.thread_set_mask();
@@ -180,10 +185,18 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         ),
     };
     result.boot_to_exec_ms = exec_ms;
-    result.oom_killed = match launch.cgroup {
+    // Docker's `OOMKilled`: the container's main process was the OOM killer's victim. A
+    // child it killed (`sort` under `sh`) leaves the main process running, so it is not.
+    let oom_kill_seen = match launch.cgroup {
         Some(cgroup) => cgroup.oom_killed(),
         None => crate::cgroup::system_oom_kills() > oom_kills_before,
     };
+    // The memory guard's kills are OOM kills too (it only acts ahead of the kernel).
+    let guard_killed_main = memory_guard
+        .as_ref()
+        .is_some_and(|g| g.killed.contains(&child.as_raw()));
+    result.oom_killed =
+        guard_killed_main || crate::cgroup::main_process_oom_killed(&status, oom_kill_seen);
     Ok(result)
 }
 

@@ -37,6 +37,7 @@ use crate::devices::legacy::boot_timer::BootTimer;
 use crate::devices::legacy::i8042::{I8042, I8042_PORT_COUNT};
 use crate::devices::legacy::serial::{SerialDevice, SERIAL_PORT_COUNT};
 use crate::devices::legacy::EventFdTrigger;
+use crate::devices::virtio::balloon::{Balloon, BalloonError};
 use crate::devices::virtio::block::{Block, BlockArgs, BlockError};
 use crate::devices::virtio::console::{Console, ConsoleArgs, ConsoleError, ConsoleListener};
 use crate::devices::virtio::{MmioTransport, VirtioDevice};
@@ -172,6 +173,12 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         attach_virtio_console(&mut virtio)?;
     }
     attach_socket_consoles(&mut virtio, console_sockets)?;
+    if config.balloon {
+        let (balloon, events) =
+            Balloon::new().map_err(|BalloonError::EventFd(e)| resource("a balloon eventfd")(e))?;
+        let slot = virtio.attach(balloon, Arc::new(Mutex::new(events)))?;
+        tracing::debug!("virtio-balloon (free page reporting) at {slot:?}");
+    }
     let entry = configure_system(&memory, &kernel, &cmdline, initrd, config.cpus, mem_size)?;
     let vcpus = create_vcpus(&kvm, &vm, &memory, config, entry, &legacy.pio, &mmio, &exit)?;
     Ok(Vmm {

@@ -236,6 +236,10 @@ pub struct VmConfig {
     /// CPU vendor shown to the guest.
     #[serde(default)]
     pub cpu_vendor: CpuVendorPolicy,
+    /// A virtio-balloon with free page reporting: memory the guest frees goes back to the
+    /// host (the guest kernel needs VIRTIO_BALLOON).
+    #[serde(default)]
+    pub balloon: bool,
 }
 
 fn default_mem_mib() -> u32 {
@@ -260,6 +264,7 @@ impl VmConfig {
             virtio_consoles: Vec::new(),
             serial: SerialOutput::Stdout,
             cpu_vendor: CpuVendorPolicy::Auto,
+            balloon: false,
         }
     }
 

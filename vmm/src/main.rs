@@ -52,6 +52,9 @@ struct Args {
     /// breaks Linux's AMD FXSAVE_LEAK path; the host's otherwise), host, intel or amd.
     #[arg(long, default_value = "auto")]
     cpu_vendor: CpuVendorPolicy,
+    /// A virtio-balloon with free page reporting (memory the guest frees goes back).
+    #[arg(long)]
+    balloon: bool,
     /// Log level on stderr: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -122,5 +125,6 @@ fn vm_config(args: Args) -> Result<VmConfig, String> {
             .serial_out
             .map_or(SerialOutput::Stdout, SerialOutput::File),
         cpu_vendor: args.cpu_vendor,
+        balloon: args.balloon,
     })
 }

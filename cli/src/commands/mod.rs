@@ -8,6 +8,7 @@ pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod logs;
+pub mod memory;
 pub mod ps;
 pub mod rm;
 pub mod run;

@@ -57,9 +57,9 @@ pub struct CreateArgs {
     /// Container host name.
     #[arg(long, short = 'h')]
     pub hostname: Option<String>,
-    /// Memory limit (e.g. 64m, 1g); the VM gets this plus what its kernel needs.
-    #[arg(short, long, value_parser = parse_size)]
-    pub memory: Option<u64>,
+    /// -m, --memory-swap, --memory-reservation, --oom-kill-disable (`memory.rs`).
+    #[command(flatten)]
+    pub memory: super::memory::MemoryArgs,
     /// Number of CPUs (fractions limit CPU time; the VM gets the rounded-up count).
     #[arg(long, value_parser = parse_cpus)]
     pub cpus: Option<f64>,
@@ -118,7 +118,7 @@ impl CreateArgs {
             tty: self.tty,
             interactive: self.interactive,
             auto_remove: self.rm,
-            memory_bytes: self.memory,
+            memory: self.memory.request(),
             cpus: self.cpus,
             pids_limit: self.pids_limit,
             engine: globals.vmm,

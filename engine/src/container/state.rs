@@ -29,6 +29,12 @@ pub struct RunOptions {
     pub auto_remove: bool,
     /// Guest memory in MiB (`-m`, plus what the guest kernel needs).
     pub mem_mib: u64,
+    /// The container's memory limit in bytes (`-m`; 0: none), Docker's `HostConfig.Memory`.
+    #[serde(default)]
+    pub memory_limit: u64,
+    /// Docker's `HostConfig.MemorySwap` (`--memory-swap`, else the limit: no swap).
+    #[serde(default)]
+    pub memory_swap: i64,
     /// Virtual CPUs (`--cpus`, rounded up).
     pub cpus: u32,
     /// The engine that runs its VM.

@@ -311,6 +311,8 @@ mod tests {
             interactive: false,
             auto_remove: false,
             mem_mib: 128,
+            memory_limit: 0,
+            memory_swap: 0,
             cpus: 1,
             engine: EngineKind::Qemu,
         };

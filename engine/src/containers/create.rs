@@ -1,6 +1,7 @@
 //! `create`: a container from an image, with its state, run spec and writable disk (Docker's
 //! "Created": nothing boots yet).
 
+use super::memory::MemoryRequest;
 use super::Containers;
 use crate::container::store::write_atomic;
 use crate::container::{ids, Container, RunOptions};
@@ -9,13 +10,8 @@ use crate::host::EngineKind;
 use crate::images::{self, ImageProgress, Images};
 use crate::spec::{self, ProcessFlags};
 use crate::users;
-use anyhow::Context;
 use hull_protocol::{LayerDisk, RunSpec, WritableDisk, PROTOCOL_VERSION, WRITABLE_DISK_SERIAL};
 
-/// Memory a guest needs besides the container's limit (kernel, init, page cache).
-const GUEST_OVERHEAD_MIB: u64 = 64;
-/// Guest memory when no `-m` is given.
-const DEFAULT_MEM_MIB: u64 = 256;
 /// Size of a new writable layer (sparse).
 const WRITABLE_DISK_BYTES: u64 = 1 << 30;
 
@@ -44,8 +40,8 @@ pub struct CreateRequest {
     pub interactive: bool,
     /// `--rm`.
     pub auto_remove: bool,
-    /// `-m`, in bytes.
-    pub memory_bytes: Option<u64>,
+    /// `-m`, `--memory-swap`, `--memory-reservation`, `--oom-kill-disable`.
+    pub memory: MemoryRequest,
     /// `--cpus`.
     pub cpus: Option<f64>,
     /// `--pids-limit`.
@@ -65,10 +61,8 @@ impl Containers {
     ) -> Result<Container> {
         let images = Images::open(&self.root)?;
         let image = images.resolve(&request.image, progress)?;
-        let memory_bytes = request
-            .memory_bytes
-            .map(|m| i64::try_from(m).context("memory limit too large"))
-            .transpose()?;
+        request.memory.validate()?;
+        let memory_bytes = request.memory.limit_bytes()?;
         let flags = ProcessFlags {
             entrypoint: request.entrypoint.clone(),
             cmd: request.command.clone(),
@@ -79,6 +73,10 @@ impl Containers {
             tty: request.tty,
             interactive: request.interactive,
             memory_bytes,
+            memory_reservation: request
+                .memory
+                .reservation
+                .and_then(|r| i64::try_from(r).ok()),
             cpus: request.cpus,
             pids_limit: request.pids_limit,
         };
@@ -117,9 +115,7 @@ impl Containers {
             }),
             config: runtime,
         };
-        let mem_mib = request
-            .memory_bytes
-            .map_or(DEFAULT_MEM_MIB, |bytes| (bytes >> 20) + GUEST_OVERHEAD_MIB);
+        let mem_mib = request.memory.vm_mem_mib();
         // Whole vCPUs for the VM; the fraction is enforced by the cgroup quota in the guest.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let cpus = request.cpus.map_or(1, |c| c.ceil().max(1.0) as u32);
@@ -128,6 +124,8 @@ impl Containers {
             interactive: request.interactive,
             auto_remove: request.auto_remove,
             mem_mib,
+            memory_limit: request.memory.limit.unwrap_or(0),
+            memory_swap: request.memory.reported_swap(),
             cpus,
             engine: request.engine.unwrap_or_else(default_engine),
         };

@@ -54,11 +54,14 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         },
         "HostConfig": {
             "AutoRemove": container.options.auto_remove,
-            "Memory": container.options.mem_mib << 20,
+            "Memory": container.options.memory_limit,
+            "MemorySwap": container.options.memory_swap,
             "CpuCount": container.options.cpus,
         },
         "Hull": {
             "Engine": container.options.engine,
+            // The VM's memory: -m plus the guest's own (containers/memory.rs).
+            "VmMemoryMiB": container.options.mem_mib,
             "VmLog": dir.join("vm.log"),
             "Supervisor": state.supervisor.map(|p| p.pid),
         },

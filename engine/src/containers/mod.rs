@@ -7,6 +7,7 @@ mod create;
 mod inspect;
 mod lifecycle;
 mod logs;
+pub mod memory;
 mod sessions;
 
 pub use create::CreateRequest;

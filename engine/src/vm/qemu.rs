@@ -50,6 +50,10 @@ impl Qemu {
             format!("file:{}", spec.serial_log.display()),
             "-device".into(),
             "isa-debug-exit,iobase=0xf4,iosize=4".into(),
+            // Free page reporting: the guest hands the pages its processes free back, and
+            // QEMU discards them (MADV_DONTNEED), so the VM's RSS shrinks again (issue 22).
+            "-device".into(),
+            "virtio-balloon-device,free-page-reporting=on".into(),
         ];
         for (index, disk) in spec.disks.iter().enumerate() {
             let readonly = if disk.read_only { ",readonly=on" } else { "" };
@@ -152,6 +156,7 @@ mod tests {
         assert!(args.contains("socket,id=hvc2,path=/run/x/hvc2.sock,server=on,wait=on"));
         assert!(args.contains("virtconsole,chardev=hvc1,nr=1"));
         assert!(args.contains("isa-debug-exit,iobase=0xf4,iosize=4"));
+        assert!(args.contains("-device virtio-balloon-device,free-page-reporting=on"));
         assert!(!args.contains("d1,file=/c/rw.img,format=raw,if=none,readonly"));
     }
 

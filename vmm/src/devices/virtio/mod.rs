@@ -34,6 +34,7 @@
 //! and after the run. The blk hot path resolves guest buffers with one region lookup
 //! (`host_slice.rs`) and pops/publishes chains in batches (`block/queue_handler.rs`).
 
+pub mod balloon;
 pub mod block;
 pub mod console;
 mod host_slice;
@@ -225,6 +226,8 @@ mod tests {
         send::<MmioTransport<console::Console>>();
         send::<console::ConsoleEventHandler>();
         send::<console::ConsoleResizer>();
+        send::<MmioTransport<balloon::Balloon>>();
+        send::<balloon::BalloonEventHandler>();
     }
 
     #[test]
