@@ -65,6 +65,13 @@ pub enum Command {
     Logs(commands::logs::LogsArgs),
     /// Stop one or more running containers (SIGTERM, then SIGKILL after a grace period).
     Stop(commands::stop::StopArgs),
+    /// Restart one or more containers (stop, then start with the writable layer intact).
+    Restart(commands::manage::RestartArgs),
+    /// Rename a container.
+    Rename(commands::manage::RenameArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(commands::manage::ContainerCommand),
     /// Send a signal to one or more running containers.
     Kill(commands::kill::KillArgs),
     /// Remove one or more containers.

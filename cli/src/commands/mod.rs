@@ -8,6 +8,7 @@ pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod logs;
+pub mod manage;
 pub mod memory;
 pub mod ps;
 pub mod rm;
@@ -33,6 +34,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ps(args) => ps::run(args, &globals),
         Command::Logs(args) => logs::run(args, &globals),
         Command::Stop(args) => stop::run(args, &globals),
+        Command::Restart(args) => manage::restart(args, &globals),
+        Command::Rename(args) => manage::rename(args, &globals),
+        Command::Container(command) => manage::container(command, &globals),
         Command::Kill(args) => kill::run(args, &globals),
         Command::Rm(args) => rm::run(args, &globals),
         Command::Attach(args) => attach::run(args, &globals),

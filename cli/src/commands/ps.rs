@@ -5,6 +5,7 @@ use crate::format;
 use crate::template::OutputFormat;
 use anyhow::Result;
 use hull_engine::container::{ids, Container, Status};
+use hull_engine::containers::filter::ContainerFilter;
 
 /// `hull ps` flags.
 #[derive(Debug, clap::Args)]
@@ -18,6 +19,16 @@ pub struct PsArgs {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Filter output (`name=web`, `status=exited`, `label=k=v`, `exited=3`, `ancestor=busybox`,
+    /// `id=`, `before=`, `since=`).
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Show the n last created containers (all states).
+    #[arg(short = 'n', long = "last", allow_negative_numbers = true)]
+    pub last: Option<i64>,
+    /// Show the latest created container (all states).
+    #[arg(short = 'l', long)]
+    pub latest: bool,
     /// Output format: `table`, `json` (one JSON object per line) or a Go template
     /// (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`).
     #[arg(long)]
@@ -71,7 +82,17 @@ const HEADERS: &[(&str, &str)] = &[
 /// `hull ps`.
 pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
     let output = OutputFormat::parse(args.format.as_deref())?;
-    let shown = super::containers(globals)?.list(args.all)?;
+    let filter = ContainerFilter::parse(&args.filter)?;
+    let last = if args.latest {
+        Some(1)
+    } else {
+        args.last.filter(|n| *n >= 0)
+    };
+    let all = args.all || last.is_some() || filter.wants_stopped();
+    let mut shown = filter.apply(super::containers(globals)?.list(all)?);
+    if let Some(last) = last {
+        shown.truncate(usize::try_from(last).unwrap_or(usize::MAX));
+    }
     let id = |c: &Container| {
         if args.no_trunc {
             c.id.clone()
@@ -107,7 +128,7 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
                 "Status": status_text(c),
                 "Size": "",
                 "Names": c.name,
-                "Labels": "",
+                "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Mounts": "",
                 "Networks": "",
                 "ExitCode": c.state.exit_code,

@@ -5,6 +5,7 @@
 use crate::args::Globals;
 use crate::progress::TerminalProgress;
 use anyhow::{bail, Result};
+use hull_engine::container::ContainerConfig;
 use hull_engine::containers::CreateRequest;
 use hull_engine::supervisor::{terminal, Io};
 
@@ -66,6 +67,18 @@ pub struct CreateArgs {
     /// Tune container pids limit (-1 for unlimited).
     #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Set meta data on a container (KEY=VALUE or KEY).
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// Expose a port or a range of ports (`80`, `53/udp`).
+    #[arg(long = "expose")]
+    pub expose: Vec<String>,
+    /// Signal to stop the container (default SIGTERM).
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container (default 10).
+    #[arg(long)]
+    pub stop_timeout: Option<u32>,
     /// The image (busybox, debian:bookworm and scratch are created on first use).
     pub image: String,
     /// The command and its arguments (everything after IMAGE goes to the container).
@@ -123,8 +136,34 @@ impl CreateArgs {
             pids_limit: self.pids_limit,
             engine: globals.vmm,
             console_size: if self.tty { terminal::size() } else { None },
+            config: ContainerConfig {
+                labels: self
+                    .labels
+                    .iter()
+                    .map(|label| match label.split_once('=') {
+                        Some((k, v)) => (k.to_string(), v.to_string()),
+                        None => (label.clone(), String::new()),
+                    })
+                    .collect(),
+                exposed_ports: self
+                    .expose
+                    .iter()
+                    .map(|port| expose_key(port))
+                    .collect::<Result<_>>()?,
+                stop_signal: self.stop_signal.clone(),
+                stop_timeout: self.stop_timeout,
+            },
         })
     }
+}
+
+/// `--expose 80` is `80/tcp`, as Docker stores it.
+fn expose_key(port: &str) -> Result<String> {
+    let (number, proto) = port.split_once('/').unwrap_or((port, "tcp"));
+    if number.parse::<u16>().is_err() || !["tcp", "udp", "sctp"].contains(&proto) {
+        bail!("invalid port {port:?} for --expose: use PORT[/tcp|udp|sctp]");
+    }
+    Ok(format!("{number}/{proto}"))
 }
 
 /// `hull run`.

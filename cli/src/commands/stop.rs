@@ -8,9 +8,9 @@ use std::time::Duration;
 /// `hull stop` flags.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing the container.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before killing the container (default: its --stop-timeout, else 10).
+    #[arg(short = 't', long = "time")]
+    pub time: Option<u64>,
     /// Containers to stop.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -20,7 +20,7 @@ pub struct StopArgs {
 pub fn run(args: StopArgs, globals: &Globals) -> Result<i32> {
     let containers = super::containers(globals)?;
     super::for_each(&args.containers, |reference| {
-        containers.stop(reference, Duration::from_secs(args.time))?;
+        containers.stop(reference, args.time.map(Duration::from_secs))?;
         println!("{reference}");
         Ok(())
     })

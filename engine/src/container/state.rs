@@ -84,8 +84,29 @@ pub struct Container {
     pub options: RunOptions,
     /// The image's layer disk files, bottom first (the run spec names their serials).
     pub layer_paths: Vec<std::path::PathBuf>,
+    /// Docker's container-level settings that are not about booting.
+    #[serde(default)]
+    pub config: ContainerConfig,
     /// Where it is in its lifecycle.
     pub state: RunState,
+}
+
+/// `--label`, `--expose`, `--stop-signal`, `--stop-timeout`: kept for `inspect`, `ps
+/// --filter` and `stop`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// `--label KEY=VALUE`.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--expose PORT[/PROTO]`, normalized to `80/tcp`.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+    /// `--stop-signal` (a name such as `SIGTERM`); `stop` sends it first.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds: `stop`'s grace when it is given none.
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
 }
 
 impl Container {
@@ -108,6 +129,7 @@ impl Container {
             command,
             options,
             layer_paths,
+            config: ContainerConfig::default(),
             state: RunState {
                 status: Status::Created,
                 supervisor: None,

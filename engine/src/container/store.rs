@@ -124,6 +124,18 @@ impl ContainerStore {
         Ok(container)
     }
 
+    /// Renames container `id` to `name`, refusing an invalid or taken name as `create` does.
+    pub fn rename(&self, id: &str, name: &str) -> Result<Container> {
+        let _guard = lock_file(&self.dir.join(".lock"))?;
+        if !ids::valid_name(name) {
+            return Err(Error::InvalidName(name.to_string()));
+        }
+        if self.list()?.iter().any(|c| c.name == name && c.id != id) {
+            return Err(Error::NameInUse(name.to_string()));
+        }
+        self.update(id, |c| c.name = name.to_string())
+    }
+
     /// Every stored container, newest first.
     pub fn list(&self) -> Result<Vec<Container>> {
         let mut all = Vec::new();

@@ -4,7 +4,8 @@
 use super::memory::MemoryRequest;
 use super::Containers;
 use crate::container::store::write_atomic;
-use crate::container::{ids, Container, RunOptions};
+use crate::container::{ids, Container, ContainerConfig, RunOptions};
+use crate::error::Error;
 use crate::error::Result;
 use crate::host::EngineKind;
 use crate::images::{self, ImageProgress, Images};
@@ -50,6 +51,8 @@ pub struct CreateRequest {
     pub engine: Option<EngineKind>,
     /// The terminal size the process starts with (with `tty`).
     pub console_size: Option<(u16, u16)>,
+    /// `--label`, `--expose`, `--stop-signal`, `--stop-timeout`.
+    pub config: ContainerConfig,
 }
 
 impl Containers {
@@ -62,6 +65,11 @@ impl Containers {
         let images = Images::open(&self.root)?;
         let image = images.resolve(&request.image, progress)?;
         request.memory.validate()?;
+        if let Some(signal) = &request.config.stop_signal {
+            if super::lifecycle::signal_number(signal).is_none() {
+                return Err(Error::InvalidArgument(format!("Invalid signal: {signal}")));
+            }
+        }
         let memory_bytes = request.memory.limit_bytes()?;
         let flags = ProcessFlags {
             entrypoint: request.entrypoint.clone(),
@@ -138,6 +146,10 @@ impl Containers {
             options,
             layers.iter().map(|l| l.path.clone()).collect(),
         );
+        let container = Container {
+            config: request.config.clone(),
+            ..container
+        };
         let container = self.store.create(container, request.name.as_deref())?;
         let paths = self.store.paths(&container.id);
         let prepared = (|| -> anyhow::Result<()> {

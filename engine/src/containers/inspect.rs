@@ -51,6 +51,15 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
             "Cmd": container.command,
             "Tty": container.options.tty,
             "OpenStdin": container.options.interactive,
+            "Labels": container.config.labels,
+            "ExposedPorts": container
+                .config
+                .exposed_ports
+                .iter()
+                .map(|port| (port.clone(), json!({})))
+                .collect::<serde_json::Map<String, Value>>(),
+            "StopSignal": container.config.stop_signal,
+            "StopTimeout": container.config.stop_timeout,
         },
         "HostConfig": {
             "AutoRemove": container.options.auto_remove,

@@ -131,9 +131,13 @@ impl Containers {
         }
     }
 
-    /// Stops the container `reference` names: SIGTERM, `grace`, SIGKILL, then the VMM.
-    pub fn stop(&self, reference: &str, grace: Duration) -> Result<()> {
+    /// Stops the container `reference` names: its stop signal (`--stop-signal`, SIGTERM by
+    /// default), `grace` (else its `--stop-timeout`, else 10 s), SIGKILL, then the VMM.
+    pub fn stop(&self, reference: &str, grace: Option<Duration>) -> Result<()> {
         let container = self.find(reference)?;
+        let grace = grace.unwrap_or_else(|| {
+            Duration::from_secs(container.config.stop_timeout.map_or(10, u64::from))
+        });
         self.stop_container(&container, grace)
     }
 
@@ -142,9 +146,13 @@ impl Containers {
             return Ok(());
         }
         let socket = self.store.paths(&container.id).control_socket();
-        if self.signal(container, libc::SIGTERM).is_ok()
-            && self.wait_stopped(&container.id, grace)?
-        {
+        let stop_signal = container
+            .config
+            .stop_signal
+            .as_deref()
+            .and_then(signal_number)
+            .unwrap_or(libc::SIGTERM);
+        if self.signal(container, stop_signal).is_ok() && self.wait_stopped(&container.id, grace)? {
             return Ok(());
         }
         if self.signal(container, libc::SIGKILL).is_ok()
@@ -215,4 +223,20 @@ impl Containers {
         let message = ControlMessage::Signal { signal };
         Ok(control::request(&socket, &Request::Control { message })?)
     }
+}
+
+/// A signal by name (`SIGUSR1`, `usr1`) or number, as `--stop-signal` takes it.
+pub fn signal_number(name: &str) -> Option<i32> {
+    if let Ok(number) = name.parse::<i32>() {
+        return (1..=64).contains(&number).then_some(number);
+    }
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
 }

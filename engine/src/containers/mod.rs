@@ -3,7 +3,9 @@
 //! today) calls these; they take typed requests, return typed results and [`Error`]s, and
 //! never print or exit.
 
+mod admin;
 mod create;
+pub mod filter;
 mod inspect;
 mod lifecycle;
 mod logs;

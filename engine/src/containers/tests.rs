@@ -252,6 +252,70 @@ fn a_running_container_is_removed_only_with_force() {
 }
 
 #[test]
+fn rename_refuses_a_taken_or_bad_name_and_prune_keeps_running_ones() {
+    let fixture = Fixture::new();
+    let containers = &fixture.containers;
+    fixture.create(Some("old")).unwrap();
+    fixture.create(Some("other")).unwrap();
+    let renamed = containers.rename("old", "new").unwrap();
+    assert_eq!(renamed.name, "new");
+    assert!(matches!(
+        containers.find("old"),
+        Err(Error::NoSuchContainer(_))
+    ));
+    assert!(matches!(
+        containers.rename("new", "other"),
+        Err(Error::NameInUse(_))
+    ));
+    assert!(matches!(
+        containers.rename("new", "bad name"),
+        Err(Error::InvalidName(_))
+    ));
+
+    let busy = fixture.create(Some("busy")).unwrap();
+    fixture.engines.then(Guest::RunsUntilSignalled);
+    std::thread::scope(|scope| {
+        let supervisor = scope.spawn(|| containers.supervise(&busy, Io::Detached));
+        fixture.wait_until_serving("busy");
+        let removed = containers.prune().unwrap();
+        assert_eq!(removed.len(), 2, "the two created containers go");
+        assert_eq!(
+            containers.list(true).unwrap().len(),
+            1,
+            "the running one stays"
+        );
+        containers.kill("busy", libc::SIGKILL).unwrap();
+        let _ = supervisor.join().unwrap();
+    });
+}
+
+#[test]
+fn create_keeps_labels_ports_and_stop_settings_and_refuses_a_bad_signal() {
+    let fixture = Fixture::new();
+    let mut request = CreateRequest {
+        image: "scratch".into(),
+        command: vec!["/true".into()],
+        engine: Some(EngineKind::Qemu),
+        ..CreateRequest::default()
+    };
+    request.config.labels.insert("tier".into(), "web".into());
+    request.config.exposed_ports.push("80/tcp".into());
+    request.config.stop_signal = Some("SIGUSR1".into());
+    request.config.stop_timeout = Some(3);
+    let created = fixture.containers.create(&request, &()).unwrap();
+    let inspect = fixture.containers.inspect(&created.id).unwrap();
+    assert_eq!(inspect["Config"]["Labels"]["tier"], "web");
+    assert!(inspect["Config"]["ExposedPorts"]["80/tcp"].is_object());
+    assert_eq!(inspect["Config"]["StopSignal"], "SIGUSR1");
+    assert_eq!(inspect["Config"]["StopTimeout"], 3);
+    request.config.stop_signal = Some("SIGNOPE".into());
+    assert!(matches!(
+        fixture.containers.create(&request, &()),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
 fn names_are_unique_and_well_formed() {
     let fixture = Fixture::new();
     fixture.create(Some("db")).unwrap();
