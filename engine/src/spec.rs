@@ -4,7 +4,10 @@
 use crate::users::ResolvedUser;
 use anyhow::{bail, Result};
 use oci_spec::image::Config as ImageConfig;
-use oci_spec::runtime::{BoxBuilder, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec, User};
+use oci_spec::runtime::{
+    BoxBuilder, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, PosixRlimitBuilder,
+    PosixRlimitType, Spec, User,
+};
 use std::collections::HashMap;
 
 /// Docker's default PATH when the image sets none.
@@ -37,6 +40,80 @@ pub struct ProcessFlags {
     pub cpus: Option<f64>,
     /// `--pids-limit`.
     pub pids_limit: Option<i64>,
+    /// `--read-only`: the root filesystem is mounted read-only.
+    pub read_only: bool,
+    /// `--group-add`: more supplementary groups (gids).
+    pub group_add: Vec<u32>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// One `--ulimit`: a resource (`nofile`, `nproc`, ...) and its soft and hard limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    /// The resource's name as Docker spells it (`nofile`).
+    pub name: String,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+impl std::str::FromStr for Ulimit {
+    type Err = String;
+
+    /// `nofile=1024:2048`, `nofile=1024` (soft = hard), `-1` for unlimited.
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let (name, limits) = text
+            .split_once('=')
+            .ok_or_else(|| format!("invalid ulimit argument: {text}"))?;
+        if rlimit_type(name).is_none() {
+            return Err(format!("invalid ulimit type: {name}"));
+        }
+        let value = |v: &str| -> std::result::Result<u64, String> {
+            if v == "-1" {
+                return Ok(u64::MAX);
+            }
+            v.parse()
+                .map_err(|_| format!("invalid ulimit argument: {text}"))
+        };
+        let (soft, hard) = match limits.split_once(':') {
+            Some((soft, hard)) => (value(soft)?, value(hard)?),
+            None => (value(limits)?, value(limits)?),
+        };
+        if soft > hard {
+            return Err(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            ));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            soft,
+            hard,
+        })
+    }
+}
+
+/// The OCI rlimit of a Docker ulimit name.
+fn rlimit_type(name: &str) -> Option<PosixRlimitType> {
+    Some(match name {
+        "core" => PosixRlimitType::RlimitCore,
+        "cpu" => PosixRlimitType::RlimitCpu,
+        "data" => PosixRlimitType::RlimitData,
+        "fsize" => PosixRlimitType::RlimitFsize,
+        "locks" => PosixRlimitType::RlimitLocks,
+        "memlock" => PosixRlimitType::RlimitMemlock,
+        "msgqueue" => PosixRlimitType::RlimitMsgqueue,
+        "nice" => PosixRlimitType::RlimitNice,
+        "nofile" => PosixRlimitType::RlimitNofile,
+        "nproc" => PosixRlimitType::RlimitNproc,
+        "rss" => PosixRlimitType::RlimitRss,
+        "rtprio" => PosixRlimitType::RlimitRtprio,
+        "rttime" => PosixRlimitType::RlimitRttime,
+        "sigpending" => PosixRlimitType::RlimitSigpending,
+        "stack" => PosixRlimitType::RlimitStack,
+        _ => return None,
+    })
 }
 
 /// The process argv: Docker's rule is ENTRYPOINT + CMD, where `--entrypoint` also drops the
@@ -112,7 +189,7 @@ pub fn runtime_spec(
     spec.set_hostname(Some(hostname.clone()));
     let mut root = spec.root().clone().unwrap_or_default();
     // The rootfs is the guest's overlay; the writable layer is the upper dir.
-    root.set_readonly(Some(false));
+    root.set_readonly(Some(flags.read_only));
     spec.set_root(Some(root));
 
     let mut process = spec.process().clone().unwrap_or_default();
@@ -138,8 +215,32 @@ pub fn runtime_spec(
     let mut oci_user = User::default();
     oci_user.set_uid(user.uid);
     oci_user.set_gid(user.gid);
-    if !user.additional_gids.is_empty() {
-        oci_user.set_additional_gids(Some(user.additional_gids.clone()));
+    let mut groups = user.additional_gids.clone();
+    for gid in &flags.group_add {
+        if !groups.contains(gid) {
+            groups.push(*gid);
+        }
+    }
+    if !groups.is_empty() {
+        oci_user.set_additional_gids(Some(groups));
+    }
+    if !flags.ulimits.is_empty() {
+        // The user's limits replace the defaults of the same resource and keep the others.
+        let mut rlimits = process.rlimits().clone().unwrap_or_default();
+        for ulimit in &flags.ulimits {
+            let Some(typ) = rlimit_type(&ulimit.name) else {
+                continue;
+            };
+            rlimits.retain(|r| r.typ() != typ);
+            rlimits.push(
+                PosixRlimitBuilder::default()
+                    .typ(typ)
+                    .soft(ulimit.soft)
+                    .hard(ulimit.hard)
+                    .build()?,
+            );
+        }
+        process.set_rlimits(Some(rlimits));
     }
     process.set_user(oci_user);
     // Docker's default: processes may gain privileges (setuid binaries work).

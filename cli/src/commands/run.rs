@@ -79,6 +79,15 @@ pub struct CreateArgs {
     /// Timeout (in seconds) to stop a container (default 10).
     #[arg(long)]
     pub stop_timeout: Option<u32>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Add additional groups to join (gids).
+    #[arg(long = "group-add")]
+    pub group_add: Vec<u32>,
+    /// Ulimit options (`nofile=1024:2048`).
+    #[arg(long = "ulimit")]
+    pub ulimits: Vec<hull_engine::spec::Ulimit>,
     /// The image (busybox, debian:bookworm and scratch are created on first use).
     pub image: String,
     /// The command and its arguments (everything after IMAGE goes to the container).
@@ -153,6 +162,9 @@ impl CreateArgs {
                 stop_signal: self.stop_signal.clone(),
                 stop_timeout: self.stop_timeout,
             },
+            read_only: self.read_only,
+            group_add: self.group_add.clone(),
+            ulimits: self.ulimits.clone(),
         })
     }
 }

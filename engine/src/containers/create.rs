@@ -53,6 +53,12 @@ pub struct CreateRequest {
     pub console_size: Option<(u16, u16)>,
     /// `--label`, `--expose`, `--stop-signal`, `--stop-timeout`.
     pub config: ContainerConfig,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--group-add` (gids).
+    pub group_add: Vec<u32>,
+    /// `--ulimit`.
+    pub ulimits: Vec<crate::spec::Ulimit>,
 }
 
 impl Containers {
@@ -87,6 +93,9 @@ impl Containers {
                 .and_then(|r| i64::try_from(r).ok()),
             cpus: request.cpus,
             pids_limit: request.pids_limit,
+            read_only: request.read_only,
+            group_add: request.group_add.clone(),
+            ulimits: request.ulimits.clone(),
         };
         let image_config = images::runtime_config(&image);
         let user_spec = request
