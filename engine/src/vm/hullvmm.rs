@@ -1,6 +1,7 @@
 //! hull-vmm, our own VMM, with the same guest as the QEMU engine: three virtio-console
 //! devices (hvc0 stdio/tty, hvc1 stderr, hvc2 control) on unix sockets hull-vmm listens
-//! on (`--virtio-console socket=PATH`). hull-vmm starts the vCPUs only once hull has
+//! on. hull hands hull-vmm a `VmConfig` (its own type, as JSON: `hull-vmm --config`), not
+//! an argv of strings. hull-vmm starts the vCPUs only once hull has
 //! connected all three, so not a byte of output is lost, and the guest's `ready` handshake,
 //! separate stderr and signals over hvc2 work as they do under QEMU.
 
@@ -9,10 +10,14 @@ use super::{
 };
 use crate::host::EngineKind;
 use anyhow::{bail, Context, Result};
+use hull_vmm::config::{CpuVendorPolicy, DiskConfig, SerialOutput, VirtioConsoleConfig, VmConfig};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+/// The file beside the console sockets that holds the VM's `VmConfig`.
+const CONFIG_FILE: &str = "vm.json";
 
 /// The hull-vmm engine.
 pub struct HullVmm {
@@ -22,49 +27,43 @@ pub struct HullVmm {
 }
 
 impl HullVmm {
-    /// hull-vmm's arguments for `spec` (pure: unit-tested).
-    pub fn args(&self, spec: &VmSpec) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            "--kernel".to_string(),
-            spec.kernel.display().to_string(),
-            "--initrd".into(),
-            spec.initramfs.display().to_string(),
-            "--cmdline".into(),
-            spec.cmdline.clone(),
-            "--mem-mib".into(),
-            spec.mem_mib.to_string(),
-            "--cpus".into(),
-            spec.cpus.to_string(),
-            "--serial-out".into(),
-            spec.serial_log.display().to_string(),
-        ];
+    /// What hull-vmm boots for `spec`, as its own `VmConfig` (pure: unit-tested).
+    pub fn config(&self, spec: &VmSpec) -> Result<VmConfig> {
+        let mut config = VmConfig::new(&spec.kernel);
+        config.initrd = Some(spec.initramfs.clone());
+        config.cmdline = Some(spec.cmdline.clone());
+        config.mem_mib = u32::try_from(spec.mem_mib)
+            .with_context(|| format!("{} MiB of guest memory is too much", spec.mem_mib))?;
+        config.cpus =
+            u8::try_from(spec.cpus).with_context(|| format!("{} vCPUs are too many", spec.cpus))?;
+        config.disks = spec
+            .disks
+            .iter()
+            .map(|disk| DiskConfig {
+                path: disk.path.clone(),
+                read_only: disk.read_only,
+                serial: Some(disk.serial.clone()),
+            })
+            .collect();
+        // Attach order is the guest's hvcN order; COM1 goes to the serial log, and the
+        // VMM's stdin and stdout carry nothing.
+        config.virtio_consoles = CONSOLE_PORTS
+            .iter()
+            .map(|port| VirtioConsoleConfig {
+                socket: console_socket(&spec.socket_dir, port),
+            })
+            .collect();
+        config.serial = SerialOutput::File(spec.serial_log.clone());
         if self.emulated_kvm {
-            args.push("--cpu-vendor".into());
-            args.push("intel".into());
+            config.cpu_vendor = CpuVendorPolicy::Intel;
         } else {
             // Free page reporting gives freed guest memory back (issue 22). Not under
             // emulation-only KVM: the guest's reporting worker would be emulated CPL0 work
             // every 2 s, for test VMs that live seconds.
-            args.push("--balloon".into());
+            config.balloon = true;
         }
-        for disk in &spec.disks {
-            let ro = if disk.read_only { ":ro" } else { "" };
-            args.push("--disk".into());
-            args.push(format!(
-                "{}{ro},serial={}",
-                disk.path.display(),
-                disk.serial
-            ));
-        }
-        // Attach order is the guest's hvcN order.
-        for port in CONSOLE_PORTS {
-            args.push("--virtio-console".into());
-            args.push(format!(
-                "socket={}",
-                console_socket(&spec.socket_dir, port).display()
-            ));
-        }
-        args
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -94,11 +93,15 @@ impl Engine for HullVmm {
     fn spawn(&self, spec: &VmSpec) -> Result<RunningVm> {
         let binary = locate()?;
         prepare_socket_dir(&spec.socket_dir)?;
+        let config_path = spec.socket_dir.join(CONFIG_FILE);
+        let config = serde_json::to_vec_pretty(&self.config(spec)?)?;
+        std::fs::write(&config_path, config)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
         let log = File::create(&spec.engine_log)
             .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
-        // COM1 goes to the serial log file; stdin and stdout carry nothing.
         let mut child = Command::new(&binary)
-            .args(self.args(spec))
+            .arg("--config")
+            .arg(&config_path)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -117,7 +120,7 @@ mod tests {
     use crate::vm::DiskSpec;
 
     #[test]
-    fn arguments_carry_disks_and_three_socket_consoles_in_port_order() {
+    fn the_config_carries_disks_and_three_socket_consoles_in_port_order() {
         let spec = VmSpec {
             kernel: "/k".into(),
             initramfs: "/i".into(),
@@ -133,23 +136,44 @@ mod tests {
             serial_log: "/tmp/vm.log".into(),
             engine_log: "/tmp/e.log".into(),
         };
-        let args = HullVmm { emulated_kvm: true }.args(&spec).join(" ");
-        assert!(args.contains("--disk /l.erofs:ro,serial=hull-layer-0"));
-        assert!(args.contains("--serial-out /tmp/vm.log"));
-        assert!(!args.contains("--console"), "no stdio console: {args}");
-        assert!(args.ends_with(
-            "--virtio-console socket=/run/x/hvc0.sock \
-             --virtio-console socket=/run/x/hvc1.sock \
-             --virtio-console socket=/run/x/hvc2.sock"
-        ));
-        assert!(args.contains("--cpu-vendor intel"));
-        assert!(!args.contains("--balloon"), "no balloon under emulated KVM");
+        let config = HullVmm { emulated_kvm: true }.config(&spec).unwrap();
+        assert_eq!(
+            config.disks,
+            [DiskConfig {
+                path: "/l.erofs".into(),
+                read_only: true,
+                serial: Some("hull-layer-0".into()),
+            }]
+        );
+        assert_eq!(config.serial, SerialOutput::File("/tmp/vm.log".into()));
+        assert_eq!(
+            config.console,
+            hull_vmm::config::ConsoleKind::Serial,
+            "no stdio console"
+        );
+        let sockets: Vec<_> = config.virtio_consoles.iter().map(|c| &c.socket).collect();
+        assert_eq!(
+            sockets,
+            ["/run/x/hvc0.sock", "/run/x/hvc1.sock", "/run/x/hvc2.sock"].map(std::path::Path::new)
+        );
+        assert_eq!((config.mem_mib, config.cpus), (128, 1));
+        assert_eq!(config.cpu_vendor, CpuVendorPolicy::Intel);
+        assert!(!config.balloon, "no balloon under emulated KVM");
         let native = HullVmm {
             emulated_kvm: false,
         }
-        .args(&spec)
-        .join(" ");
-        assert!(!native.contains("--cpu-vendor"));
-        assert!(native.contains("--balloon"));
+        .config(&spec)
+        .unwrap();
+        assert_eq!(native.cpu_vendor, CpuVendorPolicy::Auto);
+        assert!(native.balloon);
+        // hull-vmm reads back what hull writes.
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<VmConfig>(&json).unwrap(), config);
+        let huge = VmSpec { cpus: 1000, ..spec };
+        assert!(HullVmm {
+            emulated_kvm: false
+        }
+        .config(&huge)
+        .is_err());
     }
 }

@@ -92,8 +92,11 @@ pub const MAX_EXEC_DATA: usize = 2048;
 pub const EXEC_STDIN_WINDOW: u64 = 64 * 1024;
 /// Output bytes the guest may have sent for one exec session without a
 /// [`ControlMessage::ExecOutputAck`] for them (it may overshoot by one [`MAX_EXEC_DATA`]
-/// message): the most the host buffers per session.
-pub const EXEC_OUTPUT_WINDOW: u64 = 256 * 1024;
+/// message): the most the host buffers per session, and the most of it in flight on hvc2.
+/// Small on purpose: QEMU drops what a virtconsole port cannot write to its host socket at
+/// once, so the bytes in flight must stay well under a unix socket's buffer (~208 KiB),
+/// base64 (4/3) and several sessions included.
+pub const EXEC_OUTPUT_WINDOW: u64 = 32 * 1024;
 
 /// I/O port the guest init writes [`BOOT_TIMER_VALUE`] to when userspace is reached.
 /// hull-vmm logs the time since VMM start; other engines ignore the write.

@@ -8,6 +8,7 @@ use linux_loader::cmdline::Cmdline;
 use vmm_sys_util::eventfd::EventFd;
 
 use super::bus::{Bus, BusError};
+use super::lock;
 use crate::arch::x86_64::layout::{
     GSI_VIRTIO_FIRST, MMIO_SLOT_SIZE, VIRTIO_MMIO_MAX_SLOTS, VIRTIO_MMIO_START,
 };
@@ -118,13 +119,6 @@ impl MmioDeviceManager {
             lock(device).mmio_write(offset, data);
         }
     }
-}
-
-/// Locks a device even if a previous holder panicked (see `pio::lock`).
-fn lock<D: ?Sized>(device: &Mutex<D>) -> std::sync::MutexGuard<'_, D> {
-    device
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

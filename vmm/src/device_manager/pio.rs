@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::bus::{Bus, BusError};
+use super::lock;
 use crate::devices::PioDevice;
 
 /// Errors placing a port device.
@@ -49,14 +50,6 @@ impl PioDeviceManager {
             lock(device).pio_write(offset, data);
         }
     }
-}
-
-/// Locks a device even if a previous holder panicked: device state stays usable, and a
-/// poisoned lock must not take the vCPU thread down with it.
-fn lock<D: ?Sized>(device: &Mutex<D>) -> std::sync::MutexGuard<'_, D> {
-    device
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
