@@ -69,6 +69,8 @@ pub enum Command {
     Restart(commands::manage::RestartArgs),
     /// Rename a container.
     Rename(commands::manage::RenameArgs),
+    /// Display containers' resource usage (CPU, memory as their cgroup counts it, pids).
+    Stats(commands::stats::StatsArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(commands::manage::ContainerCommand),

@@ -41,6 +41,7 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod runner;
 pub mod spec;
+pub mod stats;
 pub mod supervisor;
 pub mod syscall;
 pub mod timeline;

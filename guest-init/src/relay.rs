@@ -5,6 +5,7 @@ use crate::console::set_window_size;
 use crate::control::ControlDecoder;
 use crate::execs::{ExecFd, Execs};
 use crate::memory_guard::MemoryGuard;
+use crate::stats::StatsReporter;
 use hull_protocol::ControlMessage;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -60,6 +61,8 @@ pub struct Relay<'a> {
     pub execs: Execs<'a>,
     /// Watches the container's memory cgroup for thrashing at its limit.
     pub memory_guard: Option<&'a mut MemoryGuard>,
+    /// Reports the container's cgroup usage to the host (`hull stats`).
+    pub stats: Option<StatsReporter>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +109,7 @@ impl Relay<'_> {
                 // A timeout: the memory guard's window may have run out.
                 self.check_memory();
             }
+            self.report_stats();
             for (source, flags) in ready {
                 match source {
                     Source::Sigchld => {
@@ -321,7 +325,8 @@ impl Relay<'_> {
         }
     }
 
-    /// The exec sessions' drain timer or the memory guard's window, whichever is sooner.
+    /// The exec sessions' drain timer, the memory guard's window or the next usage report,
+    /// whichever is soonest.
     fn poll_timeout(&self) -> PollTimeout {
         let execs = self.execs.poll_timeout();
         // (`as_millis` panics on NONE.)
@@ -331,12 +336,22 @@ impl Relay<'_> {
             .as_ref()
             .and_then(|g| g.timeout_ms())
             .and_then(|ms| u32::try_from(ms).ok());
-        let ms = match (execs, guard) {
-            (Some(e), Some(g)) => Some(e.min(g)),
-            (e, g) => e.or(g),
-        };
+        let stats = self
+            .stats
+            .as_ref()
+            .filter(|_| self.control.is_some())
+            .map(|s| s.timeout_ms(crate::supervisor::boot_time_ms().unwrap_or(0)))
+            .and_then(|ms| u32::try_from(ms).ok());
+        let ms = [execs, guard, stats].into_iter().flatten().min();
         ms.and_then(|ms| PollTimeout::try_from(ms).ok())
             .unwrap_or(PollTimeout::NONE)
+    }
+
+    /// Sends the container's usage to the host when a report is due.
+    fn report_stats(&mut self) {
+        if let (Some(stats), Some(control)) = (self.stats.as_mut(), self.control) {
+            stats.report_if_due(crate::supervisor::boot_time_ms().unwrap_or(0), control);
+        }
     }
 
     /// Lets the memory guard sample the cgroup (and kill, if the container thrashes).

@@ -173,6 +173,10 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
             events: launch.consoles.control.as_ref(),
         }),
         memory_guard: memory_guard.as_mut(),
+        stats: launch
+            .cgroup
+            .and_then(|c| c.dir())
+            .map(|dir| crate::stats::StatsReporter::new(dir.to_path_buf())),
     }
     .run();
     let _ = old_mask.thread_set_mask();

@@ -95,3 +95,67 @@ fn inspect_reports_the_limit_asked_and_zero_without_one() {
     ]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
 }
+
+/// `hull stats` shows the container's own memory as its cgroup counts it, against its
+/// `-m` limit, not the VM's size or the VMM's RSS.
+#[test]
+fn stats_shows_the_containers_own_memory_against_its_limit() {
+    let Some(hull) = setup("stats_shows_the_containers_own_memory_against_its_limit") else {
+        return;
+    };
+    hull.ok(&["image", "bootstrap", "busybox"]);
+    hull.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "filler",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 20m /dev/zero > /dev/shm/fill; touch /filled; sleep 300",
+    ]);
+    let filled = hull_tests::wait_until(Duration::from_secs(60), || {
+        hull.run(&["exec", "filler", "test", "-f", "/filled"])
+            .status
+            .success()
+    });
+    assert!(filled, "the container never filled its /dev/shm");
+    // hull-init reports every second: a report after the fill includes its 20 MiB.
+    let mut line = String::new();
+    let used_mib = |line: &str| -> f64 {
+        line.split('|')
+            .nth(1)
+            .and_then(|mem| mem.split(" / ").next())
+            .and_then(|used| used.strip_suffix("MiB"))
+            .and_then(|mib| mib.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let seen = hull_tests::wait_until(Duration::from_secs(15), || {
+        line = hull
+            .ok(&[
+                "stats",
+                "--no-stream",
+                "--format",
+                "{{.Name}}|{{.MemUsage}}|{{.PIDs}}",
+            ])
+            .trim()
+            .to_string();
+        used_mib(&line) >= 20.0
+    });
+    assert!(seen, "no report of the 20 MiB: {line:?}");
+    let fields: Vec<&str> = line.split('|').collect();
+    assert_eq!(fields[0], "filler");
+    assert!(
+        fields[1].ends_with(" / 64MiB"),
+        "the -m limit, not the VM's: {line}"
+    );
+    assert!(used_mib(&line) < 64.0, "{line}");
+    assert!(fields[2].parse::<u32>().unwrap() >= 1, "{line}");
+    let table = hull.ok(&["stats", "--no-stream"]);
+    assert!(
+        table.starts_with("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %"),
+        "{table}"
+    );
+}

@@ -15,6 +15,7 @@ pub mod rm;
 pub mod run;
 pub mod shim;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod wait;
 
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Stop(args) => stop::run(args, &globals),
         Command::Restart(args) => manage::restart(args, &globals),
         Command::Rename(args) => manage::rename(args, &globals),
+        Command::Stats(args) => stats::run(args, &globals),
         Command::Container(command) => manage::container(command, &globals),
         Command::Kill(args) => kill::run(args, &globals),
         Command::Rm(args) => rm::run(args, &globals),

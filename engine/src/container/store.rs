@@ -51,6 +51,10 @@ impl ContainerPaths {
     pub fn container_log(&self) -> PathBuf {
         self.dir.join("container.log")
     }
+    /// The guest's last two usage reports (`hull stats`).
+    pub fn stats(&self) -> PathBuf {
+        self.dir.join("stats.json")
+    }
     /// The run spec (JSON) written onto a fresh config disk at every start.
     pub fn run_spec(&self) -> PathBuf {
         self.dir.join("runspec.json")

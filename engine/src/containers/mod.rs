@@ -11,6 +11,7 @@ mod lifecycle;
 mod logs;
 pub mod memory;
 mod sessions;
+pub mod stats;
 
 pub use create::CreateRequest;
 pub use logs::{LogStream, LogsRequest};

@@ -152,6 +152,8 @@ impl ExecSessions {
                 }
                 self.shared.changed.notify_all();
             }
+            // Usage reports are the supervisor's, not the sessions'.
+            GuestEvent::Stats { .. } => {}
             GuestEvent::ExecExit { id, exit_code } => {
                 let session = self.table().sessions.remove(&id);
                 self.shared.changed.notify_all();

@@ -21,7 +21,8 @@ use crate::vm::{log_tail, DiskSpec, Engines, VmSpec};
 use anyhow::{Context, Result};
 use control::ControlChannel;
 use hull_protocol::{
-    ControlMessage, RunResult, RunSpec, CONFIG_DISK_SERIAL, CONFIG_DISK_SIZE, WRITABLE_DISK_SERIAL,
+    ControlMessage, GuestEvent, RunResult, RunSpec, CONFIG_DISK_SERIAL, CONFIG_DISK_SIZE,
+    WRITABLE_DISK_SERIAL,
 };
 use pump::ContainerLog;
 use std::fs::{File, OpenOptions};
@@ -126,7 +127,15 @@ fn boot_and_wait(
     // sessions get their events from it, and end when it does.
     let execs = exec::ExecSessions::new(channel.clone());
     let ready = match vm.consoles.events.take() {
-        Some(events) => ready::ReadyGate::watch(events, execs.router()),
+        Some(events) => {
+            let mut route = execs.router();
+            let stats = paths.stats();
+            let _ = std::fs::remove_file(&stats);
+            ready::ReadyGate::watch(events, move |event| match event {
+                GuestEvent::Stats { .. } => crate::containers::stats::record(&stats, &event),
+                other => route(other),
+            })
+        }
         None => {
             execs.close("this engine gives the guest no control console (needed by exec)");
             ready::ReadyGate::open()

@@ -444,6 +444,17 @@ pub enum GuestEvent {
         /// Bytes written to the process's stdin since the last ack.
         bytes: u64,
     },
+    /// The container's use of its cgroup, sent every second while it runs (`hull stats`).
+    Stats {
+        /// memory.current: bytes the container uses (page cache included, as Docker's).
+        memory_bytes: u64,
+        /// memory.max: its limit, none when unlimited.
+        memory_limit: Option<u64>,
+        /// pids.current.
+        pids: u64,
+        /// cpu.stat usage_usec: CPU time used so far.
+        cpu_usec: u64,
+    },
     /// Session `id` is over; its output was all sent before this event.
     ExecExit {
         /// Session.
