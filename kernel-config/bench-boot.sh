@@ -22,7 +22,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Keep in sync with GuestCmdline::new(profile, CmdlineEngine::Qemu).render();
 # the crate's tests check these two lines.
 STANDARD_CMDLINE="console=ttyS0 panic=-1 rdinit=/init reboot=t quiet no_timer_check noreplace-smp noapictimer"
-COMPAT_CMDLINE="console=ttyS0 panic=-1 rdinit=/init reboot=t quiet no_timer_check noreplace-smp noapictimer nofsgsbase clearcpuid=erms,fsrm,popcnt,cx16,smap,xsave rodata=off tsc=reliable percpu_alloc=page"
+COMPAT_CMDLINE="console=ttyS0 panic=-1 rdinit=/init reboot=t quiet no_timer_check noreplace-smp noapictimer nofsgsbase clearcpuid=erms,fsrm,popcnt,cx16,smap,xsave rodata=off hull.stats=off tsc=reliable percpu_alloc=page"
 
 runs=5 profile=standard kernel="" accel=tcg cmdline="" append="" show=0 dmesg=0 smp=1 mem=256
 while [ $# -gt 0 ]; do

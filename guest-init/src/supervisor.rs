@@ -176,6 +176,9 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         stats: launch
             .cgroup
             .and_then(|c| c.dir())
+            .filter(|_| {
+                crate::stats::enabled(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default())
+            })
             .map(|dir| crate::stats::StatsReporter::new(dir.to_path_buf())),
     }
     .run();

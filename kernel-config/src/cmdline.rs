@@ -57,6 +57,8 @@ pub const EMULATED_KVM_COMPAT: &[&str] = &[
     "clearcpuid=erms,fsrm,popcnt,cx16,smap,xsave",
     // Mapping rodata read-only splits large pages (~10 s of emulated page-table work).
     "rodata=off",
+    // No `hull stats` reports from hull-init: each one is emulated guest-kernel work.
+    "hull.stats=off",
     // Trust the TSC: skips the clocksource watchdog and its emulated reads.
     "tsc=reliable",
     // Per-CPU areas from 4 KiB pages instead of a 2 MiB-aligned embedded chunk, which
