@@ -119,6 +119,16 @@ fn rlimit_type(name: &str) -> Option<PosixRlimitType> {
 /// The process argv: Docker's rule is ENTRYPOINT + CMD, where `--entrypoint` also drops the
 /// image's CMD and CMD arguments replace the image's CMD.
 pub fn argv(image: &ImageConfig, flags: &ProcessFlags) -> Result<Vec<String>> {
+    let (entrypoint, cmd) = entrypoint_and_cmd(image, flags);
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        bail!("no command specified: the image has no Entrypoint or Cmd, give one after the image name");
+    }
+    Ok(argv)
+}
+
+/// ENTRYPOINT and CMD after Docker's merge (see [`argv`]).
+pub fn entrypoint_and_cmd(image: &ImageConfig, flags: &ProcessFlags) -> (Vec<String>, Vec<String>) {
     let entrypoint: Vec<String> = match &flags.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),
         Some(e) => vec![e.clone()],
@@ -131,11 +141,33 @@ pub fn argv(image: &ImageConfig, flags: &ProcessFlags) -> Result<Vec<String>> {
     } else {
         image.cmd().clone().unwrap_or_default()
     };
-    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
-    if argv.is_empty() {
-        bail!("no command specified: the image has no Entrypoint or Cmd, give one after the image name");
+    (entrypoint, cmd)
+}
+
+/// Docker's `Config.Env` of a container: the flags' entries first, then the image's whose
+/// key no flag sets (what the runtime adds, such as HOSTNAME, is not part of it).
+pub fn config_env(image: &ImageConfig, flags: &ProcessFlags) -> Vec<String> {
+    let key = |entry: &String| {
+        entry
+            .split_once('=')
+            .map_or(entry.clone(), |(k, _)| k.to_string())
+    };
+    let mut env: Vec<String> = Vec::new();
+    for entry in &flags.env {
+        let name = key(entry);
+        env.retain(|e| key(e) != name);
+        env.push(entry.clone());
     }
-    Ok(argv)
+    let flag_keys: Vec<String> = env.iter().map(key).collect();
+    env.extend(
+        image
+            .env()
+            .iter()
+            .flatten()
+            .filter(|e| !flag_keys.contains(&key(e)))
+            .cloned(),
+    );
+    env
 }
 
 /// The environment: the image's, overridden key by key by the flags, plus PATH, HOSTNAME,
@@ -362,6 +394,19 @@ mod tests {
                 "B=3",
                 "HOME=/root"
             ]
+        );
+    }
+
+    #[test]
+    fn config_env_is_dockers_flags_first_then_the_images_without_runtime_additions() {
+        let flags = ProcessFlags {
+            env: vec!["A=2".into(), "B=3".into(), "B=4".into()],
+            tty: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            config_env(&image(), &flags),
+            ["A=2", "B=4", "PATH=/img/bin"]
         );
     }
 

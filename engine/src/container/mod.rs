@@ -6,5 +6,5 @@ pub mod liveness;
 pub mod state;
 pub mod store;
 
-pub use state::{Container, ContainerConfig, RunOptions, Status};
+pub use state::{Container, ContainerConfig, ProcessConfig, RunOptions, Status};
 pub use store::ContainerStore;

@@ -87,6 +87,9 @@ pub struct Container {
     /// Docker's container-level settings that are not about booting.
     #[serde(default)]
     pub config: ContainerConfig,
+    /// The process as Docker's `Config` splits it: the image's merged with the flags.
+    #[serde(default)]
+    pub process: ProcessConfig,
     /// Where it is in its lifecycle.
     pub state: RunState,
 }
@@ -107,6 +110,30 @@ pub struct ContainerConfig {
     /// `--stop-timeout` in seconds: `stop`'s grace when it is given none.
     #[serde(default)]
     pub stop_timeout: Option<u32>,
+}
+
+/// Docker's `Config.Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, `Hostname` of a
+/// container: the image's merged with the `run` flags, without what the runtime adds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessConfig {
+    /// ENTRYPOINT (None: none).
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// CMD (None: none).
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// `KEY=VALUE`, the flags' first, then the image's not overridden.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// `-w` or the image's WORKDIR ("" for none).
+    #[serde(default)]
+    pub working_dir: String,
+    /// `-u` or the image's USER ("" for none).
+    #[serde(default)]
+    pub user: String,
+    /// The container's hostname.
+    #[serde(default)]
+    pub hostname: String,
 }
 
 impl Container {
@@ -130,6 +157,7 @@ impl Container {
             options,
             layer_paths,
             config: ContainerConfig::default(),
+            process: ProcessConfig::default(),
             state: RunState {
                 status: Status::Created,
                 supervisor: None,

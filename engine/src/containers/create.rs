@@ -4,7 +4,7 @@
 use super::memory::MemoryRequest;
 use super::Containers;
 use crate::container::store::write_atomic;
-use crate::container::{ids, Container, ContainerConfig, RunOptions};
+use crate::container::{ids, Container, ContainerConfig, ProcessConfig, RunOptions};
 use crate::error::Error;
 use crate::error::Result;
 use crate::host::EngineKind;
@@ -155,8 +155,22 @@ impl Containers {
             options,
             layers.iter().map(|l| l.path.clone()).collect(),
         );
+        let (entrypoint, cmd) = spec::entrypoint_and_cmd(&image_config, &flags);
+        let process = ProcessConfig {
+            entrypoint: Some(entrypoint).filter(|e| !e.is_empty()),
+            cmd: Some(cmd).filter(|c| !c.is_empty()),
+            env: spec::config_env(&image_config, &flags),
+            working_dir: flags
+                .workdir
+                .clone()
+                .or_else(|| image_config.working_dir().clone())
+                .unwrap_or_default(),
+            user: user_spec.clone().unwrap_or_default(),
+            hostname: run_spec.config.hostname().clone().unwrap_or_default(),
+        };
         let container = Container {
             config: request.config.clone(),
+            process,
             ..container
         };
         let container = self.store.create(container, request.name.as_deref())?;

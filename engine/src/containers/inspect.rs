@@ -20,6 +20,7 @@ impl Containers {
 /// Docker's container inspect shape.
 fn container_json(container: &Container, dir: &std::path::Path) -> Value {
     let state = &container.state;
+    let process = &container.process;
     let (path, args) = container
         .command
         .split_first()
@@ -47,10 +48,23 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         "Name": format!("/{}", container.name),
         "LogPath": dir.join("container.log"),
         "Config": {
-            "Image": container.image,
-            "Cmd": container.command,
+            "Hostname": process.hostname,
+            "Domainname": "",
+            "User": process.user,
+            "AttachStdin": container.options.interactive,
+            "AttachStdout": true,
+            "AttachStderr": true,
             "Tty": container.options.tty,
             "OpenStdin": container.options.interactive,
+            "StdinOnce": container.options.interactive,
+            "Env": process.env,
+            // Containers made before the split was kept have only the whole argv.
+            "Cmd": process.cmd.clone().or_else(|| {
+                process.entrypoint.is_none().then(|| container.command.clone())
+            }),
+            "Image": container.image,
+            "WorkingDir": process.working_dir,
+            "Entrypoint": process.entrypoint,
             "Labels": container.config.labels,
             "ExposedPorts": container
                 .config

@@ -308,6 +308,9 @@ fn create_keeps_labels_ports_and_stop_settings_and_refuses_a_bad_signal() {
     assert!(inspect["Config"]["ExposedPorts"]["80/tcp"].is_object());
     assert_eq!(inspect["Config"]["StopSignal"], "SIGUSR1");
     assert_eq!(inspect["Config"]["StopTimeout"], 3);
+    assert_eq!(inspect["Config"]["Cmd"], serde_json::json!(["/true"]));
+    assert!(inspect["Config"]["Entrypoint"].is_null());
+    assert_eq!(inspect["Config"]["Hostname"], &created.id[..12]);
     request.config.stop_signal = Some("SIGNOPE".into());
     assert!(matches!(
         fixture.containers.create(&request, &()),
