@@ -31,7 +31,8 @@ const BUSYBOX_CANDIDATES: [&str; 2] = ["/bin/busybox", "/usr/bin/busybox"];
 pub enum BaseImage {
     /// `busybox:latest`.
     Busybox,
-    /// `debian:bookworm` (also `debian:12`).
+    /// `debian:bookworm` (also `debian:12`, and `debian`/`debian:latest`: the Debian
+    /// release hull bootstraps offline is the one the host's own mirror serves).
     DebianBookworm,
     /// `scratch:latest`: one empty layer.
     Scratch,
@@ -42,7 +43,7 @@ impl BaseImage {
     pub fn for_reference(reference: &str) -> Option<BaseImage> {
         match reference::normalize(reference).ok()?.as_str() {
             "busybox:latest" => Some(BaseImage::Busybox),
-            "debian:bookworm" | "debian:12" => Some(BaseImage::DebianBookworm),
+            "debian:bookworm" | "debian:12" | "debian:latest" => Some(BaseImage::DebianBookworm),
             "scratch:latest" => Some(BaseImage::Scratch),
             _ => None,
         }
@@ -79,10 +80,20 @@ impl Store {
             Err(StoreError::ImageNotFound(_)) => {}
             Err(e) => return Err(e),
         }
-        match BaseImage::for_reference(reference) {
-            Some(base) => self.bootstrap_base(base, progress).map(Some),
-            None => Ok(None),
+        let Some(base) = BaseImage::for_reference(reference) else {
+            return Ok(None);
+        };
+        // Another name of a base image already built (debian:latest for debian:bookworm)
+        // is a new tag of it, not a second bootstrap.
+        let image = match self.resolve(base.reference()) {
+            Ok(image) => image,
+            Err(StoreError::ImageNotFound(_)) => self.bootstrap_base(base, progress)?,
+            Err(e) => return Err(e),
+        };
+        if reference::normalize(reference)? != base.reference() {
+            self.tag(base.reference(), reference)?;
         }
+        self.resolve(reference).map(Some)
     }
 
     /// `hull image bootstrap NAME`: (re)builds a base image and tags it. busybox and scratch

@@ -59,6 +59,32 @@ fn busybox_bootstraps_resolves_and_mounts() -> anyhow::Result<()> {
 }
 
 #[test]
+fn untagged_debian_is_the_debian_base_image_tagged_again_not_built_twice() -> anyhow::Result<()> {
+    if skip_unless_root("untagged_debian_is_the_debian_base_image_tagged_again_not_built_twice") {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    // Stand-in for a built debian:bookworm (debootstrap takes minutes): any image tagged so.
+    let busybox = store.bootstrap("busybox", &())?;
+    store.tag("busybox", "debian:bookworm")?;
+    let debian = store
+        .ensure_base_image("debian", &())?
+        .expect("debian is a base image");
+    assert_eq!(
+        debian.id, busybox.id,
+        "the bookworm image, not a new bootstrap"
+    );
+    assert!(debian.references.contains(&"debian:latest".to_owned()));
+    let twelve = store
+        .ensure_base_image("debian:12", &())?
+        .expect("a base image");
+    assert_eq!(twelve.id, busybox.id);
+    assert_eq!(store.resolve("debian:latest")?.id, busybox.id);
+    Ok(())
+}
+
+#[test]
 fn scratch_is_one_empty_layer() -> anyhow::Result<()> {
     if skip_unless_root("scratch_is_one_empty_layer") {
         return Ok(());

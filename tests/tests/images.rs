@@ -123,3 +123,38 @@ fn listing_into_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+#[test]
+fn untagged_debian_names_the_debian_base_image_as_docker_users_type_it() {
+    if hull_binary().is_none() {
+        eprintln!("SKIPPED untagged_debian_names_the_debian_base_image_as_docker_users_type_it: run `cargo build -p hull-cli` first");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    if !hull(root, &["image", "bootstrap", "busybox"])
+        .status
+        .success()
+    {
+        eprintln!("SKIPPED untagged_debian_names_the_debian_base_image_as_docker_users_type_it: cannot bootstrap busybox");
+        return;
+    }
+    // A stand-in for a built debian:bookworm: debootstrap takes minutes (slow tier).
+    assert!(hull(root, &["tag", "busybox", "debian:bookworm"])
+        .status
+        .success());
+    let created = hull(root, &["create", "--name", "deb", "debian", "true"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let image_id = |name: &str| stdout(&hull(root, &["image", "inspect", "-f", "{{.Id}}", name]));
+    assert_eq!(image_id("debian:latest"), image_id("busybox"));
+    let tags = stdout(&hull(
+        root,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    ));
+    assert!(tags.contains("debian:latest"), "{tags}");
+    assert!(tags.contains("debian:bookworm"), "{tags}");
+}
