@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod detach_keys;
 mod env;
 mod exit;
 mod format;

@@ -85,11 +85,13 @@ impl Store {
         };
         // Another name of a base image already built (debian:latest for debian:bookworm)
         // is a new tag of it, not a second bootstrap.
-        let image = match self.resolve(base.reference()) {
-            Ok(image) => image,
-            Err(StoreError::ImageNotFound(_)) => self.bootstrap_base(base, progress)?,
+        match self.resolve(base.reference()) {
+            Ok(_) => {}
+            Err(StoreError::ImageNotFound(_)) => {
+                self.bootstrap_base(base, progress)?;
+            }
             Err(e) => return Err(e),
-        };
+        }
         if reference::normalize(reference)? != base.reference() {
             self.tag(base.reference(), reference)?;
         }

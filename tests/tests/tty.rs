@@ -65,3 +65,76 @@ fn interactive_tty_session_behaves_like_docker() {
         assert_eq!(std::fs::read_to_string(&status_file).unwrap().trim(), "3");
     }
 }
+
+#[test]
+fn detach_keys_leave_the_container_running_like_docker() {
+    let test = "detach_keys_leave_the_container_running_like_docker";
+    let Some(hull) = setup(test) else {
+        return;
+    };
+    let status = hull.root.path().join("status");
+    let h = hull.env_prefix();
+    let s = status.display();
+    // Three clients one after another in one terminal: run -it, attach with other keys,
+    // exec -it; each detaches and records its own exit status.
+    let command = format!(
+        "{h} run -it --name d busybox sh; echo run=$? >> {s}; \
+         {h} attach --detach-keys ctrl-a,x d; echo attach=$? >> {s}; \
+         {h} exec -it d sh; echo exec=$? >> {s}; sleep 60"
+    );
+    let Some(term) = Terminal::start(test, &command, 100, 30) else {
+        return;
+    };
+    let screen = || term.screen();
+    let recorded = |what: &str| {
+        wait_until(Duration::from_secs(20), || {
+            std::fs::read_to_string(&status).is_ok_and(|s| s.contains(what))
+        })
+    };
+    let running = || hull.inspect("d", "{{.State.Running}}") == "true";
+
+    assert!(
+        wait_until(Duration::from_secs(30), || screen().contains("/ #")),
+        "no prompt: {}",
+        screen()
+    );
+    term.keys(&["echo first-$((1+1))", "Enter"]);
+    assert!(wait_until(Duration::from_secs(10), || screen().contains("first-2")));
+    term.keys(&["C-p", "C-q"]);
+    assert!(
+        recorded("run=0"),
+        "run -it must end with 0 on ctrl-p ctrl-q: {}",
+        screen()
+    );
+    assert!(running(), "the container keeps running after the detach");
+
+    // `attach` with other keys: ctrl-p ctrl-q now go to the shell, ctrl-a x detach.
+    std::thread::sleep(Duration::from_millis(500));
+    term.keys(&["C-p", "C-q"]);
+    term.keys(&["echo second-$((2+2))", "Enter"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || screen().contains("second-4")),
+        "the attached shell answers: {}",
+        screen()
+    );
+    term.keys(&["C-a", "x"]);
+    assert!(recorded("attach=0"), "{}", screen());
+    assert!(running());
+
+    // `exec -it`: the detached process goes on running.
+    assert!(wait_until(Duration::from_secs(20), || screen()
+        .matches("/ #")
+        .count()
+        >= 3));
+    term.keys(&["sleep 1234", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    term.keys(&["C-p", "C-q"]);
+    assert!(recorded("exec=0"), "{}", screen());
+    assert!(
+        wait_until(Duration::from_secs(10), || hull
+            .ok(&["exec", "d", "ps"])
+            .contains("sleep 1234")),
+        "the exec'd process must outlive its detached client"
+    );
+    hull.ok(&["rm", "-f", "d"]);
+}

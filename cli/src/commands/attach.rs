@@ -1,14 +1,15 @@
 //! `hull attach`: connect the terminal to a running container, as `docker attach` does. The
 //! container's output from now on is streamed (stdout and stderr apart), our stdin is
 //! forwarded when it was started with `-i` (with `-t`: the host terminal in raw mode, its
-//! size forwarded), signals sent to hull are proxied to the container, and hull exits with
-//! the container's status.
+//! size forwarded, and the detach keys leave it running), signals sent to hull are proxied
+//! to the container, and hull exits with the container's status.
 
 use crate::args::Globals;
+use crate::detach_keys;
 use crate::exit::with_code;
-use crate::streams::{self, ClosedStdout};
+use crate::streams::{self, Attached, ClosedStdout, Ended};
 use anyhow::Result;
-use hull_engine::supervisor::terminal;
+use hull_engine::containers::{Containers, Session};
 use hull_engine::Error;
 
 /// Docker's `attach` ends with status 1 (not 125) for its own refusals ("No such container",
@@ -18,12 +19,16 @@ const DOCKER_ATTACH_ERROR: i32 = 1;
 /// `hull attach` flags.
 #[derive(Debug, clap::Args)]
 pub struct AttachArgs {
+    /// Override the key sequence for detaching a container.
+    #[arg(long, value_name = "KEYS", default_value = detach_keys::DEFAULT)]
+    pub detach_keys: String,
     /// The container.
     pub container: String,
 }
 
 /// `hull attach`.
 pub fn run(args: AttachArgs, globals: &Globals) -> Result<i32> {
+    let keys = detach_keys::parse(&args.detach_keys)?;
     let containers = super::containers(globals)?;
     let session = containers
         .attach(&args.container)
@@ -33,24 +38,25 @@ pub fn run(args: AttachArgs, globals: &Globals) -> Result<i32> {
             }
             other => other.into(),
         })?;
+    follow(&containers, session, &keys)
+}
+
+/// The client of an attach session until it ends: the container's status, or 0 when the
+/// user detached (the container runs on). Also `run -it` and `start -ai`.
+pub fn follow(containers: &Containers, session: Session, detach_keys: &[u8]) -> Result<i32> {
     let container = session.container().clone();
-    let input = session.input();
-    // Before any thread exists, so only the signal thread receives these.
-    streams::proxy_signals(input.clone(), container.options.tty);
-    let _raw = if container.options.tty {
-        if let Some((rows, cols)) = terminal::size() {
-            input.resize(rows, cols);
-        }
-        terminal::RawMode::enable()
-    } else {
-        None
+    let how = Attached {
+        tty: container.options.tty,
+        stdin: container.options.interactive,
+        detach_keys: detach_keys.to_vec(),
+        send_size: true,
+        closed_stdout: ClosedStdout::Ignore,
     };
-    if container.options.interactive {
-        streams::forward_stdin(input);
+    match streams::follow(session, how) {
+        Ended::Exited(status) => Ok(status),
+        Ended::Detached => Ok(0),
+        // The supervisor went away without a status (it failed, or was killed): the store
+        // knows.
+        Ended::Lost => Ok(containers.status_after_attach(&container.id)?),
     }
-    if let Some(status) = streams::stream_output(session, ClosedStdout::Ignore) {
-        return Ok(status);
-    }
-    // The supervisor went away without a status (it failed, or was killed): the store knows.
-    Ok(containers.status_after_attach(&container.id)?)
 }

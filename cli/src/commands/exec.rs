@@ -8,7 +8,8 @@
 //! SIGPIPE, as in a local pipeline. The guest side is hull-init's `execs`.
 
 use crate::args::Globals;
-use crate::streams::{self, ClosedStdout};
+use crate::detach_keys;
+use crate::streams::{self, Attached, ClosedStdout, Ended};
 use anyhow::{bail, Result};
 use hull_engine::containers::{Session, SessionEvent};
 use hull_engine::supervisor::terminal;
@@ -29,6 +30,9 @@ pub struct ExecArgs {
     /// Detached mode: start the command, print nothing, do not wait for it.
     #[arg(short, long)]
     pub detach: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long, value_name = "KEYS", default_value = detach_keys::DEFAULT)]
+    pub detach_keys: String,
     /// Set environment variables (KEY=VALUE, or KEY to take the host's value).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -54,6 +58,7 @@ pub fn run(args: ExecArgs, globals: &Globals) -> Result<i32> {
     if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
         bail!("the input device is not a TTY: drop -t, or run hull from a terminal");
     }
+    let detach_keys = detach_keys::parse(&args.detach_keys)?;
     let containers = super::containers(globals)?;
     let request = ExecRequest {
         args: args.command.clone(),
@@ -69,20 +74,17 @@ pub fn run(args: ExecArgs, globals: &Globals) -> Result<i32> {
         return wait_started(session);
     }
     let id = session.container().id.clone();
-    let input = session.input();
-    // Before any thread exists, so only the signal thread receives these.
-    streams::proxy_signals(input.clone(), args.tty);
-    let _raw = if args.tty {
-        terminal::RawMode::enable()
-    } else {
-        None
+    let how = Attached {
+        tty: args.tty,
+        stdin: request.stdin,
+        detach_keys,
+        send_size: false,
+        closed_stdout: ClosedStdout::SendSigpipe,
     };
-    if request.stdin {
-        streams::forward_stdin(input);
-    }
-    match streams::stream_output(session, ClosedStdout::SendSigpipe) {
-        Some(status) => Ok(status),
-        None => Err(containers.exec_lost(&id).into()),
+    match streams::follow(session, how) {
+        Ended::Exited(status) => Ok(status),
+        Ended::Detached => Ok(0),
+        Ended::Lost => Err(containers.exec_lost(&id).into()),
     }
 }
 

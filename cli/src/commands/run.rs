@@ -3,6 +3,7 @@
 //! flags of the "create" half ([`CreateArgs`]) are also `hull create`'s.
 
 use crate::args::Globals;
+use crate::detach_keys;
 use crate::progress::TerminalProgress;
 use anyhow::{bail, Result};
 use hull_engine::container::ContainerConfig;
@@ -16,6 +17,9 @@ pub struct RunArgs {
     /// Run in the background and print the container ID.
     #[arg(short, long)]
     pub detach: bool,
+    /// Override the key sequence for detaching a container (with -it).
+    #[arg(long, value_name = "KEYS", default_value = detach_keys::DEFAULT)]
+    pub detach_keys: String,
     /// What to create.
     #[command(flatten)]
     pub create: CreateArgs,
@@ -183,8 +187,10 @@ pub fn run(args: RunArgs, globals: &Globals) -> Result<i32> {
     use std::io::IsTerminal;
     let RunArgs {
         detach,
+        detach_keys,
         create: args,
     } = args;
+    let detach_keys = detach_keys::parse(&detach_keys)?;
     if args.tty && args.interactive && !detach && !std::io::stdin().is_terminal() {
         bail!("the input device is not a TTY: drop -t, or run hull from a terminal");
     }
@@ -194,6 +200,12 @@ pub fn run(args: RunArgs, globals: &Globals) -> Result<i32> {
         containers.start_detached(&container)?;
         println!("{}", container.id);
         return Ok(0);
+    }
+    if args.tty && args.interactive {
+        // Supervised by a shim, this process its first attached client: the detach keys can
+        // then leave the container running, as Docker's do.
+        let session = containers.start_and_attach(&container)?;
+        return super::attach::follow(&containers, session, &detach_keys);
     }
     let done = containers.supervise(
         &container,

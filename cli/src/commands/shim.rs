@@ -9,6 +9,9 @@ use nix::sys::signal::{self, SigHandler, Signal};
 /// `hull shim` arguments.
 #[derive(Debug, clap::Args)]
 pub struct ShimArgs {
+    /// A client attaches next: hold the output for it (`run -it`).
+    #[arg(long = "for-attach")]
+    pub for_attach: bool,
     /// The container's full id.
     pub id: String,
 }
@@ -19,6 +22,6 @@ pub fn run(args: ShimArgs, globals: &Globals) -> Result<i32> {
     let _ = nix::unistd::setsid();
     // SAFETY: SIG_IGN installs no handler code; it only changes the disposition.
     let _ = unsafe { signal::signal(Signal::SIGHUP, SigHandler::SigIgn) };
-    super::containers(globals)?.supervise_detached(&args.id)?;
+    super::containers(globals)?.supervise_detached(&args.id, args.for_attach)?;
     Ok(0)
 }

@@ -1,6 +1,7 @@
 //! `hull start`: boot a created or exited container again, its writable layer intact.
 
 use crate::args::Globals;
+use crate::detach_keys;
 use anyhow::{bail, Result};
 use hull_engine::supervisor::Io;
 
@@ -13,6 +14,9 @@ pub struct StartArgs {
     /// Attach the container's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long, value_name = "KEYS", default_value = detach_keys::DEFAULT)]
+    pub detach_keys: String,
     /// Containers to start.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -24,6 +28,13 @@ pub fn run(args: StartArgs, globals: &Globals) -> Result<i32> {
     if args.attach || args.interactive {
         if args.containers.len() > 1 {
             bail!("you cannot start and attach multiple containers at once");
+        }
+        let container = containers.find(&args.containers[0])?;
+        if args.interactive && container.options.tty && container.options.interactive {
+            // As `run -it`: a shim supervises, so the detach keys can leave it running.
+            let keys = detach_keys::parse(&args.detach_keys)?;
+            let session = containers.start_and_attach(&container)?;
+            return super::attach::follow(&containers, session, &keys);
         }
         let io = Io::Terminal {
             stdin: args.interactive,

@@ -1,7 +1,7 @@
 //! Booting and ending containers: start (detached, under a shim, or attached to this
 //! process), stop, kill, remove, wait.
 
-use super::Containers;
+use super::{Containers, Session, SHIM_FOR_ATTACH_FLAG};
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
 use crate::exit::HULL_ERROR;
@@ -34,10 +34,16 @@ impl Containers {
     }
 
     /// The detached supervisor's work (`hull shim ID`): supervises container `id` until its
-    /// VM ends and removes it then if it is `--rm`.
-    pub fn supervise_detached(&self, id: &str) -> Result<Container> {
+    /// VM ends and removes it then if it is `--rm`. With `for_attach`, a client attaches
+    /// next and gets the output from the first byte.
+    pub fn supervise_detached(&self, id: &str, for_attach: bool) -> Result<Container> {
         let container = self.store.load(id)?;
-        let done = self.supervise(&container, Io::Detached)?;
+        let io = if for_attach {
+            Io::DetachedForAttach
+        } else {
+            Io::Detached
+        };
+        let done = self.supervise(&container, io)?;
         if done.options.auto_remove {
             self.store.remove(&done.id)?;
         }
@@ -75,10 +81,21 @@ impl Containers {
     /// Starts the shim that supervises `container` in its own session and waits until the
     /// VM runs (or failed to).
     pub fn start_detached(&self, container: &Container) -> Result<()> {
-        Ok(self.spawn_shim_and_wait(container)?)
+        Ok(self.spawn_shim_and_wait(container, false)?)
     }
 
-    fn spawn_shim_and_wait(&self, container: &Container) -> anyhow::Result<()> {
+    /// Starts `container` in the background and attaches to it, its output from the first
+    /// byte (`run -it`, `start -ai`): the client may detach and leave it running, as with
+    /// Docker's detach keys.
+    pub fn start_and_attach(&self, container: &Container) -> Result<Session> {
+        if self.find(&container.id)?.is_running() {
+            return Err(Error::AlreadyRunning(container.name.clone()));
+        }
+        self.spawn_shim_and_wait(container, true)?;
+        self.attach(&container.id)
+    }
+
+    fn spawn_shim_and_wait(&self, container: &Container, for_attach: bool) -> anyhow::Result<()> {
         let shim = self
             .shim
             .as_ref()
@@ -89,6 +106,7 @@ impl Containers {
         let mut command = Command::new(&shim.program);
         command
             .args(&shim.args)
+            .args(for_attach.then_some(SHIM_FOR_ATTACH_FLAG))
             .arg(&container.id)
             .stdin(Stdio::null())
             .stdout(shim_log.try_clone()?)

@@ -23,9 +23,12 @@ use crate::vm::{Engines, HostEngines};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+/// The flag the shim command is given when a client attaches right after the start.
+pub const SHIM_FOR_ATTACH_FLAG: &str = "--for-attach";
+
 /// How to start a detached container's supervisor (`hull shim ID` for the CLI): `program`
-/// with `args`, then the container's full id. The supervisor must call
-/// [`Containers::supervise_detached`].
+/// with `args`, then [`SHIM_FOR_ATTACH_FLAG`] when a client attaches next, then the
+/// container's full id. The supervisor must call [`Containers::supervise_detached`].
 #[derive(Debug, Clone)]
 pub struct ShimCommand {
     /// The executable.

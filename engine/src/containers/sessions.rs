@@ -8,14 +8,15 @@ use crate::error::{Error, Result};
 use crate::exit::HULL_ERROR;
 use crate::supervisor::control;
 use crate::supervisor::wire::{
-    read_frame, write_frame, Request, EXIT, RESIZE, SIGNAL, STARTED, STDERR, STDIN, STDIN_EOF,
-    STDOUT,
+    read_frame, write_frame, Request, DETACH, EXIT, RESIZE, SIGNAL, STARTED, STDERR, STDIN,
+    STDIN_EOF, STDOUT,
 };
 use anyhow::Context;
 use hull_protocol::{ControlMessage, ExecRequest};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,7 @@ pub struct Session {
 pub struct SessionInput {
     writer: Arc<Mutex<UnixStream>>,
     kind: SessionKind,
+    detached: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -109,6 +111,23 @@ impl SessionInput {
         }
     }
 
+    /// True once the client detached ([`Self::detach`]): the session ended with the process
+    /// still running, not with a lost connection.
+    pub fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::SeqCst)
+    }
+
+    /// Leaves the process running (Docker's detach keys): an exec'd process keeps its stdin
+    /// open; the session then ends, `Session::next_event` returning None.
+    pub fn detach(&self) {
+        self.detached.store(true, Ordering::SeqCst);
+        if matches!(self.kind, SessionKind::Exec) {
+            self.frame(DETACH, &[]);
+        }
+        let session = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = session.shutdown(std::net::Shutdown::Both);
+    }
+
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: i32) -> bool {
         match &self.kind {
@@ -158,6 +177,7 @@ impl Containers {
             input: SessionInput {
                 writer: Arc::new(Mutex::new(stream.try_clone()?)),
                 kind: SessionKind::Attach { socket },
+                detached: Arc::default(),
             },
             reader: stream,
             container,
@@ -177,6 +197,7 @@ impl Containers {
             input: SessionInput {
                 writer: Arc::new(Mutex::new(stream.try_clone()?)),
                 kind: SessionKind::Exec,
+                detached: Arc::default(),
             },
             reader: stream,
             container,

@@ -11,6 +11,10 @@
 //!
 //! A client that stops reading for [`WRITE_TIMEOUT`] is dropped, so it cannot stall the
 //! console pumps that also feed the container log.
+//!
+//! When a client is known to be on its way (`run -it`: the client starts the supervisor,
+//! then attaches), output before it arrives is held for it, up to [`HELD_OUTPUT_LIMIT`],
+//! as Docker attaches before it starts the process.
 
 use super::ready::ReadyGate;
 use super::wire::{read_frame, write_frame, EXIT, STDIN};
@@ -22,22 +26,38 @@ use std::time::Duration;
 
 /// How long a write to an attached client may block before the client is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this much output is held for a client that has not attached yet.
+pub const HELD_OUTPUT_LIMIT: usize = 4 << 20;
 
 type SharedWriter = Arc<Mutex<Option<Box<dyn Write + Send>>>>;
 
 /// The attached clients of one container, and its stdin while nobody else owns it.
 #[derive(Clone)]
 pub struct Attachments {
-    clients: Arc<Mutex<Vec<UnixStream>>>,
+    clients: Arc<Mutex<Clients>>,
     stdin: SharedWriter,
     ready: ReadyGate,
 }
 
+/// The connected clients, and the output held for the first one while it is expected.
+#[derive(Default)]
+struct Clients {
+    streams: Vec<UnixStream>,
+    /// Frames (kind, payload) for the expected first client; None once it came (or when
+    /// none is expected).
+    held: Option<Vec<(u8, Vec<u8>)>>,
+    held_bytes: usize,
+}
+
 impl Attachments {
-    /// No clients yet; client input waits for `ready`.
-    pub fn new(ready: ReadyGate) -> Self {
+    /// No clients yet; client input waits for `ready`. With `hold_for_first_client`, output
+    /// written before the first client attaches is kept for it.
+    pub fn new(ready: ReadyGate, hold_for_first_client: bool) -> Self {
         Self {
-            clients: Arc::default(),
+            clients: Arc::new(Mutex::new(Clients {
+                held: hold_for_first_client.then(Vec::new),
+                ..Clients::default()
+            })),
             stdin: Arc::default(),
             ready,
         }
@@ -56,10 +76,19 @@ impl Attachments {
             return;
         };
         let _ = output.set_write_timeout(Some(WRITE_TIMEOUT));
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(output);
+        {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            let mut output = output;
+            // What was held for it goes first, under the lock: nothing overtakes it.
+            let held = clients.held.take().unwrap_or_default();
+            clients.held_bytes = 0;
+            if held
+                .iter()
+                .all(|(kind, payload)| write_frame(&mut output, *kind, payload).is_ok())
+            {
+                clients.streams.push(output);
+            }
+        }
         let stdin = Arc::clone(&self.stdin);
         let ready = self.ready.clone();
         std::thread::spawn(move || {
@@ -82,14 +111,23 @@ impl Attachments {
     /// Sends one frame to every client, dropping those that fail.
     fn broadcast(&self, kind: u8, payload: &[u8]) {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients.retain_mut(|client| write_frame(client, kind, payload).is_ok());
+        let clients = &mut *clients;
+        if let Some(held) = clients.held.as_mut() {
+            if clients.held_bytes + payload.len() <= HELD_OUTPUT_LIMIT {
+                clients.held_bytes += payload.len();
+                held.push((kind, payload.to_vec()));
+            }
+        }
+        clients
+            .streams
+            .retain_mut(|client| write_frame(client, kind, payload).is_ok());
     }
 
     /// Tells every client how the container ended and closes their connections.
     pub fn finish(&self, status: i32) {
         self.broadcast(EXIT, &status.to_be_bytes());
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        for client in clients.drain(..) {
+        for client in clients.streams.drain(..) {
             let _ = client.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -126,5 +164,68 @@ impl Write for Tee {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connects a client; returns its end of the connection.
+    fn connect(attachments: &Attachments) -> UnixStream {
+        let (client, served) = UnixStream::pair().unwrap();
+        attachments.add(BufReader::new(served));
+        client
+    }
+
+    fn frames(mut client: UnixStream) -> Vec<(u8, Vec<u8>)> {
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        while let Ok(Some(frame)) = read_frame(&mut client) {
+            got.push(frame);
+        }
+        got
+    }
+
+    #[test]
+    fn output_before_the_expected_client_is_held_for_it_in_order() {
+        let attachments = Attachments::new(ReadyGate::open(), true);
+        let mut out = attachments.tee(STDOUT, None);
+        let mut err = attachments.tee(STDERR, None);
+        out.write_all(b"first").unwrap();
+        err.write_all(b"oops").unwrap();
+        let client = connect(&attachments);
+        out.write_all(b"later").unwrap();
+        let late = connect(&attachments);
+        attachments.finish(7);
+        assert_eq!(
+            frames(client),
+            [
+                (STDOUT, b"first".to_vec()),
+                (STDERR, b"oops".to_vec()),
+                (STDOUT, b"later".to_vec()),
+                (EXIT, 7i32.to_be_bytes().to_vec()),
+            ]
+        );
+        // Only the first client gets the held output; a later one sees from its arrival.
+        assert_eq!(frames(late), [(EXIT, 7i32.to_be_bytes().to_vec())]);
+    }
+
+    #[test]
+    fn without_an_expected_client_nothing_is_held_and_holding_is_bounded() {
+        let attachments = Attachments::new(ReadyGate::open(), false);
+        attachments.tee(STDOUT, None).write_all(b"lost").unwrap();
+        let client = connect(&attachments);
+        attachments.finish(0);
+        assert_eq!(frames(client), [(EXIT, 0i32.to_be_bytes().to_vec())]);
+
+        let attachments = Attachments::new(ReadyGate::open(), true);
+        let mut out = attachments.tee(STDOUT, None);
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..(HELD_OUTPUT_LIMIT / chunk.len() + 10) {
+            out.write_all(&chunk).unwrap();
+        }
+        let held = attachments.clients.lock().unwrap().held_bytes;
+        assert!(held <= HELD_OUTPUT_LIMIT, "{held}");
     }
 }

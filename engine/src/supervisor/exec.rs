@@ -21,7 +21,7 @@
 use super::control::ControlChannel;
 use super::exec_output::{ClientFrame, OutputQueue};
 use super::wire::{
-    read_frame, write_frame, EXIT, RESIZE, SIGNAL, STDERR, STDIN, STDIN_EOF, STDOUT,
+    read_frame, write_frame, DETACH, EXIT, RESIZE, SIGNAL, STDERR, STDIN, STDIN_EOF, STDOUT,
 };
 use hull_protocol::{
     Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW,
@@ -269,6 +269,11 @@ impl ExecSessions {
                             data: Base64(chunk.to_vec()),
                         });
                     }
+                    continue;
+                }
+                (DETACH, _) => {
+                    // Leaving on purpose is not the end of the process's input.
+                    stdin_open = false;
                     continue;
                 }
                 (STDIN_EOF, _) if stdin_open => {

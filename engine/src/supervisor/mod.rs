@@ -39,6 +39,9 @@ pub enum Io {
     },
     /// Only the container log (detached).
     Detached,
+    /// Detached, for a client that attaches next (`run -it`, `start -ai`): the output before
+    /// it arrives is held for it, so it sees the container's first bytes.
+    DetachedForAttach,
 }
 
 /// Boots `container` on one of `engines` and supervises it until its VM ends; returns its
@@ -141,7 +144,7 @@ fn boot_and_wait(
             ready::ReadyGate::open()
         }
     };
-    let attachments = attach::Attachments::new(ready.clone());
+    let attachments = attach::Attachments::new(ready.clone(), io == Io::DetachedForAttach);
     control::serve(
         &paths.control_socket(),
         channel.clone(),
@@ -186,7 +189,9 @@ fn boot_and_wait(
             });
         }
         // Detached with -i: stdin stays open for `hull attach` clients, as Docker's does.
-        Io::Detached if options.interactive => attachments.set_stdin(vm.consoles.stdio_in),
+        Io::Detached | Io::DetachedForAttach if options.interactive => {
+            attachments.set_stdin(vm.consoles.stdio_in)
+        }
         _ => {
             if !options.tty {
                 channel.send(&ControlMessage::StdinEof { bytes: 0 });

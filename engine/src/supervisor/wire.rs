@@ -73,6 +73,9 @@ pub const RESIZE: u8 = 5;
 pub const SIGNAL: u8 = 6;
 /// Frame kind: the process exec'd (supervisor -> client; `exec -d` waits for it).
 pub const STARTED: u8 = 7;
+/// Frame kind: the client detaches (its detach keys): the process keeps running with its
+/// stdin open, as after Docker's ctrl-p ctrl-q (client -> supervisor).
+pub const DETACH: u8 = 8;
 
 /// A request another hull process sends to the supervisor.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
