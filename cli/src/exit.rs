@@ -4,6 +4,15 @@
 use hull_engine::exit::ExitStatus;
 pub use hull_engine::exit::{with_code, HULL_ERROR};
 
+/// Docker's CLI exits 1 (not 125) when the daemon refuses a request of a verb other than
+/// run/create, such as a bad `--filter`.
+pub const DOCKER_DAEMON_ERROR: i32 = 1;
+
+/// `err` as the daemon's refusal: printed as is, exit status 1.
+pub fn daemon_error(err: impl std::fmt::Display) -> anyhow::Error {
+    with_code(DOCKER_DAEMON_ERROR, err.to_string())
+}
+
 /// Prints `err` the way Docker does and returns the status to exit with.
 pub fn report(err: &anyhow::Error) -> i32 {
     if let Some(status) = exit_status(err) {

@@ -1,7 +1,7 @@
 //! `hull create` and `hull exec` as Docker's: a created container is listed "Created" and
 //! boots on `start`; `exec` runs extra processes inside the running container (its hostname,
 //! files, environment), with the process's exit status, stdout and stderr apart, stdin with
-//! `-i`, `-e`/`-w`/`-u`, several at once, `-d`, a terminal with `-it`, and 125 with advice
+//! `-i`, `-e`/`-w`/`-u`, several at once, `-d`, a terminal with `-it`, and 1 with advice
 //! for a container that is not running.
 
 // An integration-test crate is all tests: the lint is meant for unit tests in src/.
@@ -231,8 +231,9 @@ fn exec_needs_a_running_container() {
         return;
     };
     hull.ok(&["create", "--name", "idle", "busybox", "true"]);
+    // Docker's CLI exits 1 when the daemon refuses an exec.
     let out = hull.run(&["exec", "idle", "true"]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("container idle is not running: start it first"),
         "{}",
@@ -244,10 +245,10 @@ fn exec_needs_a_running_container() {
 
     hull.ok(&["run", "--name", "done", "busybox", "true"]);
     let out = hull.run(&["exec", "done", "true"]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("start it first"), "{}", stderr(&out));
     let out = hull.run(&["exec", "nosuch", "true"]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("No such container: nosuch"),
         "{}",

@@ -6,15 +6,11 @@
 
 use crate::args::Globals;
 use crate::detach_keys;
-use crate::exit::with_code;
+use crate::exit::daemon_error;
 use crate::streams::{self, Attached, ClosedStdout, Ended};
 use anyhow::Result;
 use hull_engine::containers::{Containers, Session};
 use hull_engine::Error;
-
-/// Docker's `attach` ends with status 1 (not 125) for its own refusals ("No such container",
-/// "cannot attach to a stopped container").
-const DOCKER_ATTACH_ERROR: i32 = 1;
 
 /// `hull attach` flags.
 #[derive(Debug, clap::Args)]
@@ -30,11 +26,13 @@ pub struct AttachArgs {
 pub fn run(args: AttachArgs, globals: &Globals) -> Result<i32> {
     let keys = detach_keys::parse(&args.detach_keys)?;
     let containers = super::containers(globals)?;
+    // Docker's `attach` ends with status 1 (not 125) for its refusals ("No such container",
+    // "You cannot attach to a stopped container").
     let session = containers
         .attach(&args.container)
         .map_err(|err| match err {
             Error::NoSuchContainer(_) | Error::AmbiguousContainer(_) | Error::AttachStopped => {
-                with_code(DOCKER_ATTACH_ERROR, err.to_string())
+                daemon_error(err)
             }
             other => other.into(),
         })?;

@@ -2,8 +2,8 @@
 //! namespaces, root filesystem and cgroup as the container's process, its environment plus
 //! `-e`, stdout and stderr apart (one stream with `-t`, which gives the process a terminal of
 //! the host terminal's size, in raw mode), stdin relayed with `-i` (with its EOF), and the
-//! process's status as hull's (126/127 when it cannot be executed / is not found, 125 for
-//! hull's own errors such as a container that is not running). Signals sent to `hull exec`
+//! process's status as hull's (126/127 when it cannot be executed / is not found, 1 when the
+//! container is unknown or not running, as Docker's CLI, 125 for hull's own errors). Signals sent to `hull exec`
 //! are passed on to the process, and when our stdout's reader goes away the process gets
 //! SIGPIPE, as in a local pipeline. The guest side is hull-init's `execs`.
 
@@ -13,6 +13,7 @@ use crate::streams::{self, Attached, ClosedStdout, Ended};
 use anyhow::{bail, Result};
 use hull_engine::containers::{Session, SessionEvent};
 use hull_engine::supervisor::terminal;
+use hull_engine::Error;
 use hull_protocol::ExecRequest;
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,7 +70,15 @@ pub fn run(args: ExecArgs, globals: &Globals) -> Result<i32> {
         stdin: args.interactive && !args.detach,
         console_size: if args.tty { terminal::size() } else { None },
     };
-    let session = containers.exec(&args.container, &request)?;
+    // Docker's CLI exits 1 when the daemon refuses the exec (podman: 125).
+    let session = containers
+        .exec(&args.container, &request)
+        .map_err(|err| match err {
+            Error::NoSuchContainer(_) | Error::AmbiguousContainer(_) | Error::ExecNotRunning(_) => {
+                crate::exit::daemon_error(err)
+            }
+            other => other.into(),
+        })?;
     if args.detach {
         return wait_started(session);
     }

@@ -6,7 +6,7 @@ use crate::format;
 use crate::progress::TerminalProgress;
 use crate::template::OutputFormat;
 use anyhow::Result;
-use hull_engine::images::Removed;
+use hull_engine::images::{ImageFilter, Removed};
 use std::path::PathBuf;
 
 /// `hull images` flags.
@@ -25,6 +25,16 @@ pub struct ImagesArgs {
     /// Don't truncate ids.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Filter output (dangling=true|false, reference=GLOB, label=KEY[=VALUE],
+    /// before=IMAGE, since=IMAGE).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+    /// Show digests (registry digests: `<none>` for images that came from no registry).
+    #[arg(long)]
+    pub digests: bool,
+    /// Only images of this repository (and tag).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
 }
 
 /// `hull load` flags.
@@ -159,8 +169,10 @@ const IMAGE_HEADERS: &[(&str, &str)] = &[
 /// `hull images`.
 pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
     let output = OutputFormat::parse(args.format.as_deref())?;
+    let filter = ImageFilter::parse(&args.filters, args.reference.as_deref())
+        .map_err(crate::exit::daemon_error)?;
     let store = super::images(globals)?;
-    let rows = store.list()?;
+    let rows = store.list_matching(&filter)?;
     let id = |full: &str| -> String {
         if args.no_trunc {
             full.to_string()
@@ -198,19 +210,24 @@ pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|row| {
-                vec![
-                    row.repository.clone(),
-                    row.tag.clone(),
+                let mut cells = vec![row.repository.clone(), row.tag.clone()];
+                if args.digests {
+                    cells.push("<none>".into());
+                }
+                cells.extend([
                     id(&row.id),
                     created_since(row.created.as_deref()),
                     format::human_size(row.size),
-                ]
+                ]);
+                cells
             })
             .collect();
-        format::table(
-            &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-            &table,
-        )
+        let mut headers = vec!["REPOSITORY", "TAG"];
+        if args.digests {
+            headers.push("DIGEST");
+        }
+        headers.extend(["IMAGE ID", "CREATED", "SIZE"]);
+        format::table(&headers, &table)
     };
     print!("{}", output.render(&fields, IMAGE_HEADERS, default_table)?);
     Ok(0)

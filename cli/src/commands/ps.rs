@@ -82,7 +82,7 @@ const HEADERS: &[(&str, &str)] = &[
 /// `hull ps`.
 pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
     let output = OutputFormat::parse(args.format.as_deref())?;
-    let filter = ContainerFilter::parse(&args.filter)?;
+    let filter = ContainerFilter::parse(&args.filter).map_err(crate::exit::daemon_error)?;
     let last = if args.latest {
         Some(1)
     } else {

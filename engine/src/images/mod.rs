@@ -2,6 +2,10 @@
 //! implicit "pull", here the bootstrap of the offline base images; list, load, save, tag,
 //! remove, history, prune, inspect), and the few image facts a container needs.
 
+mod filter;
+
+pub use filter::ImageFilter;
+
 use crate::container::ContainerStore;
 use crate::error::{Error, Result};
 use anyhow::Context;
@@ -63,6 +67,34 @@ impl Images {
     /// Every tagged (and dangling) image, as `hull images` lists them.
     pub fn list(&self) -> Result<Vec<ImageSummary>> {
         Ok(self.store.list()?)
+    }
+
+    /// The `images` rows that pass `filter`, in [`Self::list`]'s order.
+    pub fn list_matching(&self, filter: &ImageFilter) -> Result<Vec<ImageSummary>> {
+        let rows = self.store.list()?;
+        let mut images: std::collections::HashMap<String, Image> = Default::default();
+        for row in &rows {
+            if !images.contains_key(&row.id) {
+                images.insert(row.id.clone(), self.store.resolve(&row.id)?);
+            }
+        }
+        let mut bounds = std::collections::HashMap::new();
+        for (_, reference) in filter.bounds() {
+            let created = self.store.resolve(reference)?.created;
+            bounds.insert(reference.to_string(), created);
+        }
+        let bound_created = |reference: &str| bounds.get(reference).cloned().flatten();
+        Ok(rows
+            .iter()
+            .filter(|row| {
+                let candidate = filter::Candidate {
+                    row,
+                    image: &images[&row.id],
+                };
+                filter.matches(&candidate, &bound_created)
+            })
+            .cloned()
+            .collect())
     }
 
     /// Loads a `docker save` or OCI layout archive; the images it held.
