@@ -525,7 +525,14 @@ mod tests {
             BaseImage::for_reference("scratch"),
             Some(BaseImage::Scratch)
         );
-        assert_eq!(BaseImage::for_reference("debian"), None);
+        for untagged_or_aliased in ["debian", "debian:latest", "debian:12"] {
+            assert_eq!(
+                BaseImage::for_reference(untagged_or_aliased),
+                Some(BaseImage::DebianBookworm),
+                "{untagged_or_aliased}"
+            );
+        }
+        assert_eq!(BaseImage::for_reference("debian:trixie"), None);
         assert_eq!(BaseImage::for_reference("alpine"), None);
     }
 }
