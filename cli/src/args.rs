@@ -101,6 +101,15 @@ pub enum Command {
     Image(commands::image::ImageCommand),
     /// Display system-wide information: host KVM, chosen engine and why.
     Info(commands::info::InfoArgs),
+    /// Get real time events from hull (container and image changes).
+    Events(commands::events::EventsArgs),
+    /// Manage hull: disk usage, events, information.
+    #[command(subcommand)]
+    System(commands::system::SystemCommand),
+    /// List port mappings or a specific mapping for the container.
+    Port(commands::port::PortArgs),
+    /// Show the hull version information.
+    Version(commands::version::VersionArgs),
     /// Supervise one container's VM (started detached by `run -d` and `start`).
     #[command(hide = true)]
     Shim(commands::shim::ShimArgs),

@@ -55,6 +55,10 @@ fn end_quietly_on_closed_stdout(command: &args::Command) {
             | C::Image(_)
             | C::Save(_)
             | C::Info(_)
+            | C::Version(_)
+            | C::Events(_)
+            | C::System(_)
+            | C::Port(_)
     ) {
         // SAFETY: resetting a signal's disposition to its default has no memory effects;
         // no handler of ours is replaced (hull never installs one for SIGPIPE).

@@ -20,6 +20,7 @@ pub mod host;
 pub mod images;
 pub mod spec;
 pub mod supervisor;
+pub mod system;
 pub mod users;
 pub mod vm;
 

@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod create;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod info;
@@ -10,6 +11,7 @@ pub mod kill;
 pub mod logs;
 pub mod manage;
 pub mod memory;
+pub mod port;
 pub mod ps;
 pub mod rm;
 pub mod run;
@@ -17,6 +19,8 @@ pub mod shim;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod system;
+pub mod version;
 pub mod wait;
 
 use crate::args::{Cli, Command, Globals};
@@ -52,6 +56,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::History(args) => image::history(args, &globals),
         Command::Image(command) => image::dispatch(command, &globals),
         Command::Info(args) => info::run(args, &globals).map(|()| 0),
+        Command::Events(args) => events::run(args, &globals),
+        Command::System(command) => system::dispatch(command, &globals),
+        Command::Port(args) => port::run(args, &globals),
+        Command::Version(args) => version::run(args),
         Command::Shim(args) => shim::run(args, &globals),
     }
 }

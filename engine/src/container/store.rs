@@ -6,6 +6,7 @@ use super::ids;
 use super::liveness::{self, ProcessRef};
 use super::state::{now_rfc3339, Container, Status};
 use crate::error::{Error, Result};
+use crate::system::events::{Event, EventLog};
 use anyhow::Context;
 use hull_protocol::RunResult;
 use nix::fcntl::{Flock, FlockArg};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct ContainerStore {
     dir: PathBuf,
+    events: EventLog,
 }
 
 /// Files of one container.
@@ -91,7 +93,28 @@ impl ContainerStore {
                 dir.display()
             )
         })?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            events: EventLog::in_root(root),
+        })
+    }
+
+    /// The journal `hull events` reads.
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// Records container event `action` with Docker's attributes (name, image, labels)
+    /// and `extra` ones (`exitCode`, `signal`, ...).
+    pub fn record_event(&self, action: &str, container: &Container, extra: &[(&str, String)]) {
+        let mut attributes = container.config.labels.clone();
+        attributes.insert("name".into(), container.name.clone());
+        attributes.insert("image".into(), container.image.clone());
+        for (key, value) in extra {
+            attributes.insert((*key).to_string(), value.clone());
+        }
+        self.events
+            .record(&Event::container(action, &container.id, attributes));
     }
 
     /// Paths of container `id`.
@@ -125,6 +148,7 @@ impl ContainerStore {
         fs::create_dir_all(&paths.dir)
             .with_context(|| format!("cannot create {}", paths.dir.display()))?;
         write_atomic(&paths.state(), &to_json(&container)?)?;
+        self.record_event("create", &container, &[]);
         Ok(container)
     }
 
@@ -137,7 +161,10 @@ impl ContainerStore {
         if self.list()?.iter().any(|c| c.name == name && c.id != id) {
             return Err(Error::NameInUse(name.to_string()));
         }
-        self.update(id, |c| c.name = name.to_string())
+        let old = self.load(id)?.name;
+        let renamed = self.update(id, |c| c.name = name.to_string())?;
+        self.record_event("rename", &renamed, &[("oldName", old)]);
+        Ok(renamed)
     }
 
     /// Every stored container, newest first.
@@ -199,8 +226,14 @@ impl ContainerStore {
     /// Deletes container `id` and its files.
     pub fn remove(&self, id: &str) -> Result<()> {
         let paths = self.paths(id);
+        let removing = self.load(id).ok();
         // Drop the state first so a concurrent `list` no longer sees a half-deleted container.
-        let _ = fs::remove_file(paths.state());
+        // Whoever removes it records its end: one `destroy` however many paths race here.
+        if fs::remove_file(paths.state()).is_ok() {
+            if let Some(container) = &removing {
+                self.record_event("destroy", container, &[]);
+            }
+        }
         if paths.socket_dir() != paths.dir {
             let _ = fs::remove_dir_all(paths.socket_dir());
         }
@@ -221,7 +254,7 @@ impl ContainerStore {
         result: Option<RunResult>,
         fallback: (i32, &str),
     ) -> Result<Container> {
-        self.update(id, |c| {
+        let ended = self.update(id, |c| {
             let state = &mut c.state;
             state.status = Status::Exited;
             state.finished_at = Some(now_rfc3339());
@@ -239,7 +272,13 @@ impl ContainerStore {
                     state.error = Some(fallback.1.to_string());
                 }
             }
-        })
+        })?;
+        self.record_event(
+            "die",
+            &ended,
+            &[("exitCode", ended.state.exit_code.to_string())],
+        );
+        Ok(ended)
     }
 
     /// The container as it really is: a "running" container whose supervisor and VMM are

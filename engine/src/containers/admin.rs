@@ -20,7 +20,9 @@ impl Containers {
         self.stop(&container.id, grace)?;
         let stopped = self.find(&container.id)?;
         self.start_detached(&stopped)?;
-        self.find(&container.id)
+        let restarted = self.find(&container.id)?;
+        self.store.record_event("restart", &restarted, &[]);
+        Ok(restarted)
     }
 
     /// Removes every container that is not running (Docker's `container prune`); the ids

@@ -156,7 +156,9 @@ impl Containers {
         let grace = grace.unwrap_or_else(|| {
             Duration::from_secs(container.config.stop_timeout.map_or(10, u64::from))
         });
-        self.stop_container(&container, grace)
+        self.stop_container(&container, grace)?;
+        self.store.record_event("stop", &container, &[]);
+        Ok(())
     }
 
     fn stop_container(&self, container: &Container, grace: Duration) -> Result<()> {
@@ -239,7 +241,10 @@ impl Containers {
     fn signal(&self, container: &Container, signal: i32) -> Result<()> {
         let socket = self.store.paths(&container.id).control_socket();
         let message = ControlMessage::Signal { signal };
-        Ok(control::request(&socket, &Request::Control { message })?)
+        control::request(&socket, &Request::Control { message })?;
+        self.store
+            .record_event("kill", container, &[("signal", signal.to_string())]);
+        Ok(())
     }
 }
 

@@ -10,11 +10,13 @@ mod inspect;
 mod lifecycle;
 mod logs;
 pub mod memory;
+mod ports;
 mod sessions;
 pub mod stats;
 
 pub use create::CreateRequest;
 pub use logs::{LogStream, LogsRequest};
+pub use ports::PublishedPort;
 pub use sessions::{Session, SessionEvent, SessionInput};
 
 use crate::container::{Container, ContainerStore};

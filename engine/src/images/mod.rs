@@ -99,7 +99,12 @@ impl Images {
 
     /// Loads a `docker save` or OCI layout archive; the images it held.
     pub fn load(&self, archive: &Path, progress: &dyn hull_rootfs::Progress) -> Result<Vec<Image>> {
-        Ok(self.store.load(archive, progress)?)
+        let loaded = self.store.load(archive, progress)?;
+        for image in &loaded {
+            let name = image.references.first().cloned().unwrap_or_default();
+            self.record_event("load", &image.id, &name);
+        }
+        Ok(loaded)
     }
 
     /// Writes `references` to a `docker save` archive at `output`.
@@ -118,14 +123,34 @@ impl Images {
 
     /// Tags `source` as `target`.
     pub fn tag(&self, source: &str, target: &str) -> Result<()> {
-        Ok(self.store.tag(source, target)?)
+        self.store.tag(source, target)?;
+        if let Ok(image) = self.store.resolve(target) {
+            self.record_event("tag", &image.id, target);
+        }
+        Ok(())
     }
 
     /// Removes `reference` (untags it; deletes the image with its last tag). An image a
     /// container uses is kept unless `force` (which only untags it).
     pub fn remove(&self, reference: &str, force: bool) -> Result<Vec<Removed>> {
         let in_use = self.in_use_checker()?;
-        Ok(self.store.remove(reference, force, &in_use)?)
+        let id = self.store.resolve(reference).map(|image| image.id).ok();
+        let removed = self.store.remove(reference, force, &in_use)?;
+        for change in &removed {
+            match change {
+                Removed::Untagged(name) => {
+                    self.record_event("untag", id.as_deref().unwrap_or_default(), name);
+                }
+                Removed::Deleted(deleted) => self.record_event("delete", deleted, deleted),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Records image event `action` in the journal `hull events` reads.
+    fn record_event(&self, action: &str, id: &str, name: &str) {
+        crate::system::events::EventLog::in_root(&self.root)
+            .record(&crate::system::events::Event::image(action, id, name));
     }
 
     /// Removes dangling images (every unused one with `all`).

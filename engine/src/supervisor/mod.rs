@@ -106,7 +106,7 @@ fn boot_and_wait(
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
     let mut vm = engine.spawn(&spec)?;
     let vmm = ProcessRef::of(vm.child.id());
-    store.update(&container.id, |c| {
+    let started = store.update(&container.id, |c| {
         c.state.status = Status::Running;
         c.state.supervisor = ProcessRef::of(std::process::id());
         c.state.vmm = vmm;
@@ -117,6 +117,7 @@ fn boot_and_wait(
         c.state.oom_killed = false;
         c.state.error = None;
     })?;
+    store.record_event("start", &started, &[]);
 
     let channel = ControlChannel::new(vm.consoles.control.take(), vm.child.id());
     let terminal = matches!(io, Io::Terminal { .. });

@@ -1,0 +1,5 @@
+//! Engine-wide reports: `version`, disk usage (`system df`) and the event journal.
+
+pub mod disk_usage;
+pub mod events;
+pub mod version;
