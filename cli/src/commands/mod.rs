@@ -10,6 +10,7 @@ pub mod kill;
 pub mod logs;
 pub mod manage;
 pub mod memory;
+pub mod pause;
 pub mod ps;
 pub mod rm;
 pub mod run;
@@ -17,6 +18,7 @@ pub mod shim;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod top;
 pub mod wait;
 
 use crate::args::{Cli, Command, Globals};
@@ -53,6 +55,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Image(command) => image::dispatch(command, &globals),
         Command::Info(args) => info::run(args, &globals).map(|()| 0),
         Command::Shim(args) => shim::run(args, &globals),
+        Command::Pause(args) => pause::pause(args, &globals),
+        Command::Unpause(args) => pause::unpause(args, &globals),
+        Command::Top(args) => top::run(args, &globals),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod pump;
 pub mod ready;
 pub mod signals;
 pub mod terminal;
+pub mod top;
 pub mod wire;
 
 use crate::container::liveness::{self, ProcessRef};
@@ -116,6 +117,7 @@ fn boot_and_wait(
         c.state.exit_code = 0;
         c.state.oom_killed = false;
         c.state.error = None;
+        c.state.paused = false;
     })?;
 
     let channel = ControlChannel::new(vm.consoles.control.take(), vm.child.id());
@@ -129,13 +131,16 @@ fn boot_and_wait(
     // after `signals::forward`, so this thread too has the proxied signals blocked. Exec
     // sessions get their events from it, and end when it does.
     let execs = exec::ExecSessions::new(channel.clone());
+    let tops = top::TopRequests::new(channel.clone());
     let ready = match vm.consoles.events.take() {
         Some(events) => {
             let mut route = execs.router();
             let stats = paths.stats();
             let _ = std::fs::remove_file(&stats);
+            let answers = tops.clone();
             ready::ReadyGate::watch(events, move |event| match event {
                 GuestEvent::Stats { .. } => crate::containers::stats::record(&stats, &event),
+                GuestEvent::TopProcess { .. } | GuestEvent::TopEnd { .. } => answers.deliver(event),
                 other => route(other),
             })
         }
@@ -150,6 +155,7 @@ fn boot_and_wait(
         channel.clone(),
         attachments.clone(),
         execs,
+        tops,
     )?;
     let log = ContainerLog::open(&paths.container_log())?;
     let _raw = if terminal && options.tty {
