@@ -212,6 +212,7 @@ fn boot_and_wait(
     }
     drop(keep_stdin_open);
     let _ = std::fs::remove_file(paths.control_socket());
+    let _ = std::fs::remove_file(crate::vm::qmp::qmp_socket(&paths.socket_dir()));
     if paths.socket_dir() != paths.dir {
         // The short socket directory under /tmp only lives as long as the VM.
         let _ = std::fs::remove_dir_all(paths.socket_dir());
