@@ -113,6 +113,12 @@ pub enum Command {
     /// Supervise one container's VM (started detached by `run -d` and `start`).
     #[command(hide = true)]
     Shim(commands::shim::ShimArgs),
+    /// Pause all processes within one or more containers (their VMs' vCPUs stop).
+    Pause(commands::pause::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(commands::pause::PauseArgs),
+    /// Display the running processes of a container.
+    Top(commands::top::TopArgs),
 }
 
 #[cfg(test)]

@@ -5,6 +5,11 @@ use std::time::{Duration, SystemTime};
 /// Prints `rows` under `headers` as Docker's tabwriter does (minimum cell width 10,
 /// padding 3): each column as wide as its widest cell plus 3 spaces, at least 10.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    table_with_min_width(headers, rows, 10)
+}
+
+/// [`table`] with another minimum cell width (`docker top` uses 20).
+pub fn table_with_min_width(headers: &[&str], rows: &[Vec<String>], min: usize) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -18,7 +23,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         for (index, cell) in cells.iter().enumerate() {
             out.push_str(cell);
             if index < last {
-                let pad = (widths[index] + 3).max(10) - cell.chars().count();
+                let pad = (widths[index] + 3).max(min) - cell.chars().count();
                 out.push_str(&" ".repeat(pad));
             }
         }

@@ -10,6 +10,7 @@ mod detach_keys;
 mod env;
 mod exit;
 mod format;
+mod processes;
 mod progress;
 mod streams;
 mod template;

@@ -34,6 +34,21 @@ pub enum Error {
     /// `attach` to a container that does not run.
     #[error("you cannot attach to a stopped container, start it first")]
     AttachStopped,
+    /// `pause` or `top` of a container that does not run (its full id).
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    /// `pause` of a paused container (its full id).
+    #[error("container {0} is already paused")]
+    AlreadyPaused(String),
+    /// `unpause` of a container that is not paused (its full id).
+    #[error("container {0} is not paused")]
+    NotPaused(String),
+    /// `exec` or `top` in a paused container (its full id, the verb).
+    #[error("Container {0} is paused, unpause the container before {1}")]
+    Paused(String, &'static str),
+    /// `attach` to a paused container.
+    #[error("You cannot attach to a paused container, unpause it first")]
+    AttachPaused,
     /// An image that is neither stored nor one hull can make offline.
     #[error("Unable to find image '{0}' locally, and hull cannot pull from a registry: load it (hull load -i FILE) or use a base image (busybox, debian:bookworm, scratch)")]
     NoSuchImage(String),

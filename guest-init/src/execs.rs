@@ -491,7 +491,8 @@ impl<'a> Execs<'a> {
             }
             ControlMessage::Signal { .. }
             | ControlMessage::Resize { .. }
-            | ControlMessage::StdinEof { .. } => {}
+            | ControlMessage::StdinEof { .. }
+            | ControlMessage::Top { .. } => {}
         }
     }
 

@@ -45,6 +45,7 @@ pub mod stats;
 pub mod supervisor;
 pub mod syscall;
 pub mod timeline;
+pub mod top;
 pub mod users;
 
 pub use initramfs::{build_initramfs, is_static_elf, InitramfsError};

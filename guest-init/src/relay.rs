@@ -57,6 +57,8 @@ pub struct Relay<'a> {
     pub control: Option<&'a File>,
     /// hvc0 in terminal mode, for resize messages.
     pub tty: Option<&'a File>,
+    /// The container's cgroup directory (its processes, for `hull top`).
+    pub cgroup_dir: Option<&'a std::path::Path>,
     /// `hull exec` sessions in the container.
     pub execs: Execs<'a>,
     /// Watches the container's memory cgroup for thrashing at its limit.
@@ -316,6 +318,12 @@ impl Relay<'_> {
                 }
             }
             ControlMessage::StdinEof { .. } => {}
+            ControlMessage::Top { id } => {
+                if let Some(control) = self.control {
+                    let source = crate::top::ProcSource::system(self.cgroup_dir);
+                    crate::top::answer(id, &source, control);
+                }
+            }
             exec @ (ControlMessage::ExecStart { .. }
             | ControlMessage::ExecStdin { .. }
             | ControlMessage::ExecStdinEof { .. }

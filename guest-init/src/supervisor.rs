@@ -166,6 +166,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         errors: launch.consoles.error_stream(),
         control: launch.consoles.control.as_ref(),
         tty: tty.map(|(file, _)| file),
+        cgroup_dir: launch.cgroup.and_then(|c| c.dir()),
         execs: Execs::new(ExecContext {
             container: child,
             plan,

@@ -48,6 +48,13 @@ fn passwd_entries(text: &str) -> impl Iterator<Item = (&str, u32, u32, &str)> {
     })
 }
 
+/// The name /etc/passwd (its text) gives `uid`, if any.
+pub fn user_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd_entries(passwd)
+        .find(|(_, u, _, _)| *u == uid)
+        .map(|(name, _, _, _)| name)
+}
+
 /// (name, gid, members) of each well-formed /etc/group line.
 fn group_entries(text: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
     text.lines().filter_map(|line| {

@@ -194,3 +194,45 @@ fn hull_vmm_tty_gets_the_host_size_and_its_resizes() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(std::fs::read_to_string(&status_file).unwrap().trim(), "3");
 }
+
+#[test]
+#[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
+fn hull_vmm_pause_parks_the_vcpus_until_unpause() {
+    let test = "hull_vmm_pause_parks_the_vcpus_until_unpause";
+    let Some(hull) = setup_hull_vmm(test) else {
+        return;
+    };
+    let counter = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.5; done";
+    let out = hull_vmm_cmd(
+        &hull,
+        &[
+            "run", "--vmm", "hull", "-d", "--name", "count", "busybox", "sh", "-c", counter,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    let lines = || hull.ok(&["logs", "count"]).lines().count();
+    assert!(
+        wait_until(BOOT_TIMEOUT, || lines() >= 2),
+        "the container never started: {}",
+        hull.ok(&["ps", "-a"])
+    );
+    // hull-vmm's control socket parks every vCPU: not one more line in 5 s (10 periods).
+    let paused = Instant::now();
+    assert_eq!(hull.ok(&["pause", "count"]), "count\n");
+    eprintln!("hull-vmm: pause took {:?}", paused.elapsed());
+    assert_eq!(hull.inspect("count", "{{.State.Status}}"), "paused");
+    let frozen = lines();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(lines(), frozen, "the guest ran while paused");
+    hull.ok(&["unpause", "count"]);
+    assert!(
+        wait_until(Duration::from_secs(60), || lines() > frozen + 1),
+        "the guest never resumed"
+    );
+    // A paused VM still stops at once (the vCPU threads leave their park on stop).
+    hull.ok(&["pause", "count"]);
+    hull.ok(&["kill", "count"]);
+    assert_eq!(hull.ok(&["wait", "count"]), "137\n");
+}

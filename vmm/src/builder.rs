@@ -44,6 +44,7 @@ use crate::devices::virtio::{MmioTransport, VirtioDevice};
 use crate::memory::{create_guest_memory, ram_ranges, GuestMemory, MemoryError};
 use crate::runtime::event_loop::SerialInput;
 use crate::runtime::exit::{ExitSignal, ResetTrigger};
+use crate::runtime::pause::PauseGate;
 use crate::runtime::vcpu_runner::VcpuRunner;
 use crate::runtime::winch::{tty_size, WinchWatcher};
 use crate::runtime::{Subscriber, Vmm};
@@ -147,6 +148,18 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         None => None,
     };
     let exit = Arc::new(ExitSignal::new().map_err(resource("the exit eventfd"))?);
+    // Bound before the consoles wait for hull: it may ask for a pause as soon as the VM runs.
+    let control = match &config.control_socket {
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            Some(
+                std::os::unix::net::UnixListener::bind(path)
+                    .map_err(resource("the control socket"))?,
+            )
+        }
+        None => None,
+    };
+    let pause = Arc::new(PauseGate::new());
     let mut event_manager =
         EventManager::<Subscriber>::new().map_err(|e| BuildError::Resource {
             what: "the event loop",
@@ -180,7 +193,13 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         tracing::debug!("virtio-balloon (free page reporting) at {slot:?}");
     }
     let entry = configure_system(&memory, &kernel, &cmdline, initrd, config.cpus, mem_size)?;
-    let vcpus = create_vcpus(&kvm, &vm, &memory, config, entry, &legacy.pio, &mmio, &exit)?;
+    let vcpus = create_vcpus(&kvm, &vm, &memory, config, entry, &legacy.pio, &mmio, &exit)?
+        .into_iter()
+        .map(|runner| VcpuRunner {
+            pause: pause.clone(),
+            ..runner
+        })
+        .collect();
     Ok(Vmm {
         _vm: vm,
         _memory: memory,
@@ -189,6 +208,8 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         exit,
         serial: legacy.serial,
         boot_reached_ms: legacy.boot_reached_ms,
+        pause,
+        control,
     })
 }
 
@@ -474,6 +495,7 @@ fn create_vcpus(
             pio: pio.clone(),
             mmio: mmio.clone(),
             exit: exit.clone(),
+            pause: Arc::default(),
         });
     }
     Ok(runners)

@@ -240,6 +240,10 @@ pub struct VmConfig {
     /// host (the guest kernel needs VIRTIO_BALLOON).
     #[serde(default)]
     pub balloon: bool,
+    /// A unix socket hull-vmm serves a QMP subset on (`stop`, `cont`, `query-status`):
+    /// pausing and resuming the vCPUs (`hull pause`).
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
 }
 
 fn default_mem_mib() -> u32 {
@@ -265,6 +269,7 @@ impl VmConfig {
             serial: SerialOutput::Stdout,
             cpu_vendor: CpuVendorPolicy::Auto,
             balloon: false,
+            control_socket: None,
         }
     }
 

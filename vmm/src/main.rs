@@ -55,6 +55,10 @@ struct Args {
     /// A virtio-balloon with free page reporting (memory the guest frees goes back).
     #[arg(long)]
     balloon: bool,
+    /// Serve a QMP subset on this unix socket (`qmp_capabilities`, `stop`, `cont`,
+    /// `query-status`): pause and resume the vCPUs.
+    #[arg(long, value_name = "PATH")]
+    control_socket: Option<PathBuf>,
     /// Log level on stderr: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -126,5 +130,6 @@ fn vm_config(args: Args) -> Result<VmConfig, String> {
             .map_or(SerialOutput::Stdout, SerialOutput::File),
         cpu_vendor: args.cpu_vendor,
         balloon: args.balloon,
+        control_socket: args.control_socket,
     })
 }

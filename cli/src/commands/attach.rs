@@ -31,9 +31,10 @@ pub fn run(args: AttachArgs, globals: &Globals) -> Result<i32> {
     let session = containers
         .attach(&args.container)
         .map_err(|err| match err {
-            Error::NoSuchContainer(_) | Error::AmbiguousContainer(_) | Error::AttachStopped => {
-                daemon_error(err)
-            }
+            Error::NoSuchContainer(_)
+            | Error::AmbiguousContainer(_)
+            | Error::AttachStopped
+            | Error::AttachPaused => daemon_error(err),
             other => other.into(),
         })?;
     follow(&containers, session, &keys)

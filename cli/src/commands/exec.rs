@@ -74,9 +74,10 @@ pub fn run(args: ExecArgs, globals: &Globals) -> Result<i32> {
     let session = containers
         .exec(&args.container, &request)
         .map_err(|err| match err {
-            Error::NoSuchContainer(_) | Error::AmbiguousContainer(_) | Error::ExecNotRunning(_) => {
-                crate::exit::daemon_error(err)
-            }
+            Error::NoSuchContainer(_)
+            | Error::AmbiguousContainer(_)
+            | Error::ExecNotRunning(_)
+            | Error::Paused(..) => crate::exit::daemon_error(err),
             other => other.into(),
         })?;
     if args.detach {

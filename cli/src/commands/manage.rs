@@ -29,6 +29,12 @@ pub struct RenameArgs {
 pub enum ContainerCommand {
     /// Remove all stopped containers.
     Prune(PruneArgs),
+    /// Pause all processes within one or more containers.
+    Pause(super::pause::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(super::pause::PauseArgs),
+    /// Display the running processes of a container.
+    Top(super::top::TopArgs),
 }
 
 /// `hull container prune` flags.
@@ -58,6 +64,9 @@ pub fn rename(args: RenameArgs, globals: &Globals) -> Result<i32> {
 /// `hull container ...`.
 pub fn container(command: ContainerCommand, globals: &Globals) -> Result<i32> {
     match command {
+        ContainerCommand::Pause(args) => super::pause::pause(args, globals),
+        ContainerCommand::Unpause(args) => super::pause::unpause(args, globals),
+        ContainerCommand::Top(args) => super::top::run(args, globals),
         ContainerCommand::Prune(_) => {
             let removed = super::containers(globals)?.prune()?;
             if !removed.is_empty() {

@@ -11,6 +11,7 @@ pub mod kill;
 pub mod logs;
 pub mod manage;
 pub mod memory;
+pub mod pause;
 pub mod port;
 pub mod ps;
 pub mod rm;
@@ -20,6 +21,7 @@ pub mod start;
 pub mod stats;
 pub mod stop;
 pub mod system;
+pub mod top;
 pub mod version;
 pub mod wait;
 
@@ -61,6 +63,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Port(args) => port::run(args, &globals),
         Command::Version(args) => version::run(args),
         Command::Shim(args) => shim::run(args, &globals),
+        Command::Pause(args) => pause::pause(args, &globals),
+        Command::Unpause(args) => pause::unpause(args, &globals),
+        Command::Top(args) => top::run(args, &globals),
     }
 }
 

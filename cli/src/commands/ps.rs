@@ -41,13 +41,18 @@ pub fn status_text(container: &Container) -> String {
     match state.status {
         Status::Created => "Created".into(),
         Status::Running => format!(
-            "Up {}",
+            "Up {}{}",
             state
                 .started_at
                 .as_deref()
                 .and_then(format::since)
                 .map(format::human_duration)
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if container.is_paused() {
+                " (Paused)"
+            } else {
+                ""
+            }
         ),
         Status::Exited => format!(
             "Exited ({}) {}",
@@ -124,7 +129,7 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
                 "CreatedAt": c.created,
                 "RunningFor": format::ago(&c.created),
                 "Ports": "",
-                "State": c.state.status,
+                "State": hull_engine::containers::filter::state_name(c),
                 "Status": status_text(c),
                 "Size": "",
                 "Names": c.name,

@@ -63,6 +63,9 @@ pub struct RunState {
     pub oom_killed: bool,
     /// Why it failed to start or ended abnormally.
     pub error: Option<String>,
+    /// Its VM's vCPUs are stopped (`hull pause`); it still counts as running, as in Docker.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Everything stored about one container.
@@ -168,6 +171,7 @@ impl Container {
                 exit_code: 0,
                 oom_killed: false,
                 error: None,
+                paused: false,
             },
         }
     }
@@ -175,6 +179,11 @@ impl Container {
     /// True while the state says its VM runs (see `ContainerStore::reconcile` for the truth).
     pub fn is_running(&self) -> bool {
         self.state.status == Status::Running
+    }
+
+    /// True while it runs with its vCPUs stopped (`hull pause`).
+    pub fn is_paused(&self) -> bool {
+        self.is_running() && self.state.paused
     }
 }
 

@@ -260,6 +260,7 @@ impl ContainerStore {
             state.finished_at = Some(now_rfc3339());
             state.supervisor = None;
             state.vmm = None;
+            state.paused = false;
             match result {
                 Some(result) => {
                     state.exit_code = result.exit_code;

@@ -114,7 +114,7 @@ fn matches(container: &Container, key: &str, value: &str) -> bool {
             Some((k, v)) => container.config.labels.get(k).is_some_and(|l| l == v),
             None => container.config.labels.contains_key(value),
         },
-        "status" => status_name(container.state.status) == value,
+        "status" => state_name(container) == value,
         "exited" => {
             container.state.status == Status::Exited
                 && value.parse() == Ok(container.state.exit_code)
@@ -149,6 +149,15 @@ fn name_matches(name: &str, pattern: &str) -> bool {
         (true, false) => name.starts_with(core),
         (false, true) => name.ends_with(core),
         (false, false) => name.contains(core),
+    }
+}
+
+/// Docker's `State.Status` of `container`: its status, or "paused" while paused.
+pub fn state_name(container: &Container) -> &'static str {
+    if container.is_paused() {
+        "paused"
+    } else {
+        status_name(container.state.status)
     }
 }
 
@@ -224,6 +233,20 @@ mod tests {
         assert_eq!(names(&["ancestor=busybox:latest"], &all).len(), 3);
         assert_eq!(names(&["before=db"], &all), ["webapp"]);
         assert_eq!(names(&["since=db"], &all), ["web"]);
+    }
+
+    #[test]
+    fn a_paused_container_is_paused_not_running() {
+        let mut paused = container("frozen", Status::Running, 0, None);
+        paused.state.paused = true;
+        let all = [paused, container("web", Status::Running, 0, None)];
+        assert_eq!(names(&["status=paused"], &all), ["frozen"]);
+        assert_eq!(names(&["status=running"], &all), ["web"]);
+        assert_eq!(state_name(&all[0]), "paused");
+        // A stale flag on an ended container means nothing.
+        let mut ended = container("old", Status::Exited, 0, None);
+        ended.state.paused = true;
+        assert_eq!(state_name(&ended), "exited");
     }
 
     #[test]

@@ -32,9 +32,9 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         "Path": path,
         "Args": args,
         "State": {
-            "Status": state.status,
+            "Status": super::filter::state_name(container),
             "Running": state.status == Status::Running,
-            "Paused": false,
+            "Paused": container.is_paused(),
             "Restarting": false,
             "OOMKilled": state.oom_killed,
             "Dead": state.status == Status::Dead,

@@ -165,6 +165,11 @@ impl Containers {
         if !container.is_running() {
             return Ok(());
         }
+        // A paused guest cannot take the stop signal: resume it (if that fails, the VMM is
+        // killed below after the grace periods).
+        if container.is_paused() {
+            let _ = self.resume(container);
+        }
         let socket = self.store.paths(&container.id).control_socket();
         let stop_signal = container
             .config
@@ -198,6 +203,10 @@ impl Containers {
         let container = self.find_running(reference, |c| {
             Error::KillNotRunning(reference.to_string(), c.id.clone())
         })?;
+        // The signal reaches a paused guest only once it runs again.
+        if container.is_paused() {
+            self.resume(&container)?;
+        }
         self.signal(&container, signal)
     }
 

@@ -10,11 +10,15 @@ mod inspect;
 mod lifecycle;
 mod logs;
 pub mod memory;
+mod pause;
 mod ports;
 mod sessions;
 pub mod stats;
+mod top;
 
+pub use crate::supervisor::top::TopAnswer;
 pub use create::CreateRequest;
+pub use hull_protocol::TopProcess;
 pub use logs::{LogStream, LogsRequest};
 pub use ports::PublishedPort;
 pub use sessions::{Session, SessionEvent, SessionInput};

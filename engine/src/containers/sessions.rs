@@ -168,6 +168,9 @@ impl Containers {
     /// status at the end, and its stdin when it was created with `-i`.
     pub fn attach(&self, reference: &str) -> Result<Session> {
         let container = self.find_running(reference, |_| Error::AttachStopped)?;
+        if container.is_paused() {
+            return Err(Error::AttachPaused);
+        }
         let socket = self.store.paths(&container.id).control_socket();
         let stream = self.connect(&container, &Request::Attach, |id| {
             self.find_running(id, |_| Error::AttachStopped)
@@ -187,6 +190,9 @@ impl Containers {
     /// Runs `request` in the running container `reference` names.
     pub fn exec(&self, reference: &str, request: &ExecRequest) -> Result<Session> {
         let container = self.find_running(reference, |c| Error::ExecNotRunning(c.name.clone()))?;
+        if container.is_paused() {
+            return Err(Error::Paused(container.id, "exec"));
+        }
         let exec = Request::Exec {
             exec: request.clone(),
         };

@@ -7,6 +7,7 @@
 
 use super::attach::Attachments;
 use super::exec::ExecSessions;
+use super::top::TopRequests;
 use super::wire::Request;
 use anyhow::{Context, Result};
 use hull_protocol::ControlMessage;
@@ -62,12 +63,13 @@ impl ControlChannel {
 }
 
 /// Serves `socket` on a thread: each line is a [`Request`]; attach sessions join
-/// `attachments`, exec sessions `execs`.
+/// `attachments`, exec sessions `execs`, `top` requests go to `tops`.
 pub fn serve(
     socket: &Path,
     channel: ControlChannel,
     attachments: Attachments,
     execs: ExecSessions,
+    tops: TopRequests,
 ) -> Result<()> {
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir)?;
@@ -80,6 +82,7 @@ pub fn serve(
             let channel = channel.clone();
             let attachments = attachments.clone();
             let execs = execs.clone();
+            let tops = tops.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream);
                 let mut line = String::new();
@@ -101,6 +104,10 @@ pub fn serve(
                             execs.add(reader, exec);
                             break;
                         }
+                        Ok(Request::Top) => {
+                            tops.serve(reader.get_ref());
+                            break;
+                        }
                         Err(err) => tracing::warn!("bad control request {line:?}: {err}"),
                     }
                 }
@@ -108,6 +115,38 @@ pub fn serve(
         }
     });
     Ok(())
+}
+
+/// Longest reply line [`request_reply`] reads.
+const MAX_REPLY: u64 = 4 << 20;
+
+/// Sends `request` to the supervisor listening on `socket` and reads its one-line reply
+/// (waiting at most `timeout`).
+pub fn request_reply(
+    socket: &Path,
+    request: &Request,
+    timeout: std::time::Duration,
+) -> Result<String> {
+    use std::io::Read;
+    let mut stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "cannot reach the container's supervisor at {}",
+            socket.display()
+        )
+    })?;
+    stream.set_read_timeout(Some(timeout))?;
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    let mut reply = String::new();
+    BufReader::new(stream.take(MAX_REPLY))
+        .read_line(&mut reply)
+        .context("the container's supervisor did not answer")?;
+    anyhow::ensure!(
+        reply.ends_with('\n'),
+        "the container's supervisor closed the connection without an answer"
+    );
+    Ok(reply)
 }
 
 /// Sends `request` to the supervisor listening on `socket`.

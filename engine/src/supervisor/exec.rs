@@ -152,8 +152,10 @@ impl ExecSessions {
                 }
                 self.shared.changed.notify_all();
             }
-            // Usage reports are the supervisor's, not the sessions'.
-            GuestEvent::Stats { .. } => {}
+            // Usage reports and `top` answers are the supervisor's, not the sessions'.
+            GuestEvent::Stats { .. }
+            | GuestEvent::TopProcess { .. }
+            | GuestEvent::TopEnd { .. } => {}
             GuestEvent::ExecExit { id, exit_code } => {
                 let session = self.table().sessions.remove(&id);
                 self.shared.changed.notify_all();

@@ -12,6 +12,7 @@ pub mod pump;
 pub mod ready;
 pub mod signals;
 pub mod terminal;
+pub mod top;
 pub mod wire;
 
 use crate::container::liveness::{self, ProcessRef};
@@ -116,6 +117,7 @@ fn boot_and_wait(
         c.state.exit_code = 0;
         c.state.oom_killed = false;
         c.state.error = None;
+        c.state.paused = false;
     })?;
     store.record_event("start", &started, &[]);
 
@@ -130,13 +132,16 @@ fn boot_and_wait(
     // after `signals::forward`, so this thread too has the proxied signals blocked. Exec
     // sessions get their events from it, and end when it does.
     let execs = exec::ExecSessions::new(channel.clone());
+    let tops = top::TopRequests::new(channel.clone());
     let ready = match vm.consoles.events.take() {
         Some(events) => {
             let mut route = execs.router();
             let stats = paths.stats();
             let _ = std::fs::remove_file(&stats);
+            let answers = tops.clone();
             ready::ReadyGate::watch(events, move |event| match event {
                 GuestEvent::Stats { .. } => crate::containers::stats::record(&stats, &event),
+                GuestEvent::TopProcess { .. } | GuestEvent::TopEnd { .. } => answers.deliver(event),
                 other => route(other),
             })
         }
@@ -151,6 +156,7 @@ fn boot_and_wait(
         channel.clone(),
         attachments.clone(),
         execs,
+        tops,
     )?;
     let log = ContainerLog::open(&paths.container_log())?;
     let _raw = if terminal && options.tty {
@@ -207,6 +213,7 @@ fn boot_and_wait(
     }
     drop(keep_stdin_open);
     let _ = std::fs::remove_file(paths.control_socket());
+    let _ = std::fs::remove_file(crate::vm::qmp::qmp_socket(&paths.socket_dir()));
     if paths.socket_dir() != paths.dir {
         // The short socket directory under /tmp only lives as long as the VM.
         let _ = std::fs::remove_dir_all(paths.socket_dir());

@@ -95,6 +95,9 @@ pub enum Request {
         /// What to run.
         exec: ExecRequest,
     },
+    /// List the container's processes: answered with one JSON line, a
+    /// [`super::top::TopReply`].
+    Top,
 }
 
 #[cfg(test)]

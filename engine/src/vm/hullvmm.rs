@@ -54,6 +54,8 @@ impl HullVmm {
             })
             .collect();
         config.serial = SerialOutput::File(spec.serial_log.clone());
+        // `hull pause`/`unpause` speak QMP to it there.
+        config.control_socket = Some(super::qmp::qmp_socket(&spec.socket_dir));
         if self.emulated_kvm {
             config.cpu_vendor = CpuVendorPolicy::Intel;
         } else {
@@ -157,6 +159,10 @@ mod tests {
             ["/run/x/hvc0.sock", "/run/x/hvc1.sock", "/run/x/hvc2.sock"].map(std::path::Path::new)
         );
         assert_eq!((config.mem_mib, config.cpus), (128, 1));
+        assert_eq!(
+            config.control_socket.as_deref(),
+            Some(std::path::Path::new("/run/x/vmm.sock"))
+        );
         assert_eq!(config.cpu_vendor, CpuVendorPolicy::Intel);
         assert!(!config.balloon, "no balloon under emulated KVM");
         let native = HullVmm {

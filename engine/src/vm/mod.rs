@@ -5,6 +5,7 @@
 
 pub mod hullvmm;
 pub mod qemu;
+pub mod qmp;
 
 use crate::guest::GuestArtifacts;
 use crate::host::EngineKind;
@@ -135,6 +136,7 @@ pub fn prepare_socket_dir(socket_dir: &Path) -> Result<()> {
     for port in CONSOLE_PORTS {
         let _ = std::fs::remove_file(console_socket(socket_dir, port));
     }
+    let _ = std::fs::remove_file(qmp::qmp_socket(socket_dir));
     Ok(())
 }
 

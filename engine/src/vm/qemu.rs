@@ -68,6 +68,13 @@ impl Qemu {
                 disk.serial
             ));
         }
+        // QMP, for `hull pause`/`unpause` (`stop`/`cont`); wait=off: QEMU does not wait for
+        // a client there.
+        args.push("-qmp".into());
+        args.push(format!(
+            "unix:{},server=on,wait=off",
+            qemu_escape(&super::qmp::qmp_socket(&spec.socket_dir))
+        ));
         args.push("-device".into());
         args.push("virtio-serial-device,max_ports=4".into());
         // virtconsole `nr` order is the guest's hvcN order.
@@ -155,6 +162,7 @@ mod tests {
         assert!(args.contains("virtio-blk-device,drive=d1,serial=hull-rw"));
         assert!(args.contains("socket,id=hvc2,path=/run/x/hvc2.sock,server=on,wait=on"));
         assert!(args.contains("virtconsole,chardev=hvc1,nr=1"));
+        assert!(args.contains("-qmp unix:/run/x/vmm.sock,server=on,wait=off"));
         assert!(args.contains("isa-debug-exit,iobase=0xf4,iosize=4"));
         assert!(args.contains("-device virtio-balloon-device,free-page-reporting=on"));
         assert!(!args.contains("d1,file=/c/rw.img,format=raw,if=none,readonly"));

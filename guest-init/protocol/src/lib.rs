@@ -404,6 +404,53 @@ pub enum ControlMessage {
         /// Bytes taken.
         bytes: u64,
     },
+    /// List the container's processes (`hull top`) as request `id`: the guest answers
+    /// [`GuestEvent::TopProcess`] per process, then [`GuestEvent::TopEnd`].
+    Top {
+        /// The host's id for the request.
+        id: u32,
+    },
+}
+
+/// Most processes one `top` answer lists (the rest is cut: [`GuestEvent::TopEnd`] says so).
+pub const TOP_MAX_PROCESSES: usize = 256;
+/// Most characters of a process's command line in a [`TopProcess`]: with escaping, every
+/// `top_process` event stays under [`MAX_EVENT_LINE`].
+pub const TOP_MAX_ARGS: usize = 1024;
+/// Most bytes of `top_process` lines one answer sends: the answer must stay well under what
+/// a console socket buffers (see [`EXEC_OUTPUT_WINDOW`]).
+pub const TOP_MAX_BYTES: usize = 64 * 1024;
+
+/// One process of the container, as the guest's /proc shows it (`hull top`): what `ps`
+/// needs for its columns, raw; the host formats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopProcess {
+    /// Its pid (in the guest's root pid namespace).
+    pub pid: i32,
+    /// Its parent's pid.
+    pub ppid: i32,
+    /// Its real uid.
+    pub uid: u32,
+    /// The uid's name in the container's /etc/passwd, if it has one.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its state letter (`R`, `S`, `D`, `Z`, `T`, ...).
+    pub state: String,
+    /// Its controlling terminal (`pts/0`, `hvc0`), `?` for none.
+    pub tty: String,
+    /// Milliseconds since it started.
+    pub age_ms: u64,
+    /// CPU time used (user + system), in milliseconds.
+    pub cpu_ms: u64,
+    /// Resident memory in KiB.
+    pub rss_kib: u64,
+    /// Virtual memory in KiB.
+    pub vsz_kib: u64,
+    /// Its name (`comm`, at most 15 bytes).
+    pub comm: String,
+    /// Its command line, arguments joined by spaces (at most [`TOP_MAX_ARGS`] characters;
+    /// empty for a process without one, such as a zombie).
+    pub args: String,
 }
 
 impl ControlMessage {
@@ -462,6 +509,20 @@ pub enum GuestEvent {
         /// Docker's status: the exit code, 128+N for signal N, 126/127 when the command
         /// cannot be executed / is not found, 125 for other failures to start it.
         exit_code: i32,
+    },
+    /// One process of `top` request `id`.
+    TopProcess {
+        /// Request.
+        id: u32,
+        /// The process.
+        process: TopProcess,
+    },
+    /// `top` request `id` is answered: every process was sent before this.
+    TopEnd {
+        /// Request.
+        id: u32,
+        /// Processes were left out ([`TOP_MAX_PROCESSES`], [`TOP_MAX_BYTES`]).
+        truncated: bool,
     },
 }
 
@@ -782,6 +843,36 @@ mod tests {
             data: Base64(vec![0xff; MAX_EXEC_DATA]),
         };
         assert!(stdin.to_line().len() <= MAX_CONTROL_LINE);
+    }
+
+    #[test]
+    fn the_largest_top_process_fits_the_hosts_line_limit() {
+        // Every character of the command line escaped at the worst (`\"`), and the longest
+        // other fields.
+        let event = GuestEvent::TopProcess {
+            id: u32::MAX,
+            process: TopProcess {
+                pid: i32::MAX,
+                ppid: i32::MAX,
+                uid: u32::MAX,
+                user: Some("u".repeat(32)),
+                state: "R".into(),
+                tty: "pts/4294967295".into(),
+                age_ms: u64::MAX,
+                cpu_ms: u64::MAX,
+                rss_kib: u64::MAX,
+                vsz_kib: u64::MAX,
+                comm: "c".repeat(15),
+                args: "\"".repeat(TOP_MAX_ARGS),
+            },
+        };
+        let line = event.to_line();
+        assert!(line.len() <= MAX_EVENT_LINE, "{}", line.len());
+        assert_eq!(GuestEvent::parse_line(line.as_bytes()), Some(event));
+        assert_eq!(
+            ControlMessage::Top { id: 4 }.to_line(),
+            "{\"type\":\"top\",\"id\":4}\n"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! A built VM running: vCPU threads plus the event loop on the calling thread, until the
 //! guest resets, powers off or fails.
 
+pub mod control;
 pub mod event_loop;
 pub mod exit;
+pub mod pause;
 pub mod vcpu_runner;
 pub mod winch;
 
@@ -11,9 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
 
+use self::control::{VcpuThreads, VmControl};
 use self::event_loop::ExitWatcher;
 use self::exit::{ExitSignal, GuestStop};
-use self::vcpu_runner::{stop_vcpu_threads, VcpuRunner};
+use self::pause::PauseGate;
+use self::vcpu_runner::{kick_threads, stop_vcpu_threads, VcpuRunner};
 use crate::devices::legacy::serial::SerialDevice;
 use crate::memory::GuestMemory;
 use crate::vstate::Vm;
@@ -30,6 +34,9 @@ pub enum RunError {
     /// A vCPU thread could not start.
     #[error("cannot start a vCPU thread")]
     SpawnVcpu(#[source] std::io::Error),
+    /// The control socket's thread could not start.
+    #[error("cannot serve the control socket")]
+    Control(#[source] std::io::Error),
     /// The guest or KVM failed; the one-line cause.
     #[error("{0}")]
     Guest(String),
@@ -53,6 +60,10 @@ pub struct Vmm {
     pub(crate) exit: Arc<ExitSignal>,
     pub(crate) serial: Arc<Mutex<SerialDevice>>,
     pub(crate) boot_reached_ms: Arc<AtomicU64>,
+    /// The vCPUs' pause latch (shared with every `VcpuRunner`).
+    pub(crate) pause: Arc<PauseGate>,
+    /// The bound `--control-socket`, served once the vCPUs run.
+    pub(crate) control: Option<std::os::unix::net::UnixListener>,
 }
 
 impl Vmm {
@@ -84,6 +95,34 @@ impl Vmm {
                 }
             }
         }
+        // The pthread_t of every vCPU thread, for the control socket's kicks; emptied before
+        // the threads are joined.
+        let vcpu_threads: VcpuThreads = Arc::new(Mutex::new(
+            threads
+                .iter()
+                .map(std::os::unix::thread::JoinHandleExt::as_pthread_t)
+                .collect(),
+        ));
+        if let (None, Some(listener)) = (&spawn_error, self.control.take()) {
+            let kicked = vcpu_threads.clone();
+            let control = VmControl {
+                gate: self.pause.clone(),
+                exit: self.exit.clone(),
+                vcpus: threads.len(),
+                kick: Arc::new(move || {
+                    kick_threads(
+                        &kicked
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    )
+                }),
+            };
+            if let Err(e) = control.serve(listener) {
+                spawn_error = Some(e);
+                self.exit
+                    .stop(GuestStop::Error("cannot serve the control socket".into()));
+            }
+        }
         let mut loop_error = None;
         if spawn_error.is_none() {
             while !done.load(Ordering::SeqCst) && !self.exit.is_stopped() {
@@ -108,6 +147,10 @@ impl Vmm {
         }
         self.exit
             .stop(GuestStop::Error("the VMM stopped the VM".into()));
+        vcpu_threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         stop_vcpu_threads(threads, &self.exit);
         self.serial
             .lock()

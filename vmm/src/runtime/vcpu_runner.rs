@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
 use super::exit::{ExitSignal, GuestStop};
+use super::pause::PauseGate;
 use crate::device_manager::{MmioDeviceManager, PioDeviceManager};
 use crate::vstate::{SystemEventKind, Vcpu, VmExit};
 
@@ -25,6 +26,8 @@ pub struct VcpuRunner {
     pub mmio: MmioDeviceManager,
     /// The VM's stop latch.
     pub exit: Arc<ExitSignal>,
+    /// The VM's pause latch (`--control-socket`'s `stop`).
+    pub pause: Arc<PauseGate>,
 }
 
 /// The kick signal: real-time signal 0, handled by a no-op so it only interrupts KVM_RUN.
@@ -60,6 +63,11 @@ impl VcpuRunner {
     fn run(mut self) {
         let id = self.vcpu.id();
         while !self.exit.is_stopped() {
+            // Between two KVM_RUNs the vCPU is outside the guest: a pause parks it here.
+            self.pause.park_while_paused(&self.exit);
+            if self.exit.is_stopped() {
+                break;
+            }
             if let Some(stop) = self.run_once() {
                 self.exit.stop(stop);
             }
@@ -160,6 +168,18 @@ fn emulation_failure_bytes(suberror: u32, data: &[u64]) -> Option<String> {
             .collect::<Vec<_>>()
             .join(" "),
     )
+}
+
+/// Knocks each of `threads` out of KVM_RUN once (a pause repeats it until they park).
+pub fn kick_threads(threads: &[libc::pthread_t]) {
+    for thread in threads {
+        // SAFETY: the caller holds pthread_ts of vCPU threads that have not been joined
+        // (the list is emptied before they are), so they are valid; the signal has a no-op
+        // handler.
+        unsafe {
+            libc::pthread_kill(*thread, kick_signal());
+        }
+    }
 }
 
 /// Stops every vCPU thread: the latch is already set; kick each thread out of KVM_RUN

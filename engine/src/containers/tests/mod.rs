@@ -3,6 +3,8 @@
 //! guest (it prints, reports a status on the config disk and powers off, on its own or
 //! when the container's process is signalled).
 
+mod pause;
+
 use super::*;
 use crate::container::{ids, Status};
 use crate::guest::GuestArtifacts;

@@ -1,0 +1,213 @@
+//! The control socket (`--control-socket`): the subset of QEMU's QMP that `hull pause` and
+//! `hull unpause` use, so one client drives both engines. A session gets the greeting, then
+//! answers one JSON line per request: `qmp_capabilities`, `stop` (returns once every vCPU
+//! is parked), `cont`, `query-status`; anything else is QMP's `CommandNotFound`. The peer
+//! is hull, but a broken one must not grow hull-vmm's memory: lines are bounded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::exit::ExitSignal;
+use super::pause::PauseGate;
+
+/// Longest request line read.
+const MAX_LINE: u64 = 64 * 1024;
+/// How long `stop` waits for the vCPUs to leave the guest.
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the control socket acts on.
+#[derive(Clone)]
+pub struct VmControl {
+    /// The vCPUs' pause latch.
+    pub gate: Arc<PauseGate>,
+    /// The VM's stop latch.
+    pub exit: Arc<ExitSignal>,
+    /// How many vCPU threads run.
+    pub vcpus: usize,
+    /// Knocks every vCPU thread out of KVM_RUN.
+    pub kick: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// The greeting a QMP server sends first.
+fn greeting() -> Value {
+    json!({"QMP": {"version": {"qemu": {"major": 0, "minor": 0, "micro": 0},
+        "package": concat!("hull-vmm ", env!("CARGO_PKG_VERSION"))}, "capabilities": []}})
+}
+
+fn error(class: &str, desc: impl Into<String>) -> Value {
+    json!({"error": {"class": class, "desc": desc.into()}})
+}
+
+impl VmControl {
+    /// The answer to one request line.
+    pub fn answer(&self, line: &str) -> Value {
+        let Ok(request) = serde_json::from_str::<Value>(line) else {
+            return error("GenericError", "JSON parse error");
+        };
+        let Some(command) = request.get("execute").and_then(Value::as_str) else {
+            return error("GenericError", "QMP input lacks member 'execute'");
+        };
+        match command {
+            "qmp_capabilities" => json!({"return": {}}),
+            "stop" => match self
+                .gate
+                .pause(self.vcpus, || (self.kick)(), &self.exit, PAUSE_TIMEOUT)
+            {
+                Ok(()) => json!({"return": {}}),
+                Err(e) => error("GenericError", e.to_string()),
+            },
+            "cont" => {
+                self.gate.resume();
+                json!({"return": {}})
+            }
+            "query-status" => {
+                let paused = self.gate.is_paused();
+                json!({"return": {
+                    "status": if paused { "paused" } else { "running" },
+                    "running": !paused,
+                }})
+            }
+            other => error(
+                "CommandNotFound",
+                format!("The command {other} has not been found"),
+            ),
+        }
+    }
+
+    /// Serves one client until it hangs up.
+    pub fn session(&self, stream: UnixStream) {
+        let Ok(mut writer) = stream.try_clone() else {
+            return;
+        };
+        let mut reply = |value: Value| {
+            let mut line = value.to_string();
+            line.push_str("\r\n");
+            writer.write_all(line.as_bytes()).is_ok()
+        };
+        if !reply(greeting()) {
+            return;
+        }
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut line = Vec::new();
+            match (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line);
+            if text.trim().is_empty() {
+                continue;
+            }
+            if !reply(self.answer(text.trim())) {
+                return;
+            }
+        }
+    }
+
+    /// Serves `listener` on a thread, one client after another.
+    pub fn serve(self, listener: UnixListener) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    self.session(stream);
+                }
+            })
+            .map(drop)
+    }
+}
+
+/// The vCPU threads a pause kicks; emptied before they are joined (a joined thread's
+/// pthread_t must not be signalled).
+pub type VcpuThreads = Arc<Mutex<Vec<libc::pthread_t>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn control(vcpus: usize) -> VmControl {
+        VmControl {
+            gate: Arc::new(PauseGate::new()),
+            exit: Arc::new(ExitSignal::new().unwrap()),
+            vcpus,
+            kick: Arc::new(|| {}),
+        }
+    }
+
+    #[test]
+    fn the_qmp_subset_answers_as_qemu_does() {
+        let control = control(0);
+        assert_eq!(
+            control.answer(r#"{"execute": "qmp_capabilities"}"#),
+            json!({"return": {}})
+        );
+        let status = |c: &VmControl| c.answer(r#"{"execute":"query-status"}"#)["return"].clone();
+        assert_eq!(
+            status(&control),
+            json!({"status": "running", "running": true})
+        );
+        assert_eq!(
+            control.answer(r#"{"execute":"stop"}"#),
+            json!({"return": {}})
+        );
+        assert_eq!(
+            status(&control),
+            json!({"status": "paused", "running": false})
+        );
+        assert_eq!(
+            control.answer(r#"{"execute":"cont"}"#),
+            json!({"return": {}})
+        );
+        assert_eq!(status(&control)["running"], true);
+        assert_eq!(
+            control.answer(r#"{"execute":"quit"}"#)["error"]["class"],
+            "CommandNotFound"
+        );
+        assert_eq!(control.answer("garbage")["error"]["class"], "GenericError");
+        assert_eq!(control.answer("{}")["error"]["class"], "GenericError");
+    }
+
+    #[test]
+    fn a_stop_whose_vcpus_never_park_is_an_error_and_leaves_it_running() {
+        let control = control(1);
+        let answer = control.answer(r#"{"execute":"stop"}"#);
+        assert!(
+            answer["error"]["desc"].as_str().unwrap().contains("0 of 1"),
+            "{answer}"
+        );
+        assert!(!control.gate.is_paused());
+    }
+
+    #[test]
+    fn a_session_greets_and_answers_line_by_line() {
+        let (client, server) = UnixStream::pair().unwrap();
+        let control = control(0);
+        let handle = std::thread::spawn(move || control.session(server));
+        let mut writer = client.try_clone().unwrap();
+        let mut reader = BufReader::new(client);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("{\"QMP\""), "{line}");
+        writer
+            .write_all(b"{\"execute\":\"qmp_capabilities\"}\n\n{\"execute\":\"stop\"}\n")
+            .unwrap();
+        for _ in 0..2 {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            assert_eq!(line, "{\"return\":{}}\r\n");
+        }
+        // An endless line ends nothing but itself.
+        writer.write_all(&vec![b'x'; 70 * 1024]).unwrap();
+        writer.write_all(b"\n{\"execute\":\"cont\"}\n").unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains("GenericError"), "{line}");
+        drop(writer);
+        drop(reader);
+        handle.join().unwrap();
+    }
+}
