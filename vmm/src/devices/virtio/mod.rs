@@ -39,6 +39,7 @@ pub mod block;
 pub mod console;
 mod host_slice;
 pub mod mmio;
+pub mod net;
 #[cfg(test)]
 pub(crate) mod test_utils;
 
