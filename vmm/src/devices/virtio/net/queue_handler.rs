@@ -115,6 +115,8 @@ pub struct NetQueueHandler<M: GuestMemory, B: NetBackend, S: SignalUsedQueue> {
     tx_frame: Box<[u8]>,
     rx_broken: bool,
     tx_broken: bool,
+    /// Reading the host failed (logged once).
+    host_failed: bool,
     counters: NetCounters,
     /// Scratch (reused, so the hot path does not allocate): used entries of this round,
     /// popped RX chains and their buffers.
@@ -138,6 +140,7 @@ impl<M: GuestMemory, B: NetBackend, S: SignalUsedQueue> NetQueueHandler<M, B, S>
             tx_frame: vec![0u8; MAX_FRAME_LEN].into_boxed_slice(),
             rx_broken: false,
             tx_broken: false,
+            host_failed: false,
             counters: NetCounters::default(),
             used: Vec::new(),
             rx_chains: Vec::new(),
@@ -283,9 +286,13 @@ impl<M: GuestMemory, B: NetBackend, S: SignalUsedQueue> NetQueueHandler<M, B, S>
                         break RxState::HostDrained;
                     }
                     Err(err) => {
-                        tracing::warn!(
-                            "virtio-net: host side failed, no more frames for the guest: {err}"
-                        );
+                        // Said once: a guest kicking RX afterwards must not flood the log.
+                        if !self.host_failed {
+                            tracing::warn!(
+                                "virtio-net: host side failed, no more frames for the guest: {err}"
+                            );
+                        }
+                        self.host_failed = true;
                         break RxState::HostFailed;
                     }
                 }

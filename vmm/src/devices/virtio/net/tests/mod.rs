@@ -68,11 +68,16 @@ pub(super) struct FakeHost {
     incoming: VecDeque<Vec<u8>>,
     sent: Vec<Vec<u8>>,
     reads: usize,
+    /// Reads fail as on a deleted tap.
+    gone: bool,
 }
 
 impl NetBackend for FakeHost {
     fn recv_frame(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reads += 1;
+        if self.gone {
+            return Err(io::Error::from_raw_os_error(libc::EBADFD));
+        }
         let frame = self.incoming.pop_front().ok_or(io::ErrorKind::WouldBlock)?;
         let n = frame.len().min(buf.len());
         buf[..n].copy_from_slice(&frame[..n]);

@@ -191,3 +191,20 @@ fn short_host_frames_are_counted_and_skipped() {
     assert_eq!(h.counters().rx_malformed, 1);
     assert_eq!(h.counters().rx_frames, 1);
 }
+
+#[test]
+fn a_failed_host_ends_rx_without_touching_the_guest_or_tx() {
+    let mem = test_memory();
+    let r = rig(&mem);
+    let mut h = r.handler(PLAIN, false);
+    h.backend().gone = true;
+    add_chain(&r.rxq, 0, &[(0x10000, 256, W)]);
+    assert_eq!(h.process_rx(), RxState::HostFailed);
+    assert_eq!(h.process_rx(), RxState::HostFailed);
+    assert_eq!(r.used_idx(RX_USED), 0);
+    let f = frame(20, 0);
+    mem.write_slice(&f, GuestAddress(0x20000)).unwrap();
+    add_chain(&r.txq, 0, &[(0x20000, len32(&f), R)]);
+    assert_eq!(h.process_tx().chains, 1);
+    assert_eq!(h.backend().sent.len(), 1);
+}
