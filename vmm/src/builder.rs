@@ -29,8 +29,8 @@ use crate::arch::x86_64::regs::{
     boot_fpu, boot_msrs, boot_regs, set_lint_pins, setup_boot_sregs, BootEntry,
 };
 use crate::config::{
-    emulation_only_kvm, ConfigError, ConsoleKind, DiskConfig, SerialOutput, VirtioConsoleConfig,
-    VmConfig,
+    emulation_only_kvm, ConfigError, ConsoleKind, DiskConfig, MacAddr, NetConfig, SerialOutput,
+    VirtioConsoleConfig, VmConfig,
 };
 use crate::device_manager::{MmioDeviceManager, MmioError, MmioSlot, PioDeviceManager, PioError};
 use crate::devices::legacy::boot_timer::BootTimer;
@@ -40,6 +40,7 @@ use crate::devices::legacy::EventFdTrigger;
 use crate::devices::virtio::balloon::{Balloon, BalloonError};
 use crate::devices::virtio::block::{Block, BlockArgs, BlockError};
 use crate::devices::virtio::console::{Console, ConsoleArgs, ConsoleError, ConsoleListener};
+use crate::devices::virtio::net::{owned_fd, Net, NetArgs, NetError, Tap, TapError};
 use crate::devices::virtio::{MmioTransport, VirtioDevice};
 use crate::memory::{create_guest_memory, ram_ranges, GuestMemory, MemoryError};
 use crate::runtime::event_loop::SerialInput;
@@ -62,6 +63,12 @@ pub enum BuildError {
     /// The virtio console could not be attached.
     #[error(transparent)]
     Console(#[from] ConsoleError),
+    /// A tap could not be opened.
+    #[error(transparent)]
+    Tap(#[from] TapError),
+    /// A network device could not be created.
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// A virtio device could not be wired to KVM or the bus.
     #[error(transparent)]
     Mmio(#[from] MmioError),
@@ -136,6 +143,8 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
     config.validate()?;
     // Listening from the start: the peer connects while the VM is being built.
     let console_sockets = listen_on_console_sockets(&config.virtio_consoles)?;
+    // Taps first: a bad tap name or fd fails before any VM exists.
+    let taps = open_taps(&config.nets)?;
     let kvm = Kvm::open()?;
     let vm = kvm.create_vm()?;
     let mem_size = u64::from(config.mem_mib) << 20;
@@ -186,6 +195,7 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         attach_virtio_console(&mut virtio)?;
     }
     attach_socket_consoles(&mut virtio, console_sockets)?;
+    attach_net_devices(&mut virtio, taps)?;
     if config.balloon {
         let (balloon, events) =
             Balloon::new().map_err(|BalloonError::EventFd(e)| resource("a balloon eventfd")(e))?;
@@ -337,6 +347,38 @@ fn attach_block_devices(env: &mut VirtioEnv<'_>, disks: &[DiskConfig]) -> Result
         })?;
         let slot = env.attach(block, Arc::new(Mutex::new(events)))?;
         tracing::debug!("disk {} at {slot:?}", disk.path.display());
+    }
+    Ok(())
+}
+
+/// Opens every NIC's tap (by name, or from the inherited fd), paired with its MAC.
+fn open_taps(nets: &[NetConfig]) -> Result<Vec<(Tap, MacAddr)>, BuildError> {
+    nets.iter()
+        .map(|net| {
+            let tap = match (&net.tap, net.fd) {
+                (Some(name), _) => Tap::open(name)?,
+                // SAFETY: `fd=N` names an fd the parent passed to this process for it alone
+                // (VmConfig::validate checked it is non-negative); nothing else uses it.
+                (None, Some(fd)) => Tap::from_fd(unsafe { owned_fd(fd) }?)?,
+                (None, None) => return Err(ConfigError::NetBackend.into()),
+            };
+            Ok((tap, net.mac.unwrap_or_else(MacAddr::random)))
+        })
+        .collect()
+}
+
+/// One virtio-net device per NIC, in order (the guest names them eth0, eth1, ...).
+fn attach_net_devices(
+    env: &mut VirtioEnv<'_>,
+    taps: Vec<(Tap, MacAddr)>,
+) -> Result<(), BuildError> {
+    for (tap, mac) in taps {
+        let (net, events) = Net::new(NetArgs {
+            host: Box::new(tap),
+            mac: mac.0,
+        })?;
+        let slot = env.attach(net, Arc::new(Mutex::new(events)))?;
+        tracing::debug!("virtio-net {mac} at {slot:?}");
     }
     Ok(())
 }

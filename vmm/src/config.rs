@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::x86_64::cpuid::CpuVendor;
 use crate::arch::x86_64::layout::CMDLINE_MAX_SIZE;
 use crate::arch::x86_64::mptable::MAX_CPUS;
+use crate::devices::virtio::net::is_valid_tap_name;
 
 /// Kernel command line used when none is given: serial console, reset through the i8042
 /// (the only reset hull-vmm offers besides triple fault), no PCI probing.
@@ -45,6 +46,21 @@ pub enum ConfigError {
     /// Two consoles on one socket path.
     #[error("console socket {} is given twice: each console needs its own path", .0.display())]
     ConsoleSocketTwice(PathBuf),
+    /// Malformed `--net`.
+    #[error("bad --net {0:?}: use tap=NAME[,mac=XX:XX:XX:XX:XX:XX] or fd=N[,mac=...]")]
+    NetSyntax(String),
+    /// Malformed MAC address.
+    #[error("bad MAC address {0:?}: use six hex bytes separated by ':', not a multicast address (first byte even)")]
+    Mac(String),
+    /// Both or neither of tap and fd.
+    #[error("a network device needs exactly one of a tap name or a tap fd")]
+    NetBackend,
+    /// A tap name Linux would refuse.
+    #[error("tap name {0:?} is empty, longer than 15 bytes, or contains '/', whitespace or NUL")]
+    TapName(String),
+    /// Two NICs on one tap.
+    #[error("tap {0} is given twice: each network device needs its own tap")]
+    TapTwice(String),
 }
 
 /// Where COM1's output goes.
@@ -202,6 +218,128 @@ impl FromStr for DiskConfig {
     }
 }
 
+/// A MAC address, written `02:00:00:00:00:01` (serde and the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// A random locally administered unicast address (`x2:..`), for a NIC given none.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 6];
+        // SAFETY: getrandom writes at most `bytes.len()` bytes into `bytes`.
+        let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+        if n != 6 {
+            // No entropy source: still unique per process, which is all a VM's NIC needs.
+            let pid = std::process::id().to_le_bytes();
+            bytes[2..].copy_from_slice(&pid);
+        }
+        bytes[0] = (bytes[0] & 0xfc) | 0x02;
+        Self(bytes)
+    }
+}
+
+impl std::fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ConfigError::Mac(s.to_string());
+        let mut bytes = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut bytes {
+            let part = parts.next().ok_or_else(bad)?;
+            if part.len() != 2 {
+                return Err(bad());
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+        }
+        // A guest NIC with a group address would receive every frame of that group.
+        if parts.next().is_some() || bytes[0] & 1 != 0 {
+            return Err(bad());
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One virtio-net NIC on a host tap: opened by name in hull-vmm's network namespace, or
+/// an fd the parent opened (e.g. inside the namespace holding the bridge) and passed down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Tap interface to attach to (created if the process may and it does not exist).
+    #[serde(default)]
+    pub tap: Option<String>,
+    /// An inherited fd of a tap opened with `IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`.
+    #[serde(default)]
+    pub fd: Option<i32>,
+    /// The guest's MAC address; a random locally administered one when absent.
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+}
+
+impl NetConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.tap, self.fd) {
+            (Some(name), None) => {
+                if !is_valid_tap_name(name) {
+                    return Err(ConfigError::TapName(name.clone()));
+                }
+                Ok(())
+            }
+            (None, Some(fd)) if fd >= 0 => Ok(()),
+            _ => Err(ConfigError::NetBackend),
+        }
+    }
+}
+
+impl FromStr for NetConfig {
+    type Err = ConfigError;
+
+    /// `tap=NAME[,mac=MAC]` or `fd=N[,mac=MAC]`, keys in any order.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let syntax = || ConfigError::NetSyntax(s.to_string());
+        let mut net = Self {
+            tap: None,
+            fd: None,
+            mac: None,
+        };
+        for item in s.split(',') {
+            let (key, value) = item.split_once('=').ok_or_else(syntax)?;
+            match key {
+                "tap" if net.tap.is_none() => net.tap = Some(value.to_string()),
+                "fd" if net.fd.is_none() => net.fd = Some(value.parse().map_err(|_| syntax())?),
+                "mac" if net.mac.is_none() => net.mac = Some(value.parse()?),
+                _ => return Err(syntax()),
+            }
+        }
+        net.validate()?;
+        Ok(net)
+    }
+}
+
 /// A VM to boot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +382,9 @@ pub struct VmConfig {
     /// pausing and resuming the vCPUs (`hull pause`).
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// virtio-net NICs, in guest order (eth0, eth1, ...).
+    #[serde(default)]
+    pub nets: Vec<NetConfig>,
 }
 
 fn default_mem_mib() -> u32 {
@@ -270,6 +411,7 @@ impl VmConfig {
             cpu_vendor: CpuVendorPolicy::Auto,
             balloon: false,
             control_socket: None,
+            nets: Vec::new(),
         }
     }
 
@@ -301,6 +443,17 @@ impl VmConfig {
                 .any(|c| c.socket == *path)
             {
                 return Err(ConfigError::ConsoleSocketTwice(path.clone()));
+            }
+        }
+        for (index, net) in self.nets.iter().enumerate() {
+            net.validate()?;
+            if let Some(name) = &net.tap {
+                if self.nets[..index]
+                    .iter()
+                    .any(|n| n.tap.as_ref() == Some(name))
+                {
+                    return Err(ConfigError::TapTwice(name.clone()));
+                }
             }
         }
         Ok(())
@@ -398,6 +551,76 @@ mod tests {
             r#"{"kernel": "/k", "virtio_consoles": [{"socket": "/s0", "nowait": true}]}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn net_argument_forms() {
+        let n: NetConfig = "tap=hull0".parse().unwrap();
+        assert_eq!((n.tap.as_deref(), n.fd, n.mac), (Some("hull0"), None, None));
+        let n: NetConfig = "tap=hull0,mac=02:00:0a:58:00:02".parse().unwrap();
+        assert_eq!(n.mac, Some(MacAddr([2, 0, 0x0a, 0x58, 0, 2])));
+        assert_eq!(n.mac.unwrap().to_string(), "02:00:0a:58:00:02");
+        let n: NetConfig = "mac=02:00:00:00:00:01,fd=7".parse().unwrap();
+        assert_eq!((n.tap, n.fd), (None, Some(7)));
+        for bad in [
+            "",
+            "tap=",
+            "hull0",
+            "tap=a,tap=b",
+            "tap=a,fd=3",
+            "fd=-1",
+            "fd=x",
+            "mac=02:00:00:00:00:01",
+            "tap=a,speed=10",
+        ] {
+            assert!(bad.parse::<NetConfig>().is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            "tap=sixteen-bytes-xx".parse::<NetConfig>(),
+            Err(ConfigError::TapName("sixteen-bytes-xx".into()))
+        );
+        for bad in [
+            "01:00:5e:00:00:01",
+            "02:00:00:00:00",
+            "02:00:00:00:00:01:02",
+            "2:0:0:0:0:1",
+            "zz:00:00:00:00:01",
+        ] {
+            assert_eq!(
+                bad.parse::<MacAddr>(),
+                Err(ConfigError::Mac(bad.into())),
+                "{bad:?}"
+            );
+        }
+        let mac = MacAddr::random();
+        assert_eq!(mac.0[0] & 3, 2, "locally administered unicast: {mac}");
+    }
+
+    #[test]
+    fn nets_in_vm_config() {
+        let cfg: VmConfig = serde_json::from_str(
+            r#"{"kernel": "/k", "nets": [{"tap": "hull0", "mac": "02:00:00:00:00:09"}, {"fd": 5}]}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.nets[0].mac, Some(MacAddr([2, 0, 0, 0, 0, 9])));
+        assert_eq!(cfg.nets[1].fd, Some(5));
+        cfg.validate().unwrap();
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert_eq!(serde_json::from_str::<VmConfig>(&json).unwrap(), cfg);
+        assert!(serde_json::from_str::<VmConfig>(
+            r#"{"kernel": "/k", "nets": [{"tap": "t", "mac": "ff:ff:ff:ff:ff:ff"}]}"#
+        )
+        .is_err());
+        let mut twice = VmConfig::new("/k");
+        twice.nets = vec!["tap=t0".parse().unwrap(), "tap=t0".parse().unwrap()];
+        assert_eq!(twice.validate(), Err(ConfigError::TapTwice("t0".into())));
+        let mut neither = VmConfig::new("/k");
+        neither.nets = vec![NetConfig {
+            tap: None,
+            fd: None,
+            mac: None,
+        }];
+        assert_eq!(neither.validate(), Err(ConfigError::NetBackend));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use hull_vmm::config::CpuVendorPolicy;
+use hull_vmm::config::NetConfig;
 use hull_vmm::{ConsoleKind, DiskConfig, SerialOutput, VirtioConsoleConfig, VmConfig};
 
 /// Boot a Linux kernel (ELF vmlinux, PVH or not, or bzImage) in a KVM virtual machine.
@@ -19,7 +20,7 @@ struct Args {
     kernel: Option<PathBuf>,
     /// Take the whole VM from this JSON `VmConfig` instead of flags (how `hull` can drive
     /// hull-vmm as a child process); only --log-level may be combined with it.
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["kernel", "initrd", "cmdline", "disks", "virtio_consoles", "serial_out"])]
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["kernel", "initrd", "cmdline", "disks", "virtio_consoles", "serial_out", "nets"])]
     config: Option<PathBuf>,
     /// Initial ramdisk.
     #[arg(long)]
@@ -59,6 +60,11 @@ struct Args {
     /// `query-status`): pause and resume the vCPUs.
     #[arg(long, value_name = "PATH")]
     control_socket: Option<PathBuf>,
+    /// virtio-net NIC on a tap: tap=NAME (opened in hull-vmm's network namespace) or fd=N
+    /// (an inherited tap fd with vnet_hdr), optional mac=XX:XX:XX:XX:XX:XX (random
+    /// otherwise); repeat for more NICs (eth0, eth1, ... in order).
+    #[arg(long = "net", value_name = "tap=NAME|fd=N[,mac=MAC]")]
+    nets: Vec<NetConfig>,
     /// Log level on stderr: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -131,5 +137,6 @@ fn vm_config(args: Args) -> Result<VmConfig, String> {
         cpu_vendor: args.cpu_vendor,
         balloon: args.balloon,
         control_socket: args.control_socket,
+        nets: args.nets,
     })
 }

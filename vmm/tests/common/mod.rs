@@ -268,3 +268,63 @@ pub fn run_until(
         .unwrap();
     (String::from_utf8_lossy(&seen).into_owned(), stderr, exited)
 }
+
+/// The pvm-compat kernel, or None after printing why the test is skipped.
+pub fn compat_kernel_or_skip() -> Option<String> {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let kernel = std::env::var_os("HULL_COMPAT_KERNEL")
+        .map(std::path::PathBuf::from)
+        .or_else(|| find_cached_kernel("pvm-compat"));
+    let Some(kernel) = kernel else {
+        eprintln!("skipped: no pvm-compat kernel (set HULL_COMPAT_KERNEL or run kernel-config/build.sh --profile pvm-compat)");
+        return None;
+    };
+    Some(kernel.to_string_lossy().into_owned())
+}
+
+/// The compat profile's options from the one place hull builds them;
+/// `HULL_COMPAT_CMDLINE` overrides.
+pub fn compat_options() -> String {
+    std::env::var("HULL_COMPAT_CMDLINE")
+        .unwrap_or_else(|_| hull_kernel::cmdline::EMULATED_KVM_COMPAT.join(" "))
+}
+
+/// A 16 MiB ext4 image holding /bin/busybox and `init` as /init (which must mount
+/// devtmpfs itself: the kernel does not auto-mount it). None after printing why the
+/// test is skipped (no /bin/busybox or mkfs.ext4).
+pub fn busybox_root_disk(name: &str, init: &str) -> Option<std::path::PathBuf> {
+    if !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipped: /bin/busybox missing (apt-get install busybox-static)");
+        return None;
+    }
+    let root = temp_path(&format!("{name}-root"));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["bin", "dev", "proc", "sys"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::write(root.join("init"), init).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let disk = temp_path(&format!("{name}-root.ext4"));
+    let _ = std::fs::remove_file(&disk);
+    let mkfs = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-d"])
+        .arg(&root)
+        .arg(&disk)
+        .arg("16M")
+        .status();
+    let _ = std::fs::remove_dir_all(&root);
+    match mkfs {
+        Ok(status) if status.success() => Some(disk),
+        other => {
+            eprintln!(
+                "skipped: mkfs.ext4 failed or missing ({other:?}; apt-get install e2fsprogs)"
+            );
+            None
+        }
+    }
+}

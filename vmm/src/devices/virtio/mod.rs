@@ -7,6 +7,7 @@
 //! ```text
 //! // 1. The device and its event-loop half (a `MutEventSubscriber + Send`).
 //! let (blk, blk_events) = Block::new(BlockArgs { path, read_only, serial })?;
+//! //    net: let (net, net_events) = Net::new(NetArgs { host: Box::new(Tap::open(name)?), mac })?;
 //! //    console: let (con, con_events) = Console::new(ConsoleArgs { input, output, size })?;
 //! //             let resizer = con.resizer(); // resizer.set_size(rows, cols) on SIGWINCH
 //!
@@ -39,6 +40,7 @@ pub mod block;
 pub mod console;
 mod host_slice;
 pub mod mmio;
+pub mod net;
 #[cfg(test)]
 pub(crate) mod test_utils;
 
@@ -228,6 +230,8 @@ mod tests {
         send::<console::ConsoleResizer>();
         send::<MmioTransport<balloon::Balloon>>();
         send::<balloon::BalloonEventHandler>();
+        send::<MmioTransport<net::Net>>();
+        send::<net::NetEventHandler>();
     }
 
     #[test]
