@@ -317,6 +317,7 @@ impl Relay<'_> {
             }
             ControlMessage::StdinEof { .. } => {}
             exec @ (ControlMessage::ExecStart { .. }
+            | ControlMessage::ArchiveStart { .. }
             | ControlMessage::ExecStdin { .. }
             | ControlMessage::ExecStdinEof { .. }
             | ControlMessage::ExecResize { .. }
