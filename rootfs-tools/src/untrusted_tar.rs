@@ -433,6 +433,10 @@ impl<W: Write> Refiler<W> {
                 "device nodes are not copied to the host",
             ));
         }
+        if kind.is_dir() {
+            // Directories end with `/`, as in Docker's streams (`tar -t` shows them so).
+            name.as_mut_os_string().push("/");
+        }
         let mut header = entry.header().clone();
         let mode = header.mode().map_err(ExtractError::Corrupt)? & KEPT_MODE_BITS;
         header.set_mode(mode);
@@ -616,14 +620,20 @@ mod tests {
 
     #[test]
     fn refiling_checks_names_and_keeps_content() {
-        let tar = hostile_tar(&[("a/b", EntryType::Regular, b"hello")]);
+        let tar = hostile_tar(&[
+            ("a", EntryType::Directory, b""),
+            ("a/b", EntryType::Regular, b"hello"),
+        ]);
         let mut refiler = Refiler::new(Vec::new(), LIMITS);
         for entry in tar::Archive::new(tar.as_slice()).entries().unwrap() {
             refiler.refile(entry.unwrap()).unwrap();
         }
         let out = refiler.finish().unwrap();
         let mut archive = tar::Archive::new(out.as_slice());
-        let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+        let mut entries = archive.entries().unwrap();
+        let dir = entries.next().unwrap().unwrap();
+        assert_eq!(dir.header().path_bytes().as_ref(), b"a/");
+        let mut entry = entries.next().unwrap().unwrap();
         assert_eq!(entry.path().unwrap(), Path::new("a/b"));
         let mut content = String::new();
         entry.read_to_string(&mut content).unwrap();

@@ -4,6 +4,8 @@
 //! never print or exit.
 
 mod admin;
+mod copy;
+pub mod copy_paths;
 mod create;
 pub mod filter;
 mod inspect;
@@ -13,6 +15,7 @@ pub mod memory;
 mod sessions;
 pub mod stats;
 
+pub use copy::{CopyOptions, CopySource, CopyTarget};
 pub use create::CreateRequest;
 pub use logs::{LogStream, LogsRequest};
 pub use sessions::{Session, SessionEvent, SessionInput};

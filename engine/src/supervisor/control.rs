@@ -101,6 +101,10 @@ pub fn serve(
                             execs.add(reader, exec);
                             break;
                         }
+                        Ok(Request::Archive { archive }) => {
+                            execs.add_archive(reader, archive);
+                            break;
+                        }
                         Err(err) => tracing::warn!("bad control request {line:?}: {err}"),
                     }
                 }

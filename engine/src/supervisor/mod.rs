@@ -8,6 +8,7 @@ pub mod attach;
 pub mod control;
 pub mod exec;
 pub mod exec_output;
+pub mod helper;
 pub mod pump;
 pub mod ready;
 pub mod signals;

@@ -80,6 +80,14 @@ pub const ANNOTATION_STDIN: &str = "io.hull.stdin";
 /// Value of [`ANNOTATION_STDIN`] for "no stdin".
 pub const STDIN_CLOSED: &str = "closed";
 
+/// OCI spec annotation: set to [`MODE_HOLD`] to boot a stopped container's disks for archive
+/// sessions only (`hull cp` on a container that does not run): hull-init sets the
+/// container up (root, mounts, namespaces) but its process never execs; it waits for a
+/// signal ([`ControlMessage::Signal`]), and the VM then powers off as after any exit.
+pub const ANNOTATION_MODE: &str = "io.hull.mode";
+/// Value of [`ANNOTATION_MODE`] for a helper boot.
+pub const MODE_HOLD: &str = "hold";
+
 /// Longest line the guest accepts on [`CONSOLE_CONTROL`]; a longer one is dropped.
 pub const MAX_CONTROL_LINE: usize = 64 * 1024;
 /// Longest [`GuestEvent`] line the host reads at once; every event the guest sends fits.
