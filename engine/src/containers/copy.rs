@@ -58,6 +58,33 @@ enum Sink<'a> {
     Stream(&'a mut dyn Write),
 }
 
+/// What a copy in sends: the user's tar stream as it is, or a tar of a host path.
+enum Upload<'a> {
+    Stream(&'a mut dyn Read),
+    Tree {
+        source: PathBuf,
+        is_dir: bool,
+        /// The name of the top entry (where Docker's rules put the copy).
+        name: PathBuf,
+    },
+}
+
+impl Upload<'_> {
+    fn write_to(self, out: &mut dyn Write) -> Result<()> {
+        match self {
+            Self::Stream(input) => {
+                io::copy(input, out)?;
+                Ok(())
+            }
+            Self::Tree {
+                source,
+                is_dir,
+                name,
+            } => write_host_tar(&source, is_dir, &name, out),
+        }
+    }
+}
+
 /// A session's stdout as a [`Read`]: the rest of its events (stderr, the status) are kept.
 struct SessionOutput {
     session: Session,
@@ -223,36 +250,33 @@ impl Containers {
         let container = self.find(reference)?;
         let vm = self.copy_vm(&container)?;
         let destination = self.container_destination(&container, &vm.socket, reference, &dest)?;
-        let (dir, mut stream): (String, Box<dyn FnMut(&mut dyn Write) -> Result<()> + '_>) =
-            match source {
-                CopySource::Stream(input) => {
-                    if !destination.is_dir {
-                        return Err(Error::Copy(format!(
-                            "destination \"{reference}:{dest}\" must be a directory"
-                        )));
-                    }
-                    let copy = move |out: &mut dyn Write| -> Result<()> {
-                        io::copy(input, out)?;
-                        Ok(())
-                    };
-                    (destination.path.clone(), Box::new(copy))
+        let (dir, upload) = match source {
+            CopySource::Stream(input) => {
+                if !destination.is_dir {
+                    return Err(Error::Copy(format!(
+                        "destination \"{reference}:{dest}\" must be a directory"
+                    )));
                 }
-                CopySource::Host(path) => {
-                    let (resolved, is_dir) = host_source(&path, options.follow_link)?;
-                    let given = path.to_string_lossy();
-                    let placement = place(is_dir, &top_name(&given), &destination)
-                        .map_err(|e| Error::Copy(e.to_string()))?;
-                    let name = if placement.name.as_os_str().is_empty() {
-                        PathBuf::from(".")
-                    } else {
-                        placement.name
-                    };
-                    let copy = move |out: &mut dyn Write| -> Result<()> {
-                        write_host_tar(&resolved, is_dir, &name, out)
-                    };
-                    (placement.dir, Box::new(copy))
-                }
-            };
+                (destination.path.clone(), Upload::Stream(input))
+            }
+            CopySource::Host(path) => {
+                let (resolved, is_dir) = host_source(&path, options.follow_link)?;
+                let given = path.to_string_lossy();
+                let placement = place(is_dir, &top_name(&given), &destination)
+                    .map_err(|e| Error::Copy(e.to_string()))?;
+                let name = if placement.name.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    placement.name
+                };
+                let tree = Upload::Tree {
+                    source: resolved,
+                    is_dir,
+                    name,
+                };
+                (placement.dir, tree)
+            }
+        };
         let request = ArchiveRequest::Import {
             path: dir.clone(),
             keep_owner: options.archive,
@@ -261,7 +285,7 @@ impl Containers {
         let input = session.input();
         let reader = std::thread::spawn(move || SessionOutput::new(session).finish());
         let mut writer = SessionInputWriter { input, written: 0 };
-        let sent = stream(&mut writer);
+        let sent = upload.write_to(&mut writer);
         writer.input.stdin_eof();
         let (status, errors) = reader
             .join()
