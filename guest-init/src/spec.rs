@@ -279,6 +279,19 @@ mod tests {
     }
 
     #[test]
+    fn mode_annotation_holds_the_process_for_a_helper_boot() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","annotations":{"io.hull.mode":"hold"},
+                "process":{"args":["cat"],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(ContainerPlan::from_spec(&spec).unwrap().hold);
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["cat"],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(!ContainerPlan::from_spec(&spec).unwrap().hold);
+    }
+
+    #[test]
     fn empty_args_and_relative_cwd_are_setup_errors() {
         let spec = spec_from_json(
             r#"{"ociVersion":"1.0.2","process":{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}}"#,

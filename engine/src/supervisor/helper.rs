@@ -8,8 +8,8 @@
 //! The helper leaves the container as it was: it boots from a config disk of its own (the
 //! container's last result stays on its config disk), logs and sockets of its own, and
 //! never touches the container's state. [`HelperVm::finish`] signals the held process; the
-//! guest then syncs the writable disk and powers off as after any exit. Two helpers on one
-//! container wait for each other (a lock in the container's directory).
+//! guest then syncs the writable disk and powers off as after any exit. A helper and the
+//! container's own VM, or two helpers, never share the writable disk: [`lock_disks`].
 
 use super::attach::Attachments;
 use super::control::{self, ControlChannel};
@@ -45,9 +45,18 @@ pub struct HelperVm {
     _lock: Flock<File>,
 }
 
-/// The container's directory file that serializes helpers.
-fn lock_path(dir: &Path) -> PathBuf {
-    dir.join("helper.lock")
+/// Takes the exclusive lock on the writable disk of the container whose directory is
+/// `dir`, waiting for its holder: the container's supervisor holds it while its VM runs, a
+/// helper while it copies, so no two VMs ever boot on one writable disk.
+pub fn lock_disks(dir: &Path) -> Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("disks.lock"))
+        .context("cannot open the container's disk lock")?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("cannot lock the container's disks: {e}"))
 }
 
 impl HelperVm {
@@ -59,14 +68,7 @@ impl HelperVm {
         engines: &dyn Engines,
     ) -> Result<Self> {
         let paths = store.paths(&container.id);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(&paths.dir))
-            .context("cannot open the container's helper lock")?;
-        let lock = Flock::lock(lock, FlockArg::LockExclusive)
-            .map_err(|(_, e)| anyhow::anyhow!("cannot lock the container's disks: {e}"))?;
+        let lock = lock_disks(&paths.dir)?;
         let config_disk = paths.dir.join("helper-config.img");
         write_hold_config_disk(&paths.run_spec(), &config_disk)?;
         let short_id = container.id.get(..12).unwrap_or(&container.id);
