@@ -5,7 +5,6 @@
 
 mod admin;
 mod copy;
-pub mod copy_paths;
 mod create;
 pub mod filter;
 mod inspect;
