@@ -1,178 +1,18 @@
-//! Tar streams a guest wrote (`hull cp` out of a container), checked entry by entry before
-//! anything reaches the host, and either extracted into a host directory ([`Extractor`]) or
-//! passed on as a tar stream ([`Refiler`], `hull cp CONTAINER:PATH -`).
-//!
-//! The rules are the image store's for layers (see `apply`): names must be relative and
-//! free of `..`; nothing is ever created through a symlink (every parent must be a real
-//! directory; a file's path is unlinked, never opened, before it is created with
-//! `O_NOFOLLOW | O_EXCL`); hard links only point at files this same stream created; device
-//! nodes are refused (a node the guest chose, made by a host root, would open the host's
-//! devices); the declared size of each file counts against a byte budget before anything is
-//! written, and entries are counted. Beyond them, as Docker's `cp` does: nothing is
-//! chowned (files belong to whoever runs hull), an existing directory is never replaced by
-//! a non-directory nor the other way round. Set-id bits are dropped: a guest must not be
-//! able to hand the host a setuid-root program.
+//! [`Extractor`]: a guest's entries, checked, written under one host directory.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, CWD};
 use tar::EntryType;
 
-use crate::apply::clean_path;
-
-/// Permission bits kept on the host: set-uid and set-gid are dropped.
-const KEPT_MODE_BITS: u32 = 0o1777;
-
-/// Why a stream was refused or could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum ExtractError {
-    /// An entry tried something hull never does on the host.
-    #[error("archive entry {entry:?} rejected: {reason}")]
-    Unsafe {
-        /// The entry's name in the stream.
-        entry: String,
-        /// Why.
-        reason: String,
-    },
-    /// The entries' content exceeds the budget.
-    #[error("the archive holds more than {limit} bytes of file content")]
-    TooLarge {
-        /// The budget.
-        limit: u64,
-    },
-    /// More entries than the budget.
-    #[error("the archive holds more than {limit} entries")]
-    TooManyEntries {
-        /// The budget.
-        limit: u64,
-    },
-    /// Docker's refusal to replace a directory by a file or a file by a directory.
-    #[error("cannot overwrite {existing} {path:?} with {new}")]
-    Overwrite {
-        /// "directory" or "non-directory".
-        existing: &'static str,
-        /// The host path.
-        path: PathBuf,
-        /// "non-directory" or "directory".
-        new: &'static str,
-    },
-    /// The stream is not a readable tar.
-    #[error("the archive is unreadable")]
-    Corrupt(#[source] io::Error),
-    /// A host file operation failed.
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// On which path.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-}
-
-type Result<T, E = ExtractError> = std::result::Result<T, E>;
-
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ExtractError {
-    let path = path.to_path_buf();
-    move |source| ExtractError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
-/// Budgets of one stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExtractLimits {
-    /// Most bytes of file content (declared sizes, checked before writing).
-    pub max_bytes: u64,
-    /// Most entries.
-    pub max_entries: u64,
-}
-
-/// Renames the top of every entry: entries named `from` or under `from/` come out as `to`
-/// (Docker's rebase: `cp c:/dir newname`). `from` empty means every entry, `to` empty
-/// keeps them where they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rebase {
-    /// The stream's top name (clean, relative; empty for `.`).
-    pub from: PathBuf,
-    /// Its name on the host, relative to the destination directory.
-    pub to: PathBuf,
-}
-
-impl Rebase {
-    /// `name` cleaned and renamed, or why it is refused.
-    fn apply(&self, name: &Path) -> Result<PathBuf, String> {
-        let clean = clean_path(name).map_err(str::to_owned)?;
-        let rest = clean
-            .strip_prefix(&self.from)
-            .map_err(|_| format!("not under the copied path {:?}", self.from))?;
-        Ok(if rest.as_os_str().is_empty() {
-            self.to.clone()
-        } else {
-            self.to.join(rest)
-        })
-    }
-}
-
-/// Counts entries and content bytes against [`ExtractLimits`].
-#[derive(Debug)]
-struct Budget {
-    limits: ExtractLimits,
-    entries: u64,
-    bytes: u64,
-}
-
-impl Budget {
-    fn new(limits: ExtractLimits) -> Self {
-        Self {
-            limits,
-            entries: 0,
-            bytes: 0,
-        }
-    }
-
-    fn take(&mut self, size: u64) -> Result<()> {
-        self.entries += 1;
-        if self.entries > self.limits.max_entries {
-            return Err(ExtractError::TooManyEntries {
-                limit: self.limits.max_entries,
-            });
-        }
-        self.bytes = self.bytes.saturating_add(size);
-        if self.bytes > self.limits.max_bytes {
-            return Err(ExtractError::TooLarge {
-                limit: self.limits.max_bytes,
-            });
-        }
-        Ok(())
-    }
-}
-
-fn unsafe_entry(name: &Path, reason: impl Into<String>) -> ExtractError {
-    ExtractError::Unsafe {
-        entry: name.display().to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// Entry types that only carry metadata for the next entry (the `tar` crate applies them).
-fn is_metadata(kind: EntryType) -> bool {
-    matches!(
-        kind,
-        EntryType::XGlobalHeader
-            | EntryType::XHeader
-            | EntryType::GNULongName
-            | EntryType::GNULongLink
-    )
-}
+use super::{
+    io_error, is_metadata, unsafe_entry, Budget, ExtractError, ExtractLimits, Rebase, Result,
+    KEPT_MODE_BITS,
+};
 
 /// Extracts checked entries under one host directory.
 #[derive(Debug)]
@@ -396,122 +236,10 @@ fn set_times(path: &Path, mtime: i64, is_symlink: bool) -> Result<()> {
         .map_err(|e| io_error("set times of", path)(e.into()))
 }
 
-/// Re-files a guest's tar stream entry by entry into a new one, each checked by the same
-/// name, type and budget rules as [`Extractor`] (`hull cp CONTAINER:PATH -`).
-pub struct Refiler<W: Write> {
-    builder: tar::Builder<W>,
-    budget: Budget,
-}
-
-impl<W: Write> Refiler<W> {
-    /// Writes to `out`.
-    pub fn new(out: W, limits: ExtractLimits) -> Self {
-        let mut builder = tar::Builder::new(out);
-        builder.mode(tar::HeaderMode::Complete);
-        Self {
-            builder,
-            budget: Budget::new(limits),
-        }
-    }
-
-    /// Checks and copies one entry.
-    pub fn refile<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
-        let kind = entry.header().entry_type();
-        if is_metadata(kind) {
-            return Ok(());
-        }
-        let raw = entry.path().map_err(ExtractError::Corrupt)?.into_owned();
-        let size = if kind.is_file() { entry.size() } else { 0 };
-        self.budget.take(size)?;
-        let mut name = clean_path(&raw).map_err(|reason| unsafe_entry(&raw, reason))?;
-        if name.as_os_str().is_empty() {
-            name = PathBuf::from(".");
-        }
-        if matches!(kind, EntryType::Char | EntryType::Block) {
-            return Err(unsafe_entry(
-                &raw,
-                "device nodes are not copied to the host",
-            ));
-        }
-        if kind.is_dir() {
-            // Directories end with `/`, as in Docker's streams (`tar -t` shows them so).
-            name.as_mut_os_string().push("/");
-        }
-        let mut header = entry.header().clone();
-        let mode = header.mode().map_err(ExtractError::Corrupt)? & KEPT_MODE_BITS;
-        header.set_mode(mode);
-        let write = |e: io::Error| ExtractError::Io {
-            action: "write",
-            path: PathBuf::from("the archive"),
-            source: e,
-        };
-        match kind {
-            EntryType::Symlink | EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(ExtractError::Corrupt)?
-                    .ok_or_else(|| unsafe_entry(&raw, "link without a target"))?
-                    .into_owned();
-                if kind == EntryType::Link {
-                    clean_path(&target).map_err(|reason| unsafe_entry(&raw, reason))?;
-                }
-                self.builder
-                    .append_link(&mut header, &name, &target)
-                    .map_err(write)
-            }
-            _ => {
-                let declared = entry.size();
-                self.builder
-                    .append_data(&mut header, &name, entry.by_ref().take(declared))
-                    .map_err(write)
-            }
-        }
-    }
-
-    /// Ends the stream; returns the writer.
-    pub fn finish(self) -> Result<W> {
-        self.builder.into_inner().map_err(|e| ExtractError::Io {
-            action: "finish",
-            path: PathBuf::from("the archive"),
-            source: e,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::hostile::{hostile_tar, LIMITS};
     use super::*;
-
-    const LIMITS: ExtractLimits = ExtractLimits {
-        max_bytes: 1 << 20,
-        max_entries: 100,
-    };
-
-    /// A tar of (name, kind, data-or-link-target) built with raw headers (no name checks).
-    fn hostile_tar(entries: &[(&str, EntryType, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (name, kind, data) in entries {
-            let mut header = tar::Header::new_old();
-            // set_path refuses `..`; a hostile guest writes the bytes directly.
-            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-            header.set_entry_type(*kind);
-            header.set_mode(0o6755);
-            if matches!(kind, EntryType::Symlink | EntryType::Link) {
-                header.as_old_mut().linkname[..data.len()].copy_from_slice(data);
-                header.set_size(0);
-            } else {
-                header.set_size(data.len() as u64);
-            }
-            header.set_cksum();
-            out.extend_from_slice(header.as_bytes());
-            if !matches!(kind, EntryType::Symlink | EntryType::Link) {
-                out.extend_from_slice(data);
-                out.resize(out.len().div_ceil(512) * 512, 0);
-            }
-        }
-        out.resize(out.len() + 1024, 0);
-        out
-    }
 
     fn extract_all(tar: &[u8], root: &Path, rebase: Rebase, limits: ExtractLimits) -> Result<()> {
         let mut archive = tar::Archive::new(tar);
@@ -616,32 +344,5 @@ mod tests {
         let tar = hostile_tar(&[("copy", EntryType::Regular, b"h")]);
         let err = extract_all(&tar, dir.path(), Rebase::default(), LIMITS).unwrap_err();
         assert!(matches!(err, ExtractError::Overwrite { .. }), "{err}");
-    }
-
-    #[test]
-    fn refiling_checks_names_and_keeps_content() {
-        let tar = hostile_tar(&[
-            ("a", EntryType::Directory, b""),
-            ("a/b", EntryType::Regular, b"hello"),
-        ]);
-        let mut refiler = Refiler::new(Vec::new(), LIMITS);
-        for entry in tar::Archive::new(tar.as_slice()).entries().unwrap() {
-            refiler.refile(entry.unwrap()).unwrap();
-        }
-        let out = refiler.finish().unwrap();
-        let mut archive = tar::Archive::new(out.as_slice());
-        let mut entries = archive.entries().unwrap();
-        let dir = entries.next().unwrap().unwrap();
-        assert_eq!(dir.header().path_bytes().as_ref(), b"a/");
-        let mut entry = entries.next().unwrap().unwrap();
-        assert_eq!(entry.path().unwrap(), Path::new("a/b"));
-        let mut content = String::new();
-        entry.read_to_string(&mut content).unwrap();
-        assert_eq!(content, "hello");
-        let bad = hostile_tar(&[("../x", EntryType::Regular, b"x")]);
-        let mut refiler = Refiler::new(Vec::new(), LIMITS);
-        let mut archive = tar::Archive::new(bad.as_slice());
-        let entry = archive.entries().unwrap().next().unwrap().unwrap();
-        assert!(refiler.refile(entry).is_err());
     }
 }
