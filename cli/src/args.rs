@@ -74,6 +74,8 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(commands::manage::ContainerCommand),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(commands::cp::CpArgs),
     /// Send a signal to one or more running containers.
     Kill(commands::kill::KillArgs),
     /// Remove one or more containers.

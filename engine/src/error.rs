@@ -49,6 +49,18 @@ pub enum Error {
     /// `attach` to a paused container.
     #[error("You cannot attach to a paused container, unpause it first")]
     AttachPaused,
+    /// `cp` of a path the container does not have (Docker's daemon wording: the path and
+    /// the container as the user gave them).
+    #[error("Could not find the file {path} in container {container}")]
+    CopyNotFound {
+        /// The path in the container.
+        path: String,
+        /// The container reference.
+        container: String,
+    },
+    /// `cp` refused or failed, in Docker's words.
+    #[error("{0}")]
+    Copy(String),
     /// An image that is neither stored nor one hull can make offline.
     #[error("Unable to find image '{0}' locally, and hull cannot pull from a registry: load it (hull load -i FILE) or use a base image (busybox, debian:bookworm, scratch)")]
     NoSuchImage(String),

@@ -27,8 +27,8 @@ use crate::spec::ContainerPlan;
 use crate::supervisor::{docker_status, fork_reporting_errors, reset_signals};
 use crate::syscall::LinuxSyscall;
 use hull_protocol::{
-    Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_OUTPUT_WINDOW,
-    EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
+    ArchiveRequest, Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent,
+    EXEC_OUTPUT_WINDOW, EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
 };
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, OpenHow, ResolveFlag};
@@ -431,6 +431,7 @@ impl<'a> Execs<'a> {
     pub fn on_control(&mut self, message: ControlMessage) {
         match message {
             ControlMessage::ExecStart { id, request } => self.start(id, &request),
+            ControlMessage::ArchiveStart { id, request } => self.start_archive(id, &request),
             ControlMessage::ExecStdin { id, data } => {
                 let Some(index) = self.sessions.iter().position(|s| s.id == id) else {
                     return;
@@ -603,6 +604,31 @@ impl<'a> Execs<'a> {
     }
 
     fn start(&mut self, id: u32, request: &ExecRequest) {
+        let plan = ExecPlan::new(&self.ctx.plan.process, request);
+        self.start_session(id, plan, None);
+    }
+
+    /// Starts session `id` running the built-in archive operation `request` (a child of
+    /// PID 1 in the container's mount namespace and root, [`crate::archive`]).
+    fn start_archive(&mut self, id: u32, request: &ArchiveRequest) {
+        let plan = ExecPlan {
+            process: crate::spec::ProcessPlan {
+                terminal: false,
+                console_size: None,
+                ..self.ctx.plan.process.clone()
+            },
+            user: None,
+            stdin: request.reads_stdin(),
+        };
+        self.start_session(id, Ok(plan), Some(request));
+    }
+
+    fn start_session(
+        &mut self,
+        id: u32,
+        plan: Result<ExecPlan, SetupError>,
+        archive: Option<&ArchiveRequest>,
+    ) {
         if self.session(id).is_some() {
             log!("exec {id}: a session with that id is running; request ignored");
             return;
@@ -614,15 +640,19 @@ impl<'a> Execs<'a> {
             self.refuse(id, &error);
             return;
         }
-        match ExecPlan::new(&self.ctx.plan.process, request).and_then(|plan| self.spawn(id, &plan))
-        {
+        match plan.and_then(|plan| self.spawn(id, &plan, archive)) {
             Ok(session) => self.sessions.push(session),
             Err(error) => self.refuse(id, &error),
         }
     }
 
-    /// Forks the process of session `id`.
-    fn spawn(&self, id: u32, plan: &ExecPlan) -> Result<Session, SetupError> {
+    /// Forks the process of session `id`: `plan`'s program, or the `archive` operation.
+    fn spawn(
+        &self,
+        id: u32,
+        plan: &ExecPlan,
+        archive: Option<&ArchiveRequest>,
+    ) -> Result<Session, SetupError> {
         let container = self.ctx.container;
         let (child_stdio, stdin, stdout, stderr, tty) = if plan.process.terminal {
             let (master, slave) = open_container_pty(container)?;
@@ -672,7 +702,10 @@ impl<'a> Execs<'a> {
         if self.ctx.plan.namespaces.has(LinuxNamespaceType::Pid) {
             join_namespace(container, LinuxNamespaceType::Pid)?;
         }
-        let pid = fork_reporting_errors(errors_w, || exec_child(&self.ctx, plan, &child_stdio))?;
+        let pid = fork_reporting_errors(errors_w, || match archive {
+            Some(request) => archive_child(&self.ctx, request, &child_stdio),
+            None => exec_child(&self.ctx, plan, &child_stdio),
+        })?;
         drop(child_stdio);
         Ok(Session {
             id,
@@ -773,4 +806,46 @@ fn exec_child(
     }
     crate::container::apply_process_identity(&LinuxSyscall, &process)?;
     crate::exec::exec(&process)
+}
+
+/// The archive operation's process between fork and `_exit`: stdio, the container's mount
+/// namespace and root (as root, whatever the container's user: it reads and writes any
+/// file, as Docker's daemon does), then [`crate::archive::run`]. It never execs anything
+/// from the container.
+fn archive_child(
+    ctx: &ExecContext<'_>,
+    request: &ArchiveRequest,
+    stdio: &ChildStdio,
+) -> Result<Infallible, SetupError> {
+    reset_signals()?;
+    let ChildStdio::Pipes {
+        stdin,
+        stdout,
+        stderr,
+    } = stdio
+    else {
+        return Err(SetupError::Spec(
+            "an archive session has no terminal".into(),
+        ));
+    };
+    nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
+    let container = ctx.container;
+    let root_path = PathBuf::from(format!("/proc/{container}/root"));
+    let root = File::open(&root_path).map_err(|e| SetupError::io("cannot open", &root_path, e))?;
+    if ctx.plan.namespaces.has(LinuxNamespaceType::Mount) {
+        join_namespace(container, LinuxNamespaceType::Mount)?;
+    }
+    nix::unistd::fchdir(&root).map_err(|e| SetupError::sys("enter the container's root", e))?;
+    nix::unistd::chroot(".").map_err(|e| SetupError::sys("chroot into the container's root", e))?;
+    nix::unistd::chdir("/").map_err(|e| SetupError::sys("chdir /", e))?;
+    let clone = |fd: &OwnedFd| {
+        fd.try_clone()
+            .map(File::from)
+            .map_err(|e| SetupError::io("cannot duplicate", "an archive pipe", e))
+    };
+    let (input, output, errors) = (clone(stdin)?, clone(stdout)?, clone(stderr)?);
+    let code = crate::archive::run(request, input, output, errors);
+    // SAFETY: _exit only ends the process (its output is written unbuffered or flushed by
+    // `run`); exit() would run PID 1's atexit handlers in this forked copy.
+    unsafe { libc::_exit(code) }
 }

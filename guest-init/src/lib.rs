@@ -20,6 +20,7 @@ macro_rules! log {
     }};
 }
 
+pub mod archive;
 pub mod cgroup;
 pub mod console;
 pub mod container;

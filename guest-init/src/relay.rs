@@ -325,6 +325,7 @@ impl Relay<'_> {
                 }
             }
             exec @ (ControlMessage::ExecStart { .. }
+            | ControlMessage::ArchiveStart { .. }
             | ControlMessage::ExecStdin { .. }
             | ControlMessage::ExecStdinEof { .. }
             | ControlMessage::ExecResize { .. }

@@ -74,6 +74,9 @@ pub struct ContainerPlan {
     pub masked_paths: Vec<PathBuf>,
     /// `linux.readonlyPaths`: made read-only (/proc/sys & co).
     pub readonly_paths: Vec<PathBuf>,
+    /// A helper boot ([`hull_protocol::MODE_HOLD`]): the container is set up, its process
+    /// never runs.
+    pub hold: bool,
 }
 
 /// Destinations hull-init mounts itself; spec entries for them are superseded.
@@ -182,6 +185,11 @@ impl ContainerPlan {
                     )
                 }),
             },
+            hold: spec
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(hull_protocol::ANNOTATION_MODE))
+                .is_some_and(|v| v == hull_protocol::MODE_HOLD),
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             namespaces,
             resources: linux.and_then(|l| l.resources().clone()),
@@ -268,6 +276,19 @@ mod tests {
                 .process
                 .stdin_closed
         );
+    }
+
+    #[test]
+    fn mode_annotation_holds_the_process_for_a_helper_boot() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","annotations":{"io.hull.mode":"hold"},
+                "process":{"args":["cat"],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(ContainerPlan::from_spec(&spec).unwrap().hold);
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["cat"],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(!ContainerPlan::from_spec(&spec).unwrap().hold);
     }
 
     #[test]

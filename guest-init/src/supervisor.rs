@@ -269,10 +269,25 @@ fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible,
     container::enter_root(launch.sys, launch.root)?;
     container::finish_root(launch.sys, plan)?;
     container::restrict_paths(launch.sys, plan)?;
+    if plan.hold {
+        hold();
+    }
     // Before dropping privileges: raising a hard limit needs CAP_SYS_RESOURCE.
     crate::rlimits::apply(&plan.process.rlimits)?;
     container::apply_identity(launch.sys, plan)?;
     exec::exec(&plan.process)
+}
+
+/// The container process of a helper boot ([`ContainerPlan::hold`]): set up, it waits for
+/// the signal that ends the VM instead of exec'ing the container's program.
+fn hold() -> ! {
+    // SAFETY: closes this forked child's fds from 3 up: the error-report pipe, whose end
+    // tells PID 1 the setup succeeded (as an exec would), and PID 1's own. Nothing uses them
+    // again: this never returns, so no Rust owner of them is ever dropped.
+    unsafe { libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, 0) };
+    loop {
+        nix::unistd::pause();
+    }
 }
 
 /// Forks a child that runs `become_process`, which only returns if it failed (it ends in

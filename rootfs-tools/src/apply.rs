@@ -499,7 +499,7 @@ fn is_real_dir(path: &Path) -> bool {
 }
 
 /// The entry path as a clean relative path, or why it is refused.
-fn clean_path(raw: &Path) -> Result<PathBuf, &'static str> {
+pub(crate) fn clean_path(raw: &Path) -> Result<PathBuf, &'static str> {
     let mut out = PathBuf::new();
     for component in raw.components() {
         match component {

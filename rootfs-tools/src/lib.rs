@@ -71,6 +71,7 @@ mod source;
 mod store;
 mod tool;
 mod treetar;
+mod untrusted_tar;
 mod workdir;
 
 pub use blockimage::{create_writable_disk, create_writable_disk_from_template, FsType};
@@ -83,3 +84,4 @@ pub use image::{
 pub use progress::Progress;
 pub use reference::{normalize as normalize_reference, DEFAULT_TAG};
 pub use store::{Store, StoreOptions, DEFAULT_MAX_LAYER_BYTES, DEFAULT_ROOT};
+pub use untrusted_tar::{ExtractError, ExtractLimits, Extractor, Rebase, Refiler};

@@ -113,7 +113,11 @@ fn system_df_counts_images_and_containers() {
     let table = hull.ok(&["system", "df"]);
     assert!(table.starts_with("TYPE "), "{table}");
     let sizes = hull.ok(&["system", "df", "--format", "{{.Size}}"]);
-    assert_ne!(sizes.lines().next(), Some("0B"), "busybox takes room: {table}");
+    assert_ne!(
+        sizes.lines().next(),
+        Some("0B"),
+        "busybox takes room: {table}"
+    );
     // Nothing uses the image once the container is gone: all of it is reclaimable.
     hull.ok(&["rm", "idle"]);
     let reclaim = hull.ok(&["system", "df", "--format", "{{.Reclaimable}}"]);

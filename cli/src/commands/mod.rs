@@ -1,6 +1,7 @@
 //! One file per verb: a clap `Args` struct and a `run` function returning the exit status.
 
 pub mod attach;
+pub mod cp;
 pub mod create;
 pub mod events;
 pub mod exec;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Rename(args) => manage::rename(args, &globals),
         Command::Stats(args) => stats::run(args, &globals),
         Command::Container(command) => manage::container(command, &globals),
+        Command::Cp(args) => cp::run(args, &globals),
         Command::Kill(args) => kill::run(args, &globals),
         Command::Rm(args) => rm::run(args, &globals),
         Command::Attach(args) => attach::run(args, &globals),

@@ -4,6 +4,7 @@
 //! never print or exit.
 
 mod admin;
+mod copy;
 mod create;
 pub mod filter;
 mod inspect;
@@ -17,6 +18,7 @@ pub mod stats;
 mod top;
 
 pub use crate::supervisor::top::TopAnswer;
+pub use copy::{CopyOptions, CopySource, CopyTarget};
 pub use create::CreateRequest;
 pub use hull_protocol::TopProcess;
 pub use logs::{LogStream, LogsRequest};

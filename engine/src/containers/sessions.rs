@@ -210,6 +210,30 @@ impl Containers {
         })
     }
 
+    /// Opens an archive session (`hull cp`) in the running `container`: exec's frames, the
+    /// guest running its built-in `request`.
+    /// `socket` is the supervisor's, or a helper VM's for a stopped container.
+    pub(super) fn archive_session(
+        &self,
+        container: &Container,
+        socket: &std::path::Path,
+        request: hull_protocol::ArchiveRequest,
+    ) -> Result<Session> {
+        let archive = Request::Archive { archive: request };
+        let stream = self.connect_at(socket, container, &archive, |id| {
+            Ok(self.find(id).is_ok_and(|c| c.is_running()))
+        })?;
+        Ok(Session {
+            input: SessionInput {
+                writer: Arc::new(Mutex::new(stream.try_clone()?)),
+                kind: SessionKind::Exec,
+                detached: Arc::default(),
+            },
+            reader: stream,
+            container: container.clone(),
+        })
+    }
+
     /// The status of the attached container once its session ended without one: the store
     /// knows how it ended.
     pub fn status_after_attach(&self, id: &str) -> Result<i32> {
@@ -247,11 +271,22 @@ impl Containers {
         still_running: impl Fn(&str) -> Result<bool>,
     ) -> Result<UnixStream> {
         let socket = self.store.paths(&container.id).control_socket();
+        self.connect_at(&socket, container, request, still_running)
+    }
+
+    /// [`Self::connect`] to the supervisor listening on `socket`.
+    fn connect_at(
+        &self,
+        socket: &std::path::Path,
+        container: &Container,
+        request: &Request,
+        still_running: impl Fn(&str) -> Result<bool>,
+    ) -> Result<UnixStream> {
         let mut line = serde_json::to_string(request).context("cannot encode the request")?;
         line.push('\n');
         let start = Instant::now();
         loop {
-            match UnixStream::connect(&socket) {
+            match UnixStream::connect(socket) {
                 Ok(mut session) => {
                     session.write_all(line.as_bytes())?;
                     return Ok(session);

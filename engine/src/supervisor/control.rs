@@ -108,6 +108,10 @@ pub fn serve(
                             tops.serve(reader.get_ref());
                             break;
                         }
+                        Ok(Request::Archive { archive }) => {
+                            execs.add_archive(reader, archive);
+                            break;
+                        }
                         Err(err) => tracing::warn!("bad control request {line:?}: {err}"),
                     }
                 }

@@ -24,7 +24,7 @@ use super::wire::{
     read_frame, write_frame, DETACH, EXIT, RESIZE, SIGNAL, STDERR, STDIN, STDIN_EOF, STDOUT,
 };
 use hull_protocol::{
-    Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW,
+    ArchiveRequest, Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent, EXEC_STDIN_WINDOW,
     MAX_CONTROL_LINE, MAX_EXEC_DATA,
 };
 use std::collections::HashMap;
@@ -35,6 +35,30 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Docker's status for an exec'd process killed with its container (SIGKILL).
 const KILLED: i32 = 137;
+
+/// What a session runs in the guest.
+enum SessionStart {
+    /// A program (`hull exec`).
+    Exec(ExecRequest),
+    /// hull-init's built-in archive operation (`hull cp`).
+    Archive(ArchiveRequest),
+}
+
+impl SessionStart {
+    fn reads_stdin(&self) -> bool {
+        match self {
+            Self::Exec(request) => request.stdin,
+            Self::Archive(request) => request.reads_stdin(),
+        }
+    }
+
+    fn message(self, id: u32) -> ControlMessage {
+        match self {
+            Self::Exec(request) => ControlMessage::ExecStart { id, request },
+            Self::Archive(request) => ControlMessage::ArchiveStart { id, request },
+        }
+    }
+}
 
 /// One session as the supervisor tracks it.
 struct Session {
@@ -175,8 +199,18 @@ impl ExecSessions {
 
     /// Serves a client whose request line was read from `reader`, on a thread of its own.
     pub fn add(&self, reader: BufReader<UnixStream>, request: ExecRequest) {
+        self.add_session(reader, SessionStart::Exec(request));
+    }
+
+    /// Serves an archive session (`hull cp`): the same frames as exec's, the guest running
+    /// its built-in `request` instead of a program.
+    pub fn add_archive(&self, reader: BufReader<UnixStream>, request: ArchiveRequest) {
+        self.add_session(reader, SessionStart::Archive(request));
+    }
+
+    fn add_session(&self, reader: BufReader<UnixStream>, start: SessionStart) {
         let sessions = self.clone();
-        std::thread::spawn(move || sessions.serve(reader, request));
+        std::thread::spawn(move || sessions.serve(reader, start));
     }
 
     /// Waits for the guest to be ready, then registers a session; `Err` says why not.
@@ -229,7 +263,7 @@ impl ExecSessions {
         self.table().sessions.contains_key(&id)
     }
 
-    fn serve(&self, mut reader: BufReader<UnixStream>, request: ExecRequest) {
+    fn serve(&self, mut reader: BufReader<UnixStream>, start: SessionStart) {
         let Ok(client) = reader.get_ref().try_clone() else {
             return;
         };
@@ -245,14 +279,14 @@ impl ExecSessions {
                 return;
             }
         };
-        let mut stdin_open = request.stdin;
-        let start = ControlMessage::ExecStart { id, request };
+        let mut stdin_open = start.reads_stdin();
+        let start = start.message(id);
         if start.to_line().len() > MAX_CONTROL_LINE {
             self.table().sessions.remove(&id);
             refuse(
                 &client,
                 crate::exit::HULL_ERROR,
-                &format!("the exec request is larger than {MAX_CONTROL_LINE} bytes"),
+                &format!("the request is larger than {MAX_CONTROL_LINE} bytes"),
             );
             return;
         }
@@ -541,6 +575,35 @@ mod tests {
             }
         );
         client.flush().unwrap();
+    }
+
+    #[test]
+    fn archive_sessions_start_with_archive_start_and_carry_stdin() {
+        let (sessions, mut guest) = sessions();
+        sessions.route(GuestEvent::Ready);
+        let (mut client, theirs) = UnixStream::pair().unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let request = ArchiveRequest::Import {
+            path: "/tmp".into(),
+            keep_owner: false,
+        };
+        sessions.add_archive(BufReader::new(theirs), request.clone());
+        let ControlMessage::ArchiveStart { id, request: sent } = next_message(&mut guest) else {
+            panic!("archive_start first")
+        };
+        assert_eq!(sent, request);
+        write_frame(&mut client, STDIN, b"tar bytes").unwrap();
+        assert_eq!(
+            next_message(&mut guest),
+            ControlMessage::ExecStdin {
+                id,
+                data: Base64(b"tar bytes".to_vec())
+            }
+        );
+        sessions.route(GuestEvent::ExecExit { id, exit_code: 0 });
+        assert_eq!(frame(&mut client), (EXIT, 0i32.to_be_bytes().to_vec()));
     }
 
     #[test]

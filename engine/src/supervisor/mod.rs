@@ -8,6 +8,7 @@ pub mod attach;
 pub mod control;
 pub mod exec;
 pub mod exec_output;
+pub mod helper;
 pub mod pump;
 pub mod ready;
 pub mod signals;
@@ -104,6 +105,9 @@ fn boot_and_wait(
         engine_log: paths.engine_log(),
     };
     let engine = engines.engine(options.engine);
+    // Held for the VM's life: a `hull cp` helper VM on these disks waits for it (and this
+    // waits for a helper that is copying).
+    let _disks = helper::lock_disks(&paths.dir)?;
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
     let mut vm = engine.spawn(&spec)?;
     let vmm = ProcessRef::of(vm.child.id());

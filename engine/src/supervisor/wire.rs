@@ -8,7 +8,7 @@
 //! [`STDIN_EOF`], [`RESIZE`], [`SIGNAL`] and [`STARTED`] are exec's alone (`super::attach`
 //! and `super::exec` say what each session sends when).
 
-use hull_protocol::{ControlMessage, ExecRequest};
+use hull_protocol::{ArchiveRequest, ControlMessage, ExecRequest};
 use std::io::{self, Read, Write};
 
 /// Frame kind: bytes for the container's stdin (client -> supervisor).
@@ -98,6 +98,12 @@ pub enum Request {
     /// List the container's processes: answered with one JSON line, a
     /// [`super::top::TopReply`].
     Top,
+    /// Run hull-init's built-in archive operation in the container (`hull cp`): the rest of
+    /// the connection is exec's frames.
+    Archive {
+        /// What to do.
+        archive: ArchiveRequest,
+    },
 }
 
 #[cfg(test)]

@@ -80,6 +80,14 @@ pub const ANNOTATION_STDIN: &str = "io.hull.stdin";
 /// Value of [`ANNOTATION_STDIN`] for "no stdin".
 pub const STDIN_CLOSED: &str = "closed";
 
+/// OCI spec annotation: set to [`MODE_HOLD`] to boot a stopped container's disks for archive
+/// sessions only (`hull cp` on a container that does not run): hull-init sets the
+/// container up (root, mounts, namespaces) but its process never execs; it waits for a
+/// signal ([`ControlMessage::Signal`]), and the VM then powers off as after any exit.
+pub const ANNOTATION_MODE: &str = "io.hull.mode";
+/// Value of [`ANNOTATION_MODE`] for a helper boot.
+pub const MODE_HOLD: &str = "hold";
+
 /// Longest line the guest accepts on [`CONSOLE_CONTROL`]; a longer one is dropped.
 pub const MAX_CONTROL_LINE: usize = 64 * 1024;
 /// Longest [`GuestEvent`] line the host reads at once; every event the guest sends fits.
@@ -327,6 +335,94 @@ pub struct ExecRequest {
     pub console_size: Option<(u16, u16)>,
 }
 
+/// A filesystem operation hull-init itself performs in the container's root (the merged
+/// overlay view the container's process sees, its mounts included), for `hull cp` and any
+/// later verb that moves files in or out of a container (`diff`, `commit`). It runs as an
+/// exec session ([`ControlMessage::ArchiveStart`]): its output comes as
+/// [`GuestEvent::ExecOutput`] (stdout: the result; stderr: why it failed), its input as
+/// [`ControlMessage::ExecStdin`], its end as [`GuestEvent::ExecExit`] with
+/// [`ARCHIVE_OK`], [`ARCHIVE_NOT_FOUND`] or [`ARCHIVE_FAILED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ArchiveRequest {
+    /// Describe `path` without following a final symlink: one [`PathStat`] as JSON on stdout.
+    Stat {
+        /// Absolute path in the container.
+        path: String,
+    },
+    /// A tar stream of `path` on stdout: its top entry is named after the path's last
+    /// component (`.` for `dir/.`, Docker's "content of"), a directory's entries under it.
+    /// Symlinks are archived as links; with `follow_link` a final symlink is resolved (in
+    /// the container's root) and its target archived under the link's name.
+    Export {
+        /// Absolute path in the container.
+        path: String,
+        /// Docker's `cp -L`.
+        #[serde(default)]
+        follow_link: bool,
+    },
+    /// Extract the tar stream read on stdin into the existing directory `path`, entries
+    /// relative to it; an existing directory is never replaced by a non-directory nor the
+    /// other way round. Owners are kept with `keep_owner` (Docker's `cp -a`), else root's.
+    Import {
+        /// Absolute path of a directory in the container.
+        path: String,
+        /// Docker's `cp -a`.
+        #[serde(default)]
+        keep_owner: bool,
+    },
+}
+
+impl ArchiveRequest {
+    /// Whether the operation reads the session's stdin.
+    pub fn reads_stdin(&self) -> bool {
+        matches!(self, Self::Import { .. })
+    }
+}
+
+/// [`ArchiveRequest`] status: done.
+pub const ARCHIVE_OK: i32 = 0;
+/// [`ArchiveRequest`] status: failed; stderr says why.
+pub const ARCHIVE_FAILED: i32 = 1;
+/// [`ArchiveRequest`] status: the path does not exist (or a parent is not a directory).
+pub const ARCHIVE_NOT_FOUND: i32 = 2;
+
+/// What [`ArchiveRequest::Stat`] reports (Docker's `PathStat`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStat {
+    /// The last component of the path.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `st_mode`: file type and permission bits.
+    pub mode: u32,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// The target of a symlink; empty otherwise.
+    #[serde(default)]
+    pub link_target: String,
+}
+
+impl PathStat {
+    /// `S_IFMT` of [`Self::mode`].
+    const TYPE_MASK: u32 = 0o170_000;
+
+    /// A directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & Self::TYPE_MASK == 0o040_000
+    }
+
+    /// A symlink.
+    pub fn is_symlink(&self) -> bool {
+        self.mode & Self::TYPE_MASK == 0o120_000
+    }
+
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.mode & Self::TYPE_MASK == 0o100_000
+    }
+}
+
 /// Which output stream of an exec'd process a [`GuestEvent::ExecOutput`] carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -367,6 +463,14 @@ pub enum ControlMessage {
         id: u32,
         /// What to run.
         request: ExecRequest,
+    },
+    /// Run the built-in [`ArchiveRequest`] in the container as session `id` (exec's id
+    /// space, messages and events).
+    ArchiveStart {
+        /// The host's id for the session (unique among running sessions).
+        id: u32,
+        /// What to do.
+        request: ArchiveRequest,
     },
     /// Bytes for the stdin of session `id` (at most [`MAX_EXEC_DATA`]).
     ExecStdin {
@@ -873,6 +977,33 @@ mod tests {
             ControlMessage::Top { id: 4 }.to_line(),
             "{\"type\":\"top\",\"id\":4}\n"
         );
+    }
+
+    #[test]
+    fn archive_requests_round_trip_and_name_their_op() {
+        let start = ControlMessage::ArchiveStart {
+            id: 4,
+            request: ArchiveRequest::Export {
+                path: "/etc/.".into(),
+                follow_link: true,
+            },
+        };
+        let line = start.to_line();
+        assert!(line.contains("\"op\":\"export\""), "{line}");
+        assert_eq!(
+            serde_json::from_str::<ControlMessage>(line.trim()).unwrap(),
+            start
+        );
+        let minimal = r#"{"type":"archive_start","id":1,"request":{"op":"import","path":"/"}}"#;
+        let Ok(ControlMessage::ArchiveStart { request, .. }) = serde_json::from_str(minimal) else {
+            panic!("optional fields may be left out")
+        };
+        assert!(request.reads_stdin());
+        let stat = PathStat {
+            mode: 0o040_755,
+            ..PathStat::default()
+        };
+        assert!(stat.is_dir() && !stat.is_file() && !stat.is_symlink());
     }
 
     #[test]
