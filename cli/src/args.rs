@@ -73,7 +73,7 @@ pub enum Command {
     Stats(commands::stats::StatsArgs),
     /// Manage containers.
     #[command(subcommand)]
-    Container(commands::manage::ContainerCommand),
+    Container(commands::container::ContainerCommand),
     /// Copy files/folders between a container and the local filesystem.
     Cp(commands::cp::CpArgs),
     /// Send a signal to one or more running containers.

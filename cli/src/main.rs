@@ -60,7 +60,8 @@ fn end_quietly_on_closed_stdout(command: &args::Command) {
             | C::Events(_)
             | C::System(_)
             | C::Port(_)
-    ) {
+    ) || matches!(command, C::Container(c) if c.only_prints())
+    {
         // SAFETY: resetting a signal's disposition to its default has no memory effects;
         // no handler of ours is replaced (hull never installs one for SIGPIPE).
         unsafe {

@@ -24,19 +24,6 @@ pub struct RenameArgs {
     pub new_name: String,
 }
 
-/// `hull container SUBCOMMAND`.
-#[derive(Debug, clap::Subcommand)]
-pub enum ContainerCommand {
-    /// Remove all stopped containers.
-    Prune(PruneArgs),
-    /// Pause all processes within one or more containers.
-    Pause(super::pause::PauseArgs),
-    /// Unpause all processes within one or more containers.
-    Unpause(super::pause::PauseArgs),
-    /// Display the running processes of a container.
-    Top(super::top::TopArgs),
-}
-
 /// `hull container prune` flags.
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
@@ -61,24 +48,17 @@ pub fn rename(args: RenameArgs, globals: &Globals) -> Result<i32> {
     Ok(0)
 }
 
-/// `hull container ...`.
-pub fn container(command: ContainerCommand, globals: &Globals) -> Result<i32> {
-    match command {
-        ContainerCommand::Pause(args) => super::pause::pause(args, globals),
-        ContainerCommand::Unpause(args) => super::pause::unpause(args, globals),
-        ContainerCommand::Top(args) => super::top::run(args, globals),
-        ContainerCommand::Prune(_) => {
-            let removed = super::containers(globals)?.prune()?;
-            if !removed.is_empty() {
-                println!("Deleted Containers:");
-                for id in &removed {
-                    println!("{id}");
-                }
-                println!();
-            }
-            // The writable layers are sparse files the store does not size yet.
-            println!("Total reclaimed space: 0B");
-            Ok(0)
+/// `hull container prune`: removes every container that is not running.
+pub fn prune(_args: PruneArgs, globals: &Globals) -> Result<i32> {
+    let removed = super::containers(globals)?.prune()?;
+    if !removed.is_empty() {
+        println!("Deleted Containers:");
+        for id in &removed {
+            println!("{id}");
         }
+        println!();
     }
+    // The writable layers are sparse files the store does not size yet.
+    println!("Total reclaimed space: 0B");
+    Ok(0)
 }

@@ -1,6 +1,7 @@
 //! One file per verb: a clap `Args` struct and a `run` function returning the exit status.
 
 pub mod attach;
+pub mod container;
 pub mod cp;
 pub mod create;
 pub mod events;
@@ -45,7 +46,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Restart(args) => manage::restart(args, &globals),
         Command::Rename(args) => manage::rename(args, &globals),
         Command::Stats(args) => stats::run(args, &globals),
-        Command::Container(command) => manage::container(command, &globals),
+        Command::Container(command) => match command.into_verb() {
+            container::ContainerVerb::TopLevel(command) => dispatch(Cli {
+                globals,
+                command: *command,
+            }),
+            container::ContainerVerb::Prune(args) => manage::prune(args, &globals),
+        },
         Command::Cp(args) => cp::run(args, &globals),
         Command::Kill(args) => kill::run(args, &globals),
         Command::Rm(args) => rm::run(args, &globals),
