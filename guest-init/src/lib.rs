@@ -23,6 +23,7 @@ macro_rules! log {
 pub mod cgroup;
 pub mod console;
 pub mod container;
+pub mod container_init;
 pub mod control;
 pub mod disks;
 pub mod error;
