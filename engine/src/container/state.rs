@@ -16,6 +16,8 @@ pub enum Status {
     Exited,
     /// Its VM and supervisor vanished without a result (killed, host rebooted).
     Dead,
+    /// Its VM ended and its supervisor boots it again after the back-off (`--restart`).
+    Restarting,
 }
 
 /// The `run` flags that decide how the VM is booted again on `start`.
@@ -63,6 +65,13 @@ pub struct RunState {
     pub oom_killed: bool,
     /// Why it failed to start or ended abnormally.
     pub error: Option<String>,
+    /// Docker's `RestartCount`: restarts by its `--restart` policy since a user started it.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// A user stopped, killed or removed it: its restart policy no longer applies until a
+    /// user starts it again (Docker's `HasBeenManuallyStopped`).
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 /// Everything stored about one container.
@@ -110,6 +119,24 @@ pub struct ContainerConfig {
     /// `--stop-timeout` in seconds: `stop`'s grace when it is given none.
     #[serde(default)]
     pub stop_timeout: Option<u32>,
+    /// `--restart`: its supervisor boots it again when it ends.
+    #[serde(default)]
+    pub restart_policy: super::restart::RestartPolicy,
+    /// `--init`: hull-init's tiny init is the container's PID 1.
+    #[serde(default)]
+    pub init: bool,
+    /// `--cap-add`, as given.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`, as given.
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability.
+    #[serde(default)]
+    pub privileged: bool,
+    /// `--add-host NAME:IP`, as given.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
 }
 
 /// Docker's `Config.Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, `Hostname` of a
@@ -168,6 +195,8 @@ impl Container {
                 exit_code: 0,
                 oom_killed: false,
                 error: None,
+                restart_count: 0,
+                stopped_by_user: false,
             },
         }
     }
@@ -175,6 +204,12 @@ impl Container {
     /// True while the state says its VM runs (see `ContainerStore::reconcile` for the truth).
     pub fn is_running(&self) -> bool {
         self.state.status == Status::Running
+    }
+
+    /// True while it runs or waits to be restarted: Docker's `State.Running`, what `ps`
+    /// lists without `-a`.
+    pub fn is_up(&self) -> bool {
+        matches!(self.state.status, Status::Running | Status::Restarting)
     }
 }
 

@@ -10,6 +10,7 @@ mod inspect;
 mod lifecycle;
 mod logs;
 pub mod memory;
+mod restarts;
 mod sessions;
 pub mod stats;
 
@@ -89,7 +90,7 @@ impl Containers {
         let mut shown = Vec::new();
         for container in self.store.list()? {
             if let Some(current) = self.store.reconcile(container)? {
-                if all || current.is_running() {
+                if all || current.is_up() {
                     shown.push(current);
                 }
             }
