@@ -6,7 +6,7 @@
 //! zombie (orphans re-parent to PID 1), and exits with the child's status (128+N for a
 //! signal N, as Docker reports it).
 
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use std::convert::Infallible;
@@ -45,20 +45,18 @@ pub fn main(init_args: &[String]) -> i32 {
         eprintln!("docker-init: no command to run");
         return 1;
     }
-    // Blocked before the fork: a signal that arrives before the child runs is queued for
-    // sigwait below instead of killing or being lost.
-    let old_mask = match SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK) {
-        Ok(mask) => mask,
-        Err(e) => {
-            eprintln!("docker-init: cannot block signals: {e}");
-            return 1;
-        }
-    };
+    // Blocked before the fork (hull-init execs the init with them blocked already): a
+    // signal that arrives before the child runs is queued for sigwait below instead of
+    // being lost.
+    if let Err(e) = SigSet::all().thread_set_mask() {
+        eprintln!("docker-init: cannot block signals: {e}");
+        return 1;
+    }
     // SAFETY: the init is single-threaded; the child only calls async-signal-safe
     // functions and Rust code without locks before exec.
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
-            let error = match exec_child(args, old_mask) {
+            let error = match exec_child(args) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -80,16 +78,17 @@ pub fn main(init_args: &[String]) -> i32 {
     supervise(child)
 }
 
-/// The child: its own process group (the terminal's foreground one), the signal mask the
-/// init had, then exec.
-fn exec_child(args: &[String], mask: SigSet) -> Result<Infallible, String> {
+/// The child: its own process group (the terminal's foreground one), no signal blocked
+/// (a signal forwarded meanwhile is delivered now), then exec.
+fn exec_child(args: &[String]) -> Result<Infallible, String> {
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
         // SIGTTOU is still blocked here, so a background group may take the terminal.
         let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
     }
-    mask.thread_set_mask()
-        .map_err(|e| format!("cannot restore the signal mask: {e}"))?;
+    SigSet::empty()
+        .thread_set_mask()
+        .map_err(|e| format!("cannot unblock signals: {e}"))?;
     let path_var = std::env::var("PATH").unwrap_or_else(|_| crate::spec::DEFAULT_PATH.into());
     let path = crate::exec::resolve(&args[0], &path_var).map_err(|e| e.to_string())?;
     let c_path = CString::new(path.as_os_str().as_encoded_bytes())

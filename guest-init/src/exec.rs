@@ -60,6 +60,12 @@ pub fn exec_with_init(init: &OwnedFd, process: &ProcessPlan) -> Result<Infallibl
     resolve(&process.args[0], process.search_path())?;
     let args = cstrings(&crate::container_init::argv(&process.args))?;
     let env = cstrings(&process.env)?;
+    // Exec'd with every signal blocked (the mask survives exec): a stop signal the host
+    // sends right away stays pending until the init waits for it. Unblocked, it would be
+    // discarded: PID 1 of a pid namespace drops signals it has no handler for yet.
+    nix::sys::signal::SigSet::all()
+        .thread_set_mask()
+        .map_err(|e| SetupError::sys("block signals for the container's init", e))?;
     // A static binary: fexecve needs no interpreter, so a close-on-exec descriptor works.
     let errno = match nix::unistd::fexecve(init, &args, &env) {
         Err(errno) => errno,

@@ -333,3 +333,24 @@ fn restart_with_rm_is_refused_as_docker_does() {
     );
     assert_eq!(hull.ok(&["ps", "-aq"]), "", "nothing was created");
 }
+
+#[test]
+fn stop_right_after_run_d_reaches_a_process_under_init() {
+    let Some(hull) = setup("stop_right_after_run_d_reaches_a_process_under_init") else {
+        return;
+    };
+    // `run -d` returns before the guest has booted, so the SIGTERM reaches the guest as the
+    // init starts: hull-init execs it with signals blocked, so it is kept for the init to
+    // forward instead of being dropped (PID 1 without a handler), and `sleep` dies of it
+    // instead of waiting out the grace for SIGKILL.
+    hull.ok(&[
+        "run", "-d", "--init", "--name", "s", "busybox", "sleep", "1000",
+    ]);
+    let started = Instant::now();
+    hull.ok(&["stop", "-t", "30", "s"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the SIGTERM was lost"
+    );
+    assert_eq!(hull.inspect("s", "{{.State.ExitCode}}"), "143");
+}
