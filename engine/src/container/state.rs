@@ -104,7 +104,8 @@ pub struct Container {
 }
 
 /// `--label`, `--expose`, `--stop-signal`, `--stop-timeout`: kept for `inspect`, `ps
-/// --filter` and `stop`.
+/// --filter` and `stop`; `--restart` for the shim; `--init`, `--cap-add`, `--cap-drop`,
+/// `--privileged`, `--add-host` as given, for `inspect` (the run spec has their effect).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerConfig {
     /// `--label KEY=VALUE`.

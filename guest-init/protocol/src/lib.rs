@@ -37,6 +37,11 @@
 //! ([`ControlMessage::ExecOutputAck`] reports bytes the host handed to its client), so a
 //! slow reader slows the process, as a pipe would, and the host never buffers more.
 
+pub mod capabilities;
+pub use capabilities::{
+    capability_mask, capability_number, CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES,
+};
+
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom, Write};
 
@@ -608,11 +613,6 @@ impl RunResult {
         }
     }
 }
-
-pub mod capabilities;
-pub use capabilities::{
-    capability_mask, capability_number, CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES,
-};
 
 #[cfg(test)]
 mod tests {
