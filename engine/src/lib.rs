@@ -11,10 +11,12 @@
 //! - [`supervisor`]: boots one container's VM and serves its control socket
 //!   ([`supervisor::wire`] is that socket's format).
 
+pub mod capabilities;
 pub mod container;
 pub mod containers;
 pub mod error;
 pub mod exit;
+pub mod extra_hosts;
 pub mod guest;
 pub mod host;
 pub mod images;

@@ -5,8 +5,8 @@ use crate::users::ResolvedUser;
 use anyhow::{bail, Result};
 use oci_spec::image::Config as ImageConfig;
 use oci_spec::runtime::{
-    BoxBuilder, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, PosixRlimitBuilder,
-    PosixRlimitType, Spec, User,
+    BoxBuilder, Capabilities, Capability, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxCpu,
+    LinuxMemory, LinuxPids, LinuxResources, PosixRlimitBuilder, PosixRlimitType, Spec, User,
 };
 use std::collections::HashMap;
 
@@ -46,6 +46,12 @@ pub struct ProcessFlags {
     pub group_add: Vec<u32>,
     /// `--ulimit NAME=SOFT[:HARD]`.
     pub ulimits: Vec<Ulimit>,
+    /// The process's capabilities (names without `CAP_`; see `capabilities.rs`).
+    pub capabilities: Vec<&'static str>,
+    /// `--init`.
+    pub init: bool,
+    /// `--add-host` as /etc/hosts lines (`IP<TAB>NAME`).
+    pub extra_hosts: Vec<String>,
 }
 
 /// One `--ulimit`: a resource (`nofile`, `nproc`, ...) and its soft and hard limits.
@@ -275,6 +281,7 @@ pub fn runtime_spec(
         process.set_rlimits(Some(rlimits));
     }
     process.set_user(oci_user);
+    process.set_capabilities(Some(capabilities(&flags.capabilities)?));
     // Docker's default: processes may gain privileges (setuid binaries work).
     process.set_no_new_privileges(Some(false));
     spec.set_process(Some(process));
@@ -290,6 +297,18 @@ pub fn runtime_spec(
         // What the user asked for, for messages in the guest.
         annotations.insert("io.hull.user".into(), requested.clone());
     }
+    if flags.init {
+        annotations.insert(
+            hull_protocol::ANNOTATION_INIT.into(),
+            hull_protocol::ENABLED.into(),
+        );
+    }
+    if !flags.extra_hosts.is_empty() {
+        annotations.insert(
+            hull_protocol::ANNOTATION_EXTRA_HOSTS.into(),
+            flags.extra_hosts.join("\n"),
+        );
+    }
     if !flags.interactive {
         // The guest gives the process EOF at once instead of relaying hvc0.
         annotations.insert(
@@ -299,6 +318,25 @@ pub fn runtime_spec(
     }
     spec.set_annotations(Some(annotations));
     Ok(spec)
+}
+
+/// The OCI capability sets of a process with `names`, as runc gets them from Docker:
+/// bounding, effective and permitted; no inheritable or ambient ones.
+fn capabilities(names: &[&str]) -> Result<LinuxCapabilities> {
+    let set: Capabilities = names
+        .iter()
+        .map(|name| {
+            name.parse::<Capability>()
+                .map_err(|_| anyhow::anyhow!("unknown capability {name}"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        .inheritable(Capabilities::new())
+        .ambient(Capabilities::new())
+        .build()?)
 }
 
 fn apply_resources(resources: &mut LinuxResources, flags: &ProcessFlags) {
@@ -441,6 +479,38 @@ mod tests {
                 .map(String::as_str),
             Some(hull_protocol::STDIN_CLOSED),
             "no -i: the guest must not wait for stdin"
+        );
+    }
+
+    #[test]
+    fn capabilities_init_and_hosts_reach_the_guest() {
+        let flags = ProcessFlags {
+            capabilities: vec!["CHOWN", "NET_ADMIN"],
+            init: true,
+            extra_hosts: vec!["10.0.0.5\tdb".into(), "::1\tv6".into()],
+            ..Default::default()
+        };
+        let spec = runtime_spec(&image(), &flags, "abc", &root(), None).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let bounding = caps.bounding().clone().unwrap();
+        assert_eq!(bounding.len(), 2);
+        assert!(bounding.contains(&Capability::NetAdmin));
+        assert_eq!(caps.effective(), caps.permitted());
+        assert!(caps.inheritable().as_ref().unwrap().is_empty());
+        let annotations = spec.annotations().clone().unwrap();
+        assert_eq!(
+            annotations[hull_protocol::ANNOTATION_INIT],
+            hull_protocol::ENABLED
+        );
+        assert_eq!(
+            annotations[hull_protocol::ANNOTATION_EXTRA_HOSTS],
+            "10.0.0.5\tdb\n::1\tv6"
         );
     }
 

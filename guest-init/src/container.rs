@@ -278,6 +278,7 @@ pub fn finish_root(sys: &dyn Syscall, plan: &ContainerPlan) -> Result<(), SetupE
             crate::log!("{e}");
         }
     }
+    write_hosts(sys, plan);
     if plan.readonly_root {
         sys.mount(
             None,
@@ -289,6 +290,38 @@ pub fn finish_root(sys: &dyn Syscall, plan: &ContainerPlan) -> Result<(), SetupE
         .map_err(sys_err("remount the root read-only"))?;
     }
     Ok(())
+}
+
+/// Docker's /etc/hosts: the localhost lines, the `--add-host` entries, then the
+/// container's own hostname. There is no network address yet, so the hostname resolves to
+/// 127.0.1.1 (the Debian convention for a host without one), still inside the container.
+pub fn hosts_file(hostname: Option<&str>, extra_hosts: &[String]) -> String {
+    let mut text = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n",
+    );
+    for line in extra_hosts {
+        text.push_str(line);
+        text.push('\n');
+    }
+    if let Some(hostname) = hostname {
+        text.push_str(&format!("127.0.1.1\t{hostname}\n"));
+    }
+    text
+}
+
+/// Writes /etc/hosts before the process starts (Docker always provides one). Best effort,
+/// like /etc/hostname: an image may have made it something odd.
+fn write_hosts(sys: &dyn Syscall, plan: &ContainerPlan) {
+    let contents = hosts_file(plan.hostname.as_deref(), &plan.extra_hosts);
+    let written = mkdir(sys, Path::new("/etc")).and_then(|()| {
+        sys.write_file(Path::new("/etc/hosts"), contents.as_bytes())
+            .map_err(sys_err("write /etc/hosts"))
+    });
+    if let Err(e) = written {
+        crate::log!("{e}");
+    }
 }
 
 /// Hides `linux.maskedPaths` (an empty read-only tmpfs over directories, /dev/null over
@@ -373,6 +406,17 @@ fn supplementary_groups(process: &ProcessPlan) -> Vec<Gid> {
 /// uid/gid/groups, umask, working directory of `process` (also for `hull exec`, which
 /// joins the container's uts namespace and so keeps its hostname).
 pub fn apply_process_identity(sys: &dyn Syscall, process: &ProcessPlan) -> Result<(), SetupError> {
+    if let Some(keep) = process.bounding_capabilities {
+        // Before the ids: dropping from the bounding set needs CAP_SETPCAP, and setgroups
+        // CAP_SETGID, both still effective here whatever the container keeps. Root's
+        // capabilities after exec are the bounding set; another uid gets none (setresuid
+        // clears them), as with runc.
+        for cap in capabilities_to_drop(keep, sys.last_capability()) {
+            sys.drop_bounding_capability(cap).map_err(sys_err(format!(
+                "drop capability {cap} from the bounding set"
+            )))?;
+        }
+    }
     let groups = supplementary_groups(process);
     sys.set_ids(
         Uid::from_raw(process.uid),
@@ -388,6 +432,11 @@ pub fn apply_process_identity(sys: &dyn Syscall, process: &ProcessPlan) -> Resul
     ));
     sys.chdir(&process.cwd)
         .map_err(sys_err(format!("chdir to cwd {}", process.cwd.display())))
+}
+
+/// The capability numbers up to `last` that are not in the `keep` mask.
+pub fn capabilities_to_drop(keep: u64, last: u32) -> impl Iterator<Item = u32> {
+    (0..=last.min(63)).filter(move |cap| keep & (1 << cap) == 0)
 }
 
 #[cfg(test)]
@@ -525,13 +574,18 @@ mod tests {
                 Call::MkdirAll("/home/u".into()),
                 Call::MkdirAll("/etc".into()),
                 Call::WriteFile("/etc/hostname".into(), b"box\n".to_vec()),
+                Call::MkdirAll("/etc".into()),
+                Call::WriteFile(
+                    "/etc/hosts".into(),
+                    hosts_file(Some("box"), &[]).into_bytes()
+                ),
             ]
         );
         plan.readonly_root = true;
         let sys = RecordingSyscall::default();
         finish_root(&sys, &plan).unwrap();
         let calls = sys.calls.borrow();
-        assert!(matches!(&calls[3], Call::Mount { target, flags, .. }
+        assert!(matches!(&calls[5], Call::Mount { target, flags, .. }
             if target == Path::new("/") && flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT)));
     }
 
@@ -549,6 +603,49 @@ mod tests {
         );
         assert!(matches!(&calls[2], Call::Mount { target, flags, .. }
             if target == Path::new("/proc/sys") && flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT)));
+    }
+
+    #[test]
+    fn hosts_file_is_dockers_localhost_lines_then_added_hosts_then_the_hostname() {
+        let text = hosts_file(Some("box"), &["10.0.0.5\tdb".into()]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "127.0.0.1\tlocalhost");
+        assert_eq!(lines[1], "::1\tlocalhost ip6-localhost ip6-loopback");
+        assert_eq!(lines[6], "10.0.0.5\tdb");
+        assert_eq!(lines[7], "127.0.1.1\tbox");
+        assert_eq!(lines.len(), 8);
+    }
+
+    #[test]
+    fn capabilities_outside_the_kept_set_leave_the_bounding_set_before_the_ids() {
+        let sys = RecordingSyscall::default();
+        let mut plan = plan();
+        // Docker's default set.
+        plan.process.bounding_capabilities = Some(0xa804_25fb);
+        apply_process_identity(&sys, &plan.process).unwrap();
+        let calls = sys.calls.borrow();
+        let dropped: Vec<u32> = calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::DropBoundingCap(cap) => Some(*cap),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                2, 9, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24, 25, 26, 28, 30, 32, 33, 34,
+                35, 36, 37, 38, 39, 40
+            ]
+        );
+        assert_eq!(calls[dropped.len()], Call::SetIds(1000, 100, vec![5]));
+        let sys = RecordingSyscall::default();
+        plan.process.bounding_capabilities = None;
+        apply_process_identity(&sys, &plan.process).unwrap();
+        assert!(
+            matches!(sys.calls.borrow()[0], Call::SetIds(..)),
+            "no set: nothing dropped"
+        );
     }
 
     #[test]

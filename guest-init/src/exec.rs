@@ -5,6 +5,7 @@ use crate::spec::ProcessPlan;
 use nix::unistd::AccessFlags;
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 fn is_executable_file(path: &Path) -> bool {
@@ -50,6 +51,37 @@ pub fn exec(process: &ProcessPlan) -> Result<Infallible, SetupError> {
         Ok(never) => match never {},
     };
     Err(exec_failure(name, &path, errno))
+}
+
+/// `run --init`: checks that the process can be found (the same error and status as
+/// without an init), then execs the container's init from `init` (hull-init's own binary,
+/// opened before the container's root was entered) with the process after `--`.
+pub fn exec_with_init(init: &OwnedFd, process: &ProcessPlan) -> Result<Infallible, SetupError> {
+    resolve(&process.args[0], process.search_path())?;
+    let args = cstrings(&crate::container_init::argv(&process.args))?;
+    let env = cstrings(&process.env)?;
+    // Exec'd with every signal blocked (the mask survives exec): a stop signal the host
+    // sends right away stays pending until the init waits for it. Unblocked, it would be
+    // discarded: PID 1 of a pid namespace drops signals it has no handler for yet.
+    nix::sys::signal::SigSet::all()
+        .thread_set_mask()
+        .map_err(|e| SetupError::sys("block signals for the container's init", e))?;
+    // A static binary: fexecve needs no interpreter, so a close-on-exec descriptor works.
+    let errno = match nix::unistd::fexecve(init, &args, &env) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    };
+    Err(SetupError::sys("exec the container's init", errno))
+}
+
+/// hull-init's own binary, to exec as the container's init later (see [`exec_with_init`]).
+pub fn open_init_binary() -> Result<OwnedFd, SetupError> {
+    nix::fcntl::open(
+        "/proc/self/exe",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SetupError::sys("open hull-init's binary for --init", e))
 }
 
 #[cfg(test)]

@@ -122,6 +122,7 @@ mod tests {
             console_size: None,
             rlimits: Vec::new(),
             stdin_closed: true,
+            bounding_capabilities: None,
         }
     }
 

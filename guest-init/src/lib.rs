@@ -24,6 +24,7 @@ pub mod archive;
 pub mod cgroup;
 pub mod console;
 pub mod container;
+pub mod container_init;
 pub mod control;
 pub mod disks;
 pub mod error;

@@ -33,6 +33,10 @@ pub struct ProcessPlan {
     pub rlimits: Vec<oci_spec::runtime::PosixRlimit>,
     /// The host attaches no stdin (annotation [`hull_protocol::ANNOTATION_STDIN`]).
     pub stdin_closed: bool,
+    /// `process.capabilities.bounding` as a bit mask: every other capability is dropped
+    /// from the bounding set, so root in the container has exactly these (None: the spec
+    /// names none, nothing is dropped).
+    pub bounding_capabilities: Option<u64>,
 }
 
 impl ProcessPlan {
@@ -77,6 +81,12 @@ pub struct ContainerPlan {
     /// A helper boot ([`hull_protocol::MODE_HOLD`]): the container is set up, its process
     /// never runs.
     pub hold: bool,
+    /// `run --init`: the container's PID 1 is hull-init's tiny init (`container_init`),
+    /// which runs the process as its child (annotation [`hull_protocol::ANNOTATION_INIT`]).
+    pub init: bool,
+    /// `--add-host` lines (`IP<TAB>NAME`) for /etc/hosts
+    /// (annotation [`hull_protocol::ANNOTATION_EXTRA_HOSTS`]).
+    pub extra_hosts: Vec<String>,
 }
 
 /// Destinations hull-init mounts itself; spec entries for them are superseded.
@@ -139,6 +149,13 @@ impl ContainerPlan {
             )));
         }
         crate::rlimits::check(process.rlimits().as_deref().unwrap_or_default())?;
+        let annotation = |key: &str| {
+            spec.annotations()
+                .as_ref()
+                .and_then(|a| a.get(key))
+                .map(String::as_str)
+        };
+        let extra_hosts = extra_hosts(annotation(hull_protocol::ANNOTATION_EXTRA_HOSTS))?;
         let user = process.user();
         let linux = spec.linux().as_ref();
         let namespaces = NamespacePlan::from_spec(
@@ -173,11 +190,17 @@ impl ContainerPlan {
                 umask: user.umask(),
                 terminal: process.terminal().unwrap_or(false),
                 rlimits: process.rlimits().clone().unwrap_or_default(),
-                stdin_closed: spec
-                    .annotations()
-                    .as_ref()
-                    .and_then(|a| a.get(hull_protocol::ANNOTATION_STDIN))
-                    .is_some_and(|v| v == hull_protocol::STDIN_CLOSED),
+                stdin_closed: annotation(hull_protocol::ANNOTATION_STDIN)
+                    == Some(hull_protocol::STDIN_CLOSED),
+                bounding_capabilities: process.capabilities().as_ref().map(|caps| {
+                    let names: Vec<String> = caps
+                        .bounding()
+                        .iter()
+                        .flatten()
+                        .map(ToString::to_string)
+                        .collect();
+                    hull_protocol::capability_mask(names.iter().map(String::as_str))
+                }),
                 console_size: process.console_size().map(|b| {
                     (
                         u16::try_from(b.height()).unwrap_or(u16::MAX),
@@ -207,8 +230,29 @@ impl ContainerPlan {
                 .as_ref()
                 .and_then(|r| r.readonly())
                 .unwrap_or(false),
+            init: annotation(hull_protocol::ANNOTATION_INIT) == Some(hull_protocol::ENABLED),
+            extra_hosts,
         })
     }
+}
+
+/// The `--add-host` lines of the annotation: `IP<TAB>NAME` each, nothing that could add
+/// other lines to /etc/hosts.
+fn extra_hosts(annotation: Option<&str>) -> Result<Vec<String>, SetupError> {
+    let lines: Vec<String> = annotation
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = lines.iter().find(|line| {
+        line.split('\t').count() != 2 || line.chars().any(|c| c.is_control() && c != '\t')
+    }) {
+        return Err(SetupError::Spec(format!(
+            "extra host entry {bad:?} is not IP<TAB>NAME"
+        )));
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]

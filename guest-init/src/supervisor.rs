@@ -265,6 +265,8 @@ fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible,
         ChildStdio::Tty(_, path) => Some(*path),
         ChildStdio::Pipes { .. } => None,
     };
+    // While hull-init's binary is still visible: the container's root will not have it.
+    let init = plan.init.then(exec::open_init_binary).transpose()?;
     container::prepare_rootfs(launch.sys, launch.root, plan, console)?;
     container::enter_root(launch.sys, launch.root)?;
     container::finish_root(launch.sys, plan)?;
@@ -275,7 +277,10 @@ fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible,
     // Before dropping privileges: raising a hard limit needs CAP_SYS_RESOURCE.
     crate::rlimits::apply(&plan.process.rlimits)?;
     container::apply_identity(launch.sys, plan)?;
-    exec::exec(&plan.process)
+    match &init {
+        Some(init) => exec::exec_with_init(init, &plan.process),
+        None => exec::exec(&plan.process),
+    }
 }
 
 /// The container process of a helper boot ([`ContainerPlan::hold`]): set up, it waits for

@@ -45,6 +45,10 @@ pub trait Syscall {
     fn umask(&self, mask: Mode);
     /// Replaces the contents of the file `path` (created with mode 0644) with `contents`.
     fn write_file(&self, path: &Path, contents: &[u8]) -> Result<(), Errno>;
+    /// The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap).
+    fn last_capability(&self) -> u32;
+    /// prctl(PR_CAPBSET_DROP): the process and what it execs can never have `cap` again.
+    fn drop_bounding_capability(&self, cap: u32) -> Result<(), Errno>;
 }
 
 /// The real kernel.
@@ -141,6 +145,21 @@ impl Syscall for LinuxSyscall {
             .and_then(|mut file| file.write_all(contents))
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
     }
+
+    fn last_capability(&self) -> u32 {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            // Linux 5.9's CAP_CHECKPOINT_RESTORE; unknown numbers fail with EINVAL anyway.
+            .unwrap_or(40)
+    }
+
+    fn drop_bounding_capability(&self, cap: u32) -> Result<(), Errno> {
+        // SAFETY: PR_CAPBSET_DROP takes an integer and touches no memory of ours.
+        let result =
+            unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+        Errno::result(result).map(drop)
+    }
 }
 
 /// A recording fake for unit tests: remembers every call, answers from a script.
@@ -173,6 +192,7 @@ pub mod fake {
         SetIds(u32, u32, Vec<u32>),
         Umask(u32),
         WriteFile(PathBuf, Vec<u8>),
+        DropBoundingCap(u32),
     }
 
     /// Records calls; `pivot_root` fails with `pivot_errno` when set (to exercise the rootfs
@@ -277,6 +297,13 @@ pub mod fake {
         }
         fn write_file(&self, path: &Path, contents: &[u8]) -> Result<(), Errno> {
             self.push(Call::WriteFile(path.into(), contents.to_vec()));
+            Ok(())
+        }
+        fn last_capability(&self) -> u32 {
+            40
+        }
+        fn drop_bounding_capability(&self, cap: u32) -> Result<(), Errno> {
+            self.push(Call::DropBoundingCap(cap));
             Ok(())
         }
     }

@@ -64,6 +64,15 @@ pub fn status_text(container: &Container) -> String {
                 .unwrap_or_default()
         ),
         Status::Dead => "Dead".into(),
+        Status::Restarting => format!(
+            "Restarting ({}) {}",
+            state.exit_code,
+            state
+                .finished_at
+                .as_deref()
+                .map(format::ago)
+                .unwrap_or_default()
+        ),
     }
 }
 

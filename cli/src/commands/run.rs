@@ -6,6 +6,7 @@ use crate::args::Globals;
 use crate::detach_keys;
 use crate::progress::TerminalProgress;
 use anyhow::{bail, Result};
+use hull_engine::container::restart::RestartPolicy;
 use hull_engine::container::ContainerConfig;
 use hull_engine::containers::CreateRequest;
 use hull_engine::supervisor::{terminal, Io};
@@ -92,11 +93,38 @@ pub struct CreateArgs {
     /// Ulimit options (`nofile=1024:2048`).
     #[arg(long = "ulimit")]
     pub ulimits: Vec<hull_engine::spec::Ulimit>,
+    /// `--restart`, `--init`, `--cap-add`, `--cap-drop`, `--privileged`, `--add-host`.
+    #[command(flatten)]
+    pub host: HostFlags,
     /// The image (busybox, debian:bookworm and scratch are created on first use).
     pub image: String,
     /// The command and its arguments (everything after IMAGE goes to the container).
     #[arg(allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// Restart policy, init, capabilities and /etc/hosts flags.
+#[derive(Debug, clap::Args)]
+pub struct HostFlags {
+    /// Restart policy to apply when a container exits: no, on-failure[:max-retries],
+    /// always, unless-stopped (its supervisor, `hull shim`, restarts it; see the README).
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: RestartPolicy,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Add Linux capabilities (`NET_ADMIN`, `CAP_SYS_TIME`, `ALL`).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities (`CHOWN`, `ALL`).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container (every capability).
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
 }
 
 /// Parses Docker's sizes: a number with an optional b/k/m/g suffix.
@@ -165,6 +193,12 @@ impl CreateArgs {
                     .collect::<Result<_>>()?,
                 stop_signal: self.stop_signal.clone(),
                 stop_timeout: self.stop_timeout,
+                restart_policy: self.host.restart.clone(),
+                init: self.host.init,
+                cap_add: self.host.cap_add.clone(),
+                cap_drop: self.host.cap_drop.clone(),
+                privileged: self.host.privileged,
+                extra_hosts: self.host.add_host.clone(),
             },
             read_only: self.read_only,
             group_add: self.group_add.clone(),
@@ -201,9 +235,10 @@ pub fn run(args: RunArgs, globals: &Globals) -> Result<i32> {
         println!("{}", container.id);
         return Ok(0);
     }
-    if args.tty && args.interactive {
+    if (args.tty && args.interactive) || !args.host.restart.is_none() {
         // Supervised by a shim, this process its first attached client: the detach keys can
-        // then leave the container running, as Docker's do.
+        // then leave the container running, as Docker's do, and the shim restarts it by its
+        // policy after this client has its first exit status.
         let session = containers.start_and_attach(&container)?;
         return super::attach::follow(&containers, session, &detach_keys);
     }

@@ -30,8 +30,11 @@ pub fn run(args: StartArgs, globals: &Globals) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let container = containers.find(&args.containers[0])?;
-        if args.interactive && container.options.tty && container.options.interactive {
-            // As `run -it`: a shim supervises, so the detach keys can leave it running.
+        let interactive_tty =
+            args.interactive && container.options.tty && container.options.interactive;
+        if interactive_tty || !container.config.restart_policy.is_none() {
+            // As `run -it`: a shim supervises, so the detach keys can leave it running (and
+            // it restarts the container by its policy after this client's first status).
             let keys = detach_keys::parse(&args.detach_keys)?;
             let session = containers.start_and_attach(&container)?;
             return super::attach::follow(&containers, session, &keys);

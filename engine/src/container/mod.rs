@@ -3,6 +3,7 @@
 
 pub mod ids;
 pub mod liveness;
+pub mod restart;
 pub mod state;
 pub mod store;
 

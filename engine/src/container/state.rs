@@ -16,6 +16,8 @@ pub enum Status {
     Exited,
     /// Its VM and supervisor vanished without a result (killed, host rebooted).
     Dead,
+    /// Its VM ended and its supervisor boots it again after the back-off (`--restart`).
+    Restarting,
 }
 
 /// The `run` flags that decide how the VM is booted again on `start`.
@@ -66,6 +68,13 @@ pub struct RunState {
     /// Its VM's vCPUs are stopped (`hull pause`); it still counts as running, as in Docker.
     #[serde(default)]
     pub paused: bool,
+    /// Docker's `RestartCount`: restarts by its `--restart` policy since a user started it.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// A user stopped, killed or removed it: its restart policy no longer applies until a
+    /// user starts it again (Docker's `HasBeenManuallyStopped`).
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 /// Everything stored about one container.
@@ -98,7 +107,8 @@ pub struct Container {
 }
 
 /// `--label`, `--expose`, `--stop-signal`, `--stop-timeout`: kept for `inspect`, `ps
-/// --filter` and `stop`.
+/// --filter` and `stop`; `--restart` for the shim; `--init`, `--cap-add`, `--cap-drop`,
+/// `--privileged`, `--add-host` as given, for `inspect` (the run spec has their effect).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerConfig {
     /// `--label KEY=VALUE`.
@@ -113,6 +123,24 @@ pub struct ContainerConfig {
     /// `--stop-timeout` in seconds: `stop`'s grace when it is given none.
     #[serde(default)]
     pub stop_timeout: Option<u32>,
+    /// `--restart`: its supervisor boots it again when it ends.
+    #[serde(default)]
+    pub restart_policy: super::restart::RestartPolicy,
+    /// `--init`: hull-init's tiny init is the container's PID 1.
+    #[serde(default)]
+    pub init: bool,
+    /// `--cap-add`, as given.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`, as given.
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability.
+    #[serde(default)]
+    pub privileged: bool,
+    /// `--add-host NAME:IP`, as given.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
 }
 
 /// Docker's `Config.Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, `Hostname` of a
@@ -172,6 +200,8 @@ impl Container {
                 oom_killed: false,
                 error: None,
                 paused: false,
+                restart_count: 0,
+                stopped_by_user: false,
             },
         }
     }
@@ -184,6 +214,12 @@ impl Container {
     /// True while it runs with its vCPUs stopped (`hull pause`).
     pub fn is_paused(&self) -> bool {
         self.is_running() && self.state.paused
+    }
+
+    /// True while it runs or waits to be restarted: Docker's `State.Running`, what `ps`
+    /// lists without `-a`.
+    pub fn is_up(&self) -> bool {
+        matches!(self.state.status, Status::Running | Status::Restarting)
     }
 }
 

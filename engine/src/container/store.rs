@@ -286,7 +286,8 @@ impl ContainerStore {
     /// both gone (kill -9, host reboot) is recorded as ended, with the guest's result if the
     /// config disk has one. `--rm` containers found ended are removed (returns None).
     pub fn reconcile(&self, container: Container) -> Result<Option<Container>> {
-        if container.state.status != Status::Running {
+        // A restarting container's supervisor is alive (it waits to boot the VM again).
+        if !container.is_up() {
             return Ok(Some(container));
         }
         let same_boot = container.state.boot_id == liveness::boot_id();

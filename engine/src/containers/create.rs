@@ -51,7 +51,8 @@ pub struct CreateRequest {
     pub engine: Option<EngineKind>,
     /// The terminal size the process starts with (with `tty`).
     pub console_size: Option<(u16, u16)>,
-    /// `--label`, `--expose`, `--stop-signal`, `--stop-timeout`.
+    /// `--label`, `--expose`, `--stop-signal`, `--stop-timeout`, `--restart`, `--init`,
+    /// `--cap-add`, `--cap-drop`, `--privileged`, `--add-host`.
     pub config: ContainerConfig,
     /// `--read-only`.
     pub read_only: bool,
@@ -76,6 +77,24 @@ impl Containers {
                 return Err(Error::InvalidArgument(format!("Invalid signal: {signal}")));
             }
         }
+        let config = &request.config;
+        if request.auto_remove && !config.restart_policy.is_none() {
+            return Err(Error::InvalidArgument(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
+        let capabilities = crate::capabilities::container_capabilities(
+            &config.cap_add,
+            &config.cap_drop,
+            config.privileged,
+        )
+        .map_err(Error::InvalidArgument)?;
+        let extra_hosts = config
+            .extra_hosts
+            .iter()
+            .map(|entry| crate::extra_hosts::hosts_line(entry))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(Error::InvalidArgument)?;
         let memory_bytes = request.memory.limit_bytes()?;
         let flags = ProcessFlags {
             entrypoint: request.entrypoint.clone(),
@@ -96,6 +115,9 @@ impl Containers {
             read_only: request.read_only,
             group_add: request.group_add.clone(),
             ulimits: request.ulimits.clone(),
+            capabilities,
+            init: config.init,
+            extra_hosts,
         };
         let image_config = images::runtime_config(&image);
         let user_spec = request

@@ -167,6 +167,7 @@ fn status_name(status: Status) -> &'static str {
         Status::Running => "running",
         Status::Exited => "exited",
         Status::Dead => "dead",
+        Status::Restarting => "restarting",
     }
 }
 

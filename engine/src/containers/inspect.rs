@@ -21,6 +21,7 @@ impl Containers {
 fn container_json(container: &Container, dir: &std::path::Path) -> Value {
     let state = &container.state;
     let process = &container.process;
+    let config = &container.config;
     let (path, args) = container
         .command
         .split_first()
@@ -33,9 +34,10 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         "Args": args,
         "State": {
             "Status": super::filter::state_name(container),
-            "Running": state.status == Status::Running,
+            // Docker's: a container waiting to be restarted still counts as running.
+            "Running": container.is_up(),
             "Paused": container.is_paused(),
-            "Restarting": false,
+            "Restarting": state.status == Status::Restarting,
             "OOMKilled": state.oom_killed,
             "Dead": state.status == Status::Dead,
             "Pid": state.vmm.map_or(0, |p| p.pid),
@@ -46,6 +48,7 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         },
         "Image": container.image_id,
         "Name": format!("/{}", container.name),
+        "RestartCount": state.restart_count,
         "LogPath": dir.join("container.log"),
         "Config": {
             "Hostname": process.hostname,
@@ -80,6 +83,15 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
             "Memory": container.options.memory_limit,
             "MemorySwap": container.options.memory_swap,
             "CpuCount": container.options.cpus,
+            "RestartPolicy": {
+                "Name": config.restart_policy.name.name(),
+                "MaximumRetryCount": config.restart_policy.maximum_retry_count,
+            },
+            "Init": config.init.then_some(true),
+            "CapAdd": Some(&config.cap_add).filter(|c| !c.is_empty()),
+            "CapDrop": Some(&config.cap_drop).filter(|c| !c.is_empty()),
+            "Privileged": config.privileged,
+            "ExtraHosts": Some(&config.extra_hosts).filter(|h| !h.is_empty()),
         },
         "Hull": {
             "Engine": container.options.engine,

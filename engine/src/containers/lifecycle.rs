@@ -34,8 +34,9 @@ impl Containers {
     }
 
     /// The detached supervisor's work (`hull shim ID`): supervises container `id` until its
-    /// VM ends and removes it then if it is `--rm`. With `for_attach`, a client attaches
-    /// next and gets the output from the first byte.
+    /// VM ends, boots it again as long as its `--restart` policy says so (see
+    /// [`super::restarts`]), and removes it then if it is `--rm`. With `for_attach`, a
+    /// client attaches next and gets the output from the first byte.
     pub fn supervise_detached(&self, id: &str, for_attach: bool) -> Result<Container> {
         let container = self.store.load(id)?;
         let io = if for_attach {
@@ -43,7 +44,10 @@ impl Containers {
         } else {
             Io::Detached
         };
-        let done = self.supervise(&container, io)?;
+        let Some(done) = self.supervise_restarting(container, io)? else {
+            // Removed (rm -f) while it waited to be restarted.
+            return Err(Error::NoSuchContainer(id.to_string()));
+        };
         if done.options.auto_remove {
             self.store.remove(&done.id)?;
         }
@@ -54,9 +58,11 @@ impl Containers {
     /// on `io`, until its VM ends (`start -a`); a `--rm` container is removed then.
     pub fn start_attached(&self, reference: &str, io: Io) -> Result<Container> {
         let container = self.find(reference)?;
-        if container.is_running() {
+        if container.is_up() {
             return Err(Error::AlreadyRunning(container.name));
         }
+        self.store
+            .update(&container.id, super::restarts::started_by_user)?;
         let done = self.supervise(&container, io)?;
         self.remove_if_auto(&done);
         Ok(done)
@@ -72,7 +78,7 @@ impl Containers {
     /// Starts the container `reference` names in the background, unless it runs already.
     pub fn start(&self, reference: &str) -> Result<Container> {
         let container = self.find(reference)?;
-        if !container.is_running() {
+        if !container.is_up() {
             self.start_detached(&container)?;
         }
         Ok(container)
@@ -88,7 +94,7 @@ impl Containers {
     /// byte (`run -it`, `start -ai`): the client may detach and leave it running, as with
     /// Docker's detach keys.
     pub fn start_and_attach(&self, container: &Container) -> Result<Session> {
-        if self.find(&container.id)?.is_running() {
+        if self.find(&container.id)?.is_up() {
             return Err(Error::AlreadyRunning(container.name.clone()));
         }
         self.spawn_shim_and_wait(container, true)?;
@@ -111,8 +117,10 @@ impl Containers {
             .stdin(Stdio::null())
             .stdout(shim_log.try_clone()?)
             .stderr(shim_log);
-        self.store
-            .update(&container.id, |c| c.state.finished_at = None)?;
+        self.store.update(&container.id, |c| {
+            c.state.finished_at = None;
+            super::restarts::started_by_user(c);
+        })?;
         let mut child = command
             .spawn()
             .context("cannot start the container's supervisor (hull shim)")?;
@@ -162,6 +170,11 @@ impl Containers {
     }
 
     fn stop_container(&self, container: &Container, grace: Duration) -> Result<()> {
+        // Whatever happens next, its restart policy no longer applies.
+        let Some(container) = self.end_restarts(container)? else {
+            return Ok(());
+        };
+        let container = &container;
         if !container.is_running() {
             return Ok(());
         }
@@ -207,6 +220,9 @@ impl Containers {
         if container.is_paused() {
             self.resume(&container)?;
         }
+        // Docker's: a container a user killed is not restarted by its policy.
+        self.store
+            .update(&container.id, |c| c.state.stopped_by_user = true)?;
         self.signal(&container, signal)
     }
 
@@ -214,7 +230,7 @@ impl Containers {
     /// kills it first).
     pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
         let container = self.find(reference)?;
-        if container.is_running() {
+        if container.is_up() {
             if !force {
                 return Err(Error::RemoveRunning(reference.to_string()));
             }

@@ -13,6 +13,7 @@ mod logs;
 pub mod memory;
 mod pause;
 mod ports;
+mod restarts;
 mod sessions;
 pub mod stats;
 mod top;
@@ -97,7 +98,7 @@ impl Containers {
         let mut shown = Vec::new();
         for container in self.store.list()? {
             if let Some(current) = self.store.reconcile(container)? {
-                if all || current.is_running() {
+                if all || current.is_up() {
                     shown.push(current);
                 }
             }

@@ -37,6 +37,11 @@
 //! ([`ControlMessage::ExecOutputAck`] reports bytes the host handed to its client), so a
 //! slow reader slows the process, as a pipe would, and the host never buffers more.
 
+pub mod capabilities;
+pub use capabilities::{
+    capability_mask, capability_number, CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES,
+};
+
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom, Write};
 
@@ -79,6 +84,14 @@ pub const CONSOLE_CONTROL: &str = "hvc2";
 pub const ANNOTATION_STDIN: &str = "io.hull.stdin";
 /// Value of [`ANNOTATION_STDIN`] for "no stdin".
 pub const STDIN_CLOSED: &str = "closed";
+/// OCI spec annotation: set to [`ENABLED`] for `run --init` (the guest runs its own tiny
+/// init as the container's PID 1, which starts the process, reaps and forwards signals).
+pub const ANNOTATION_INIT: &str = "io.hull.init";
+/// OCI spec annotation: the `--add-host` entries, one `IP<TAB>NAME` line each, which the
+/// guest writes into the container's /etc/hosts after the standard lines.
+pub const ANNOTATION_EXTRA_HOSTS: &str = "io.hull.extra-hosts";
+/// Value of a yes/no annotation for "yes".
+pub const ENABLED: &str = "true";
 
 /// OCI spec annotation: set to [`MODE_HOLD`] to boot a stopped container's disks for archive
 /// sessions only (`hull cp` on a container that does not run): hull-init sets the

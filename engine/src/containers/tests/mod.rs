@@ -386,3 +386,5 @@ fn exec_and_attach_need_a_running_container() {
     let err = fixture.containers.attach("idle").err().unwrap();
     assert!(matches!(err, Error::AttachStopped));
 }
+
+mod restarts;
