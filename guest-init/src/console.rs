@@ -14,7 +14,7 @@ nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
 /// The streams the container's stdio is connected to.
 #[derive(Debug)]
 pub struct Consoles {
-    /// Where the container's stdin comes from (no-tty mode); `None`: stdin is empty.
+    /// Where the container's stdin comes from (hvc0); `None`: stdin is empty.
     pub input: Option<File>,
     /// Where its stdout goes (and stderr when `errors` is `None`).
     pub output: File,
@@ -22,7 +22,7 @@ pub struct Consoles {
     pub errors: Option<File>,
     /// Control messages from the host.
     pub control: Option<File>,
-    /// The terminal for terminal mode, and its path (bound on the container's /dev/console).
+    /// hvc0 in terminal mode, and its path (bound on the container's /dev/console).
     pub tty: Option<(File, PathBuf)>,
 }
 
@@ -97,12 +97,17 @@ pub fn open_guest_consoles(
         });
     };
     if terminal {
-        let output = stdio
-            .try_clone()
-            .map_err(|e| SetupError::io("cannot duplicate", &stdio_path, e))?;
+        // The container's terminal is a pty of its own (`pty.rs`); hvc0 only carries the
+        // bytes, so it is raw like in no-tty mode, and the pty does the line discipline.
+        make_raw(&stdio);
+        let clone = || {
+            stdio
+                .try_clone()
+                .map_err(|e| SetupError::io("cannot duplicate", &stdio_path, e))
+        };
         return Ok(Consoles {
-            input: None,
-            output,
+            input: Some(clone()?),
+            output: clone()?,
             errors: None,
             control,
             tty: Some((stdio, stdio_path)),
@@ -137,8 +142,13 @@ pub fn set_window_size(tty: &File, rows: u16, cols: u16) {
 /// In the container process: start a new session and make `tty` its controlling terminal.
 pub fn take_controlling_tty(tty: &File) -> Result<(), SetupError> {
     nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
+    set_controlling_tty(tty)
+}
+
+/// Makes `tty` the controlling terminal of this process's session (it leads one already).
+pub fn set_controlling_tty(tty: &File) -> Result<(), SetupError> {
     // SAFETY: TIOCSCTTY takes an int argument (0: do not steal); the fd is an open file.
     unsafe { tiocsctty(tty.as_raw_fd(), 0) }
         .map(drop)
-        .map_err(|e| SetupError::sys("make hvc0 the controlling terminal (TIOCSCTTY)", e))
+        .map_err(|e| SetupError::sys("make the terminal the controlling terminal (TIOCSCTTY)", e))
 }

@@ -31,7 +31,7 @@ use hull_protocol::{
     EXEC_OUTPUT_WINDOW, EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
 };
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
@@ -42,7 +42,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 use std::convert::Infallible;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -58,10 +58,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Longest setup error report read from a child.
 const MAX_ERROR_REPORT: usize = 4096;
-
-nix::ioctl_read_bad!(tiocgptn, libc::TIOCGPTN, libc::c_uint);
-nix::ioctl_write_ptr_bad!(tiocsptlck, libc::TIOCSPTLCK, libc::c_int);
-nix::ioctl_write_int_bad!(tiocgptpeer, libc::TIOCGPTPEER);
 
 /// What every exec shares: the container it enters and where its events go.
 pub struct ExecContext<'a> {
@@ -172,9 +168,7 @@ fn set_nonblocking(fd: &impl AsFd) -> Result<(), SetupError> {
         .map_err(|e| SetupError::sys("make an exec pipe non-blocking", e))
 }
 
-/// Opens a new pty in the container's devpts: (master, non-blocking; slave). The path is
-/// resolved inside the container's root, so its symlinks cannot point PID 1 elsewhere, and
-/// the result must answer as a pty multiplexer.
+/// Opens a new pty in the container's devpts, seen through `/proc/PID/root`.
 fn open_container_pty(container: Pid) -> Result<(File, File), SetupError> {
     let root_path = format!("/proc/{container}/root");
     let root = nix::fcntl::open(
@@ -183,32 +177,7 @@ fn open_container_pty(container: Pid) -> Result<(File, File), SetupError> {
         Mode::empty(),
     )
     .map_err(|e| SetupError::sys(format!("open {root_path}"), e))?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let master = nix::fcntl::openat2(&root, "dev/pts/ptmx", how).map_err(|e| {
-        SetupError::sys(
-            "cannot allocate a terminal: open the container's /dev/pts/ptmx",
-            e,
-        )
-    })?;
-    let mut number: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes one c_uint to the pointer, which outlives the call; on
-    // anything but a pty master it fails with ENOTTY.
-    unsafe { tiocgptn(master.as_raw_fd(), &mut number) }.map_err(|e| {
-        SetupError::sys("the container's /dev/pts/ptmx is not a pty multiplexer", e)
-    })?;
-    let unlocked: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK reads one c_int from the pointer, which outlives the call.
-    unsafe { tiocsptlck(master.as_raw_fd(), &unlocked) }
-        .map_err(|e| SetupError::sys("unlock the exec's pty", e))?;
-    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: TIOCGPTPEER takes open flags as its int argument and returns a new fd.
-    let slave = unsafe { tiocgptpeer(master.as_raw_fd(), flags) }
-        .map_err(|e| SetupError::sys("open the exec's pty", e))?;
-    // SAFETY: the ioctl returned a new open fd that nothing else owns.
-    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
-    Ok((File::from(master), File::from(slave)))
+    crate::pty::open_pty_in(root.as_fd())
 }
 
 /// The running exec sessions of the container.

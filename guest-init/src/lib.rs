@@ -38,6 +38,7 @@ pub mod memory_guard;
 pub mod namespaces;
 pub mod net;
 pub mod ports;
+pub mod pty;
 pub mod relay;
 pub mod rlimits;
 pub mod rootfs;

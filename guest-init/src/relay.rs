@@ -45,9 +45,9 @@ pub struct Relay<'a> {
     pub child: Pid,
     /// SIGCHLD arrives here.
     pub sigchld: SignalFd,
-    /// Pipes to the container (all `None` in terminal mode).
+    /// Pipes to the container (in terminal mode its pty master as stdin and stdout).
     pub pipes: Pipes,
-    /// hvc0 (read side) in no-tty mode.
+    /// hvc0 (read side).
     pub input: Option<&'a File>,
     /// hvc0 (write side).
     pub output: &'a File,
@@ -55,7 +55,7 @@ pub struct Relay<'a> {
     pub errors: &'a File,
     /// hvc2.
     pub control: Option<&'a File>,
-    /// hvc0 in terminal mode, for resize messages.
+    /// The container's pty master in terminal mode, for resize messages.
     pub tty: Option<&'a File>,
     /// The container's cgroup directory (its processes, for `hull top`).
     pub cgroup_dir: Option<&'a std::path::Path>,
@@ -248,6 +248,9 @@ impl Relay<'_> {
         };
         let Some(fd) = pipe.as_ref() else { return };
         match read_chunk(fd, buf) {
+            // A pty master is non-blocking: nothing more for now.
+            Err(Errno::EAGAIN) => {}
+            // EIO: a pty whose every slave is closed.
             Ok(0) | Err(_) => *pipe = None,
             Ok(n) => {
                 // A host that stopped reading must not wedge PID 1 forever; losing output

@@ -14,12 +14,13 @@ use hull_protocol::RunResult;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, ForkResult};
 use std::convert::Infallible;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// What the container process is started from.
@@ -38,7 +39,13 @@ pub struct Launch<'a> {
 
 /// The container process's ends of its stdio.
 enum ChildStdio<'a> {
-    Tty(&'a File, &'a Path),
+    /// The process allocates its own pty in the container's devpts (Docker's /dev/pts/0)
+    /// and hands the master to PID 1 over `master_to_init`; `console` (hvc0) is bound on
+    /// its /dev/console.
+    Tty {
+        console: &'a Path,
+        master_to_init: OwnedFd,
+    },
     Pipes {
         stdin: OwnedFd,
         stdout: OwnedFd,
@@ -89,15 +96,29 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         .tty
         .as_ref()
         .filter(|_| plan.process.terminal);
+    let mut master_from_child = None;
     let (child_stdio, pipes) = match tty {
-        Some((file, path)) => (
-            ChildStdio::Tty(file, path),
-            Pipes {
-                stdin: None,
-                stdout: None,
-                stderr: None,
-            },
-        ),
+        Some((_, path)) => {
+            let (init_end, child_end) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| SetupError::sys("socketpair for the terminal", e))?;
+            master_from_child = Some(init_end);
+            (
+                ChildStdio::Tty {
+                    console: path,
+                    master_to_init: child_end,
+                },
+                Pipes {
+                    stdin: None,
+                    stdout: None,
+                    stderr: None,
+                },
+            )
+        }
         None => {
             let (stdin_r, stdin_w) = pipe()?;
             let (stdout_r, stdout_w) = pipe()?;
@@ -136,6 +157,15 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
     plan.namespaces.unshare_before_fork(launch.sys)?;
     let child = fork_reporting_errors(error_w, || child_main(launch, &child_stdio))?;
     drop(child_stdio);
+    // The pty the process made for itself: PID 1 relays hvc0 <-> its master. None when
+    // the process failed before (its error pipe says why).
+    let master = master_from_child
+        .and_then(crate::pty::recv_fd)
+        .map(File::from);
+    let pipes = match &master {
+        Some(master) => terminal_pipes(master)?,
+        None => pipes,
+    };
 
     let mut report = Vec::new();
     let _ = File::from(error_r).read_to_end(&mut report);
@@ -165,7 +195,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
         output: &launch.consoles.output,
         errors: launch.consoles.error_stream(),
         control: launch.consoles.control.as_ref(),
-        tty: tty.map(|(file, _)| file),
+        tty: master.as_ref(),
         cgroup_dir: launch.cgroup.and_then(|c| c.dir()),
         execs: Execs::new(ExecContext {
             container: child,
@@ -222,19 +252,19 @@ pub(crate) fn reset_signals() -> Result<(), SetupError> {
     Ok(())
 }
 
-fn wire_stdio(stdio: &ChildStdio<'_>, plan: &ContainerPlan) -> Result<(), SetupError> {
+fn wire_stdio(stdio: &ChildStdio<'_>) -> Result<(), SetupError> {
     let dup_all = |fds: [&dyn AsFd; 3]| -> Result<(), SetupError> {
         dup2_stdin(fds[0]).map_err(|e| SetupError::sys("dup2 stdin", e))?;
         dup2_stdout(fds[1]).map_err(|e| SetupError::sys("dup2 stdout", e))?;
         dup2_stderr(fds[2]).map_err(|e| SetupError::sys("dup2 stderr", e))
     };
     match stdio {
-        ChildStdio::Tty(tty, _) => {
-            console::take_controlling_tty(tty)?;
-            if let Some((rows, cols)) = plan.process.console_size {
-                console::set_window_size(tty, rows, cols);
-            }
-            dup_all([tty, tty, tty])
+        ChildStdio::Tty { .. } => {
+            // Its own session now; the pty comes once the container's devpts is mounted
+            // (`take_container_terminal`).
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(|e| SetupError::sys("setsid", e))
         }
         ChildStdio::Pipes {
             stdin,
@@ -252,7 +282,7 @@ fn wire_stdio(stdio: &ChildStdio<'_>, plan: &ContainerPlan) -> Result<(), SetupE
 fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible, SetupError> {
     let plan = launch.plan;
     reset_signals()?;
-    wire_stdio(stdio, plan)?;
+    wire_stdio(stdio)?;
     if let Some(cgroup) = launch.cgroup {
         cgroup.add_self()?;
     }
@@ -262,7 +292,7 @@ fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible,
         crate::log!("{e}");
     }
     let console = match stdio {
-        ChildStdio::Tty(_, path) => Some(*path),
+        ChildStdio::Tty { console, .. } => Some(*console),
         ChildStdio::Pipes { .. } => None,
     };
     // While hull-init's binary is still visible: the container's root will not have it.
@@ -271,6 +301,9 @@ fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible,
     container::enter_root(launch.sys, launch.root)?;
     container::finish_root(launch.sys, plan)?;
     container::restrict_paths(launch.sys, plan)?;
+    if let ChildStdio::Tty { master_to_init, .. } = stdio {
+        take_container_terminal(plan, master_to_init.as_fd())?;
+    }
     if plan.hold {
         hold();
     }
@@ -281,6 +314,42 @@ fn child_main(launch: &Launch<'_>, stdio: &ChildStdio<'_>) -> Result<Infallible,
         Some(init) => exec::exec_with_init(init, &plan.process),
         None => exec::exec(&plan.process),
     }
+}
+
+/// In the container process, inside its root: a new pty of its devpts becomes its
+/// controlling terminal and stdio (Docker's /dev/pts/0), sized as the client's; the master
+/// goes to PID 1.
+fn take_container_terminal(
+    plan: &ContainerPlan,
+    master_to_init: BorrowedFd<'_>,
+) -> Result<(), SetupError> {
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SetupError::sys("open the container's root", e))?;
+    let (master, slave) = crate::pty::open_pty_in(root.as_fd())?;
+    console::set_controlling_tty(&slave)?;
+    if let Some((rows, cols)) = plan.process.console_size {
+        console::set_window_size(&slave, rows, cols);
+    }
+    dup2_stdin(&slave).map_err(|e| SetupError::sys("dup2 stdin", e))?;
+    dup2_stdout(&slave).map_err(|e| SetupError::sys("dup2 stdout", e))?;
+    dup2_stderr(&slave).map_err(|e| SetupError::sys("dup2 stderr", e))?;
+    crate::pty::send_fd(master_to_init, master.as_fd())
+}
+
+/// PID 1's side of a terminal container: the pty master (opened non-blocking: a full pty
+/// must not block PID 1) as the process's stdin and its output.
+fn terminal_pipes(master: &File) -> Result<Pipes, SetupError> {
+    let duplicate =
+        || nix::unistd::dup(master).map_err(|e| SetupError::sys("duplicate the pty master", e));
+    Ok(Pipes {
+        stdin: Some(duplicate()?),
+        stdout: Some(duplicate()?),
+        stderr: None,
+    })
 }
 
 /// The container process of a helper boot ([`ContainerPlan::hold`]): set up, it waits for

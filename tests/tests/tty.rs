@@ -138,3 +138,30 @@ fn detach_keys_leave_the_container_running_like_docker() {
     );
     hull.ok(&["rm", "-f", "d"]);
 }
+
+#[test]
+fn run_t_gives_the_process_a_pty_of_its_own_as_docker_does() {
+    let Some(hull) = setup("run_t_gives_the_process_a_pty_of_its_own_as_docker_does") else {
+        return;
+    };
+    // Docker's `-t`: a devpts pty in the container, its controlling terminal (not the VM's
+    // console), with the pty's line discipline (\n -> \r\n on output).
+    let out = hull.run(&[
+        "run",
+        "--rm",
+        "-t",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; readlink /proc/self/fd/1; [ -t 0 ] && echo stdin-is-a-tty; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        hull_tests::stdout(&out),
+        "/dev/pts/0\r\n/dev/pts/0\r\nstdin-is-a-tty\r\n"
+    );
+    // An exec gets the next pty of the same devpts.
+    hull.ok(&["run", "-d", "-t", "--name", "pts", "busybox", "sleep", "60"]);
+    let exec = hull.ok(&["exec", "-t", "pts", "tty"]);
+    assert_eq!(exec, "/dev/pts/1\r\n");
+}
