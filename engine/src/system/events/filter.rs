@@ -88,11 +88,7 @@ fn same_image(have: &str, wanted: &str) -> bool {
 /// seconds or zone, read as UTC), Unix seconds with an optional fraction, or a duration
 /// (`10m`, `1h30m`) meaning that long before `now`.
 pub fn parse_timestamp(text: &str, now: SystemTime) -> Result<i64, String> {
-    let nanos = |time: SystemTime| {
-        time.duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    };
+    let nanos = super::unix_nanos;
     if let Ok(time) = humantime::parse_rfc3339_weak(text) {
         return Ok(nanos(time));
     }

@@ -80,10 +80,7 @@ impl Event {
         attributes: BTreeMap<String, String>,
         from: Option<String>,
     ) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let nanos = unix_nanos(SystemTime::now());
         Self {
             kind: kind.into(),
             action: action.into(),
@@ -119,6 +116,13 @@ impl Event {
         }
         line
     }
+}
+
+/// `time` in Unix nanoseconds (0 before 1970, saturating far in the future).
+pub fn unix_nanos(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
