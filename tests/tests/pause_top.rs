@@ -71,6 +71,11 @@ fn a_paused_container_makes_no_progress_until_unpaused() {
         "cannot attach to a paused container",
     );
     refused(&hull, &["top", "count"], "is paused");
+    refused(
+        &hull,
+        &["cp", "count:/etc/hostname", "-"],
+        "unpause the container before copying",
+    );
 
     assert_eq!(hull.ok(&["container", "unpause", "count"]), "count\n");
     assert!(

@@ -292,6 +292,11 @@ impl Containers {
     /// The VM a copy goes through: the running container's, or a helper VM booted on a
     /// stopped container's disks (Docker copies to and from stopped containers too).
     fn copy_vm(&self, container: &Container) -> Result<CopyVm> {
+        // The guest's hull-init does the copy: with its vCPUs stopped it would wait for
+        // `unpause` forever.
+        if container.is_paused() {
+            return Err(Error::Paused(container.id.clone(), "copying"));
+        }
         if container.is_running() {
             return Ok(CopyVm {
                 socket: self.store.paths(&container.id).control_socket(),
