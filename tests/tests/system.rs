@@ -144,3 +144,47 @@ fn port_lists_nothing_unpublished_and_fails_for_a_named_port() {
     assert_eq!(hull.run(&["port", "nosuch"]).status.code(), Some(1));
     assert!(stdout(&hull.run(&["version"])).contains("API version:"));
 }
+
+#[test]
+fn system_prune_asks_then_removes_stopped_containers_and_dangling_images() {
+    let Some(hull) = setup("system_prune_asks_then_removes_stopped_containers_and_dangling_images")
+    else {
+        return;
+    };
+    let stopped = hull.ok(&["create", "--name", "stopped", "busybox", "true"]);
+    hull.ok(&["run", "-d", "--name", "up", "busybox", "sleep", "60"]);
+    let answer = |text: &str| {
+        let mut child = hull
+            .cmd(&["system", "prune"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        hull_tests::finish(child, &["system", "prune"])
+    };
+    // "n" (or no answer) keeps everything.
+    let kept = answer("n\n");
+    assert!(stdout(&kept).starts_with("WARNING! This will remove:"));
+    assert_eq!(hull.ok(&["ps", "-aq"]).lines().count(), 2);
+    // "y" removes the stopped container only; the running one and its image stay.
+    let pruned = answer("y\n");
+    assert!(
+        stdout(&pruned).contains(&format!("Deleted Containers:\n{stopped}")),
+        "{}",
+        stdout(&pruned)
+    );
+    assert_eq!(hull.ok(&["ps", "-a", "--format", "{{.Names}}"]), "up\n");
+    assert_eq!(hull.ok(&["images", "-q"]).lines().count(), 1);
+    // -f asks nothing; nothing left to remove.
+    assert_eq!(
+        hull.ok(&["system", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
+}

@@ -59,7 +59,7 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
-/// `hull rmi` flags.
+/// `hull rmi`.flags.
 #[derive(Debug, clap::Args)]
 pub struct RmiArgs {
     /// Force removal (untags an image still used by containers).
@@ -274,7 +274,8 @@ pub fn save(args: SaveArgs, globals: &Globals) -> Result<i32> {
     Ok(0)
 }
 
-fn print_removed(removed: &[Removed]) {
+/// `Untagged: NAME` and `Deleted: ID` lines, as Docker prints removals.
+pub fn print_removed(removed: &[Removed]) {
     for entry in removed {
         match entry {
             Removed::Untagged(name) => println!("Untagged: {name}"),

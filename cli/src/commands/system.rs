@@ -16,6 +16,19 @@ pub enum SystemCommand {
     Events(super::events::EventsArgs),
     /// Display system-wide information.
     Info(super::info::InfoArgs),
+    /// Remove stopped containers and dangling images (every unused image with -a).
+    Prune(PruneArgs),
+}
+
+/// `hull system prune` flags.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// `hull system df` flags.
@@ -33,7 +46,58 @@ pub fn dispatch(command: SystemCommand, globals: &Globals) -> Result<i32> {
         SystemCommand::Df(args) => df(args, globals),
         SystemCommand::Events(args) => super::events::run(args, globals),
         SystemCommand::Info(args) => super::info::run(args, globals).map(|()| 0),
+        SystemCommand::Prune(args) => prune(args, globals),
     }
+}
+
+/// Docker's `system prune`: asks first unless `-f`, then prunes containers and images.
+fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
+    let images_line = if args.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !args.force
+        && !confirm(&format!(
+            "WARNING! This will remove:\n  - all stopped containers\n  - {images_line}\n\n\
+             Are you sure you want to continue? [y/N] "
+        ))?
+    {
+        return Ok(0);
+    }
+    let containers = super::containers(globals)?.prune()?;
+    let images = super::images(globals)?.prune(args.all)?;
+    if !containers.is_empty() {
+        println!("Deleted Containers:");
+        for id in &containers {
+            println!("{id}");
+        }
+        println!();
+    }
+    if !images.removed.is_empty() {
+        println!("Deleted Images:");
+        super::image::print_removed(&images.removed);
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        human_size(images.reclaimed_bytes)
+    );
+    Ok(0)
+}
+
+/// Prints `question` and reads one answer from stdin: only `y`/`yes` goes on (end of input
+/// is a no), as Docker's prompt.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::Write;
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 fn df(args: DfArgs, globals: &Globals) -> Result<i32> {
