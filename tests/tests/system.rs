@@ -9,6 +9,16 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// A child process killed and reaped when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn events_follow_a_containers_life_as_dockers_do() {
     let Some(hull) = setup("events_follow_a_containers_life_as_dockers_do") else {
@@ -18,7 +28,7 @@ fn events_follow_a_containers_life_as_dockers_do() {
     let since = hull.ok(&["version", "--format", "{{.Server.Version}}"]);
     assert!(!since.trim().is_empty());
     // A follower started before the container sees its events live.
-    let mut follower = hull
+    let follower = hull
         .cmd(&[
             "events",
             "--filter",
@@ -30,8 +40,10 @@ fn events_follow_a_containers_life_as_dockers_do() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // `events` follows until killed: killed on drop, also when an assertion fails.
+    let mut follower = KillOnDrop(follower);
     let (lines_tx, lines) = mpsc::channel();
-    let reader = BufReader::new(follower.stdout.take().unwrap());
+    let reader = BufReader::new(follower.0.stdout.take().unwrap());
     std::thread::spawn(move || {
         for line in reader.lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
@@ -50,8 +62,7 @@ fn events_follow_a_containers_life_as_dockers_do() {
             Err(_) => break,
         }
     }
-    let _ = follower.kill();
-    let _ = follower.wait();
+    drop(follower);
     assert_eq!(
         seen,
         [
