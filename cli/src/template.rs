@@ -100,6 +100,16 @@ pub fn parse(source: &str) -> Result<Template> {
         .map_err(|e| anyhow!("invalid --format template: {e}"))
 }
 
+/// A single-document `--format` (`version`, `events`): None for the default output,
+/// `json` as `{{json .}}`, else a Go template.
+pub fn parse_document_format(spec: Option<&str>) -> Result<Option<Template>> {
+    match spec {
+        None | Some("") => Ok(None),
+        Some("json") => parse("{{json .}}").map(Some),
+        Some(source) => parse(source).map(Some),
+    }
+}
+
 /// Renders `template` on one serialized object.
 pub fn execute(template: &Template, data: &Json) -> Result<String> {
     let value = gotmpl::to_value(data).map_err(|e| anyhow!("cannot format: {e}"))?;

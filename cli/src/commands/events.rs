@@ -42,11 +42,7 @@ pub fn run(args: EventsArgs, globals: &Globals) -> Result<i32> {
         .transpose()
         .map_err(daemon_error)?;
     let filter = EventFilter::parse(&args.filters).map_err(daemon_error)?;
-    let template = match args.format.as_deref() {
-        None | Some("") => None,
-        Some("json") => Some(template::parse("{{json .}}")?),
-        Some(source) => Some(template::parse(source)?),
-    };
+    let template = template::parse_document_format(args.format.as_deref())?;
     std::fs::create_dir_all(&globals.root)?;
     let log = EventLog::in_root(&globals.root);
     let mut failure = None;

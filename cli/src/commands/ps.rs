@@ -4,7 +4,7 @@ use crate::args::Globals;
 use crate::format;
 use crate::template::OutputFormat;
 use anyhow::Result;
-use hull_engine::container::{ids, Container, Status};
+use hull_engine::container::{ids, Container, RunState, Status};
 use hull_engine::containers::filter::ContainerFilter;
 
 /// `hull ps` flags.
@@ -35,6 +35,15 @@ pub struct PsArgs {
     pub format: Option<String>,
 }
 
+/// "2 minutes ago" since the last run ended.
+fn ended_ago(state: &RunState) -> String {
+    state
+        .finished_at
+        .as_deref()
+        .map(format::ago)
+        .unwrap_or_default()
+}
+
 /// Docker's STATUS column: "Up 3 seconds", "Exited (7) 2 minutes ago", "Created".
 pub fn status_text(container: &Container) -> String {
     let state = &container.state;
@@ -54,25 +63,11 @@ pub fn status_text(container: &Container) -> String {
                 ""
             }
         ),
-        Status::Exited => format!(
-            "Exited ({}) {}",
-            state.exit_code,
-            state
-                .finished_at
-                .as_deref()
-                .map(format::ago)
-                .unwrap_or_default()
-        ),
+        Status::Exited => format!("Exited ({}) {}", state.exit_code, ended_ago(state)),
         Status::Dead => "Dead".into(),
-        Status::Restarting => format!(
-            "Restarting ({}) {}",
-            state.exit_code,
-            state
-                .finished_at
-                .as_deref()
-                .map(format::ago)
-                .unwrap_or_default()
-        ),
+        Status::Restarting => {
+            format!("Restarting ({}) {}", state.exit_code, ended_ago(state))
+        }
     }
 }
 

@@ -17,11 +17,7 @@ pub struct VersionArgs {
 /// Prints the versions.
 pub fn run(args: VersionArgs) -> Result<i32> {
     // A bad template fails before any probing.
-    let template = match args.format.as_deref() {
-        None | Some("") => None,
-        Some("json") => Some(template::parse("{{json .}}")?),
-        Some(source) => Some(template::parse(source)?),
-    };
+    let template = template::parse_document_format(args.format.as_deref())?;
     let report = version::report(&HostFacts::detect());
     match template {
         Some(template) => {

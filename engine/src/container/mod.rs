@@ -7,5 +7,5 @@ pub mod restart;
 pub mod state;
 pub mod store;
 
-pub use state::{Container, ContainerConfig, ProcessConfig, RunOptions, Status};
+pub use state::{Container, ContainerConfig, ProcessConfig, RunOptions, RunState, Status};
 pub use store::ContainerStore;

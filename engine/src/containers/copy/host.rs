@@ -42,25 +42,15 @@ pub(super) fn host_destination(path: &Path) -> Result<Destination> {
                         "invalid output path: {given:?} must be a directory or a regular file"
                     )));
                 }
-                let path = if current == Path::new(&given) {
-                    given
-                } else {
-                    current.to_string_lossy().into_owned()
-                };
                 return Ok(Destination {
-                    path,
+                    path: resolved_text(&current, given),
                     exists: true,
                     is_dir: meta.is_dir(),
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let path = if current == Path::new(&given) {
-                    given
-                } else {
-                    current.to_string_lossy().into_owned()
-                };
                 return Ok(Destination {
-                    path,
+                    path: resolved_text(&current, given),
                     exists: false,
                     is_dir: false,
                 });
@@ -99,6 +89,15 @@ fn os_text(e: &io::Error) -> String {
         .next()
         .map(|c| c.to_lowercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// `given` as the user wrote it when no symlink was followed, else where it led.
+fn resolved_text(current: &Path, given: String) -> String {
+    if current == Path::new(&given) {
+        given
+    } else {
+        current.to_string_lossy().into_owned()
+    }
 }
 
 #[cfg(test)]
