@@ -37,6 +37,8 @@
 //! ([`ControlMessage::ExecOutputAck`] reports bytes the host handed to its client), so a
 //! slow reader slows the process, as a pipe would, and the host never buffers more.
 
+pub mod network;
+pub use network::{GuestNetwork, ANNOTATION_NETWORK};
 pub mod capabilities;
 pub use capabilities::{
     capability_mask, capability_number, CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES,
