@@ -1,0 +1,1 @@
+//! The per-network DNS resolver (to be written).
