@@ -6,3 +6,6 @@
 //! cannot reach each other because their namespaces share nothing.
 
 pub mod dns;
+pub mod endpoint;
+
+pub use endpoint::Endpoint;
