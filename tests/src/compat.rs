@@ -228,10 +228,16 @@ impl Podman {
             .tempdir()
             .ok()?;
         let conf = dir.path().join("containers.conf");
-        // runc here cannot raise RLIMIT_NOFILE/NPROC to podman's defaults.
+        // runc here cannot raise RLIMIT_NOFILE/NPROC to podman's defaults. netns "none":
+        // podman's default network would create its bridge in the host's namespace, which a
+        // test must never touch; its network config lives in the temporary directory too.
         std::fs::write(
             &conf,
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=30000:30000\"]\n",
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=30000:30000\"]\n\
+                 netns = \"none\"\n[network]\nnetwork_config_dir = \"{}\"\n",
+                dir.path().join("networks").display()
+            ),
         )
         .ok()?;
         let command = format!(
