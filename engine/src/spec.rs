@@ -52,6 +52,9 @@ pub struct ProcessFlags {
     pub init: bool,
     /// `--add-host` as /etc/hosts lines (`IP<TAB>NAME`).
     pub extra_hosts: Vec<String>,
+    /// The container gets a network interface (not `--network none`): its process then
+    /// shares the guest's network namespace, where hull-init configures `eth0`.
+    pub networked: bool,
 }
 
 /// One `--ulimit`: a resource (`nofile`, `nproc`, ...) and its soft and hard limits.
@@ -287,6 +290,17 @@ pub fn runtime_spec(
     spec.set_process(Some(process));
 
     let mut linux = spec.linux().clone().unwrap_or_default();
+    if flags.networked {
+        // The VM is the boundary; a namespace of its own would hide eth0 (as Docker's
+        // container sees its interface).
+        let namespaces = linux.namespaces().clone().unwrap_or_default();
+        linux.set_namespaces(Some(
+            namespaces
+                .into_iter()
+                .filter(|ns| ns.typ() != oci_spec::runtime::LinuxNamespaceType::Network)
+                .collect(),
+        ));
+    }
     let mut resources = linux.resources().clone().unwrap_or_default();
     apply_resources(&mut resources, flags);
     linux.set_resources(Some(resources));

@@ -13,6 +13,7 @@ pub mod kill;
 pub mod logs;
 pub mod manage;
 pub mod memory;
+pub mod network_flags;
 pub mod pause;
 pub mod port;
 pub mod ps;

@@ -96,6 +96,9 @@ pub struct CreateArgs {
     /// `--restart`, `--init`, `--cap-add`, `--cap-drop`, `--privileged`, `--add-host`.
     #[command(flatten)]
     pub host: HostFlags,
+    /// `--network`, `-p`, `--link`, `--dns` and the rest.
+    #[command(flatten)]
+    pub net: super::network_flags::NetworkFlags,
     /// The image (busybox, debian:bookworm and scratch are created on first use).
     pub image: String,
     /// The command and its arguments (everything after IMAGE goes to the container).
@@ -199,6 +202,7 @@ impl CreateArgs {
                 cap_drop: self.host.cap_drop.clone(),
                 privileged: self.host.privileged,
                 extra_hosts: self.host.add_host.clone(),
+                network: self.net.config(),
             },
             read_only: self.read_only,
             group_add: self.group_add.clone(),

@@ -2,7 +2,9 @@
 //! and whether the processes behind a "running" container are really still there.
 
 pub mod ids;
+pub mod links;
 pub mod liveness;
+pub mod network;
 pub mod restart;
 pub mod state;
 pub mod store;

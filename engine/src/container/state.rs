@@ -75,6 +75,9 @@ pub struct RunState {
     /// user starts it again (Docker's `HasBeenManuallyStopped`).
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Its address and published ports while it runs on a network.
+    #[serde(default)]
+    pub network: Option<super::network::NetworkState>,
 }
 
 /// Everything stored about one container.
@@ -141,6 +144,9 @@ pub struct ContainerConfig {
     /// `--add-host NAME:IP`, as given.
     #[serde(default)]
     pub extra_hosts: Vec<String>,
+    /// `--network` and the flags that go with it.
+    #[serde(default)]
+    pub network: super::network::NetworkConfig,
 }
 
 /// Docker's `Config.Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, `Hostname` of a
@@ -202,6 +208,7 @@ impl Container {
                 paused: false,
                 restart_count: 0,
                 stopped_by_user: false,
+                network: None,
             },
         }
     }

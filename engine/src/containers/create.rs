@@ -95,6 +95,7 @@ impl Containers {
             .map(|entry| crate::extra_hosts::hosts_line(entry))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(Error::InvalidArgument)?;
+        config.network.validate().map_err(Error::InvalidArgument)?;
         let memory_bytes = request.memory.limit_bytes()?;
         let flags = ProcessFlags {
             entrypoint: request.entrypoint.clone(),
@@ -118,6 +119,7 @@ impl Containers {
             capabilities,
             init: config.init,
             extra_hosts,
+            networked: !config.network.is_none(),
         };
         let image_config = images::runtime_config(&image);
         let user_spec = request

@@ -3,20 +3,8 @@
 
 use super::Containers;
 use crate::error::Result;
-use serde::Serialize;
 
-/// One host address forwarding to a container port (Docker's `PortBinding`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PublishedPort {
-    /// The container's port.
-    pub container_port: u16,
-    /// `tcp` or `udp`.
-    pub protocol: String,
-    /// The host address it listens on.
-    pub host_ip: String,
-    /// The host port.
-    pub host_port: u16,
-}
+pub use crate::container::network::PublishedPort;
 
 impl Containers {
     /// The ports of container `reference` published on the host. A container has none

@@ -104,6 +104,7 @@ impl HelperVm {
             socket_dir: socket_dir.clone(),
             serial_log: serial_log.clone(),
             engine_log: engine_log.clone(),
+            nics: Vec::new(),
         };
         let mut vm = engines
             .engine(container.options.engine)

@@ -9,6 +9,7 @@ pub mod control;
 pub mod exec;
 pub mod exec_output;
 pub mod helper;
+pub mod port_proxy;
 pub mod pump;
 pub mod ready;
 pub mod signals;
@@ -103,6 +104,7 @@ fn boot_and_wait(
         socket_dir: paths.socket_dir(),
         serial_log: paths.vm_log(),
         engine_log: paths.engine_log(),
+        nics: Vec::new(),
     };
     let engine = engines.engine(options.engine);
     // Held for the VM's life: a `hull cp` helper VM on these disks waits for it (and this

@@ -10,7 +10,9 @@ use super::{
 };
 use crate::host::EngineKind;
 use anyhow::{bail, Context, Result};
-use hull_vmm::config::{CpuVendorPolicy, DiskConfig, SerialOutput, VirtioConsoleConfig, VmConfig};
+use hull_vmm::config::{
+    CpuVendorPolicy, DiskConfig, NetConfig, SerialOutput, VirtioConsoleConfig, VmConfig,
+};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -53,6 +55,22 @@ impl HullVmm {
                 socket: console_socket(&spec.socket_dir, port),
             })
             .collect();
+        config.nets = spec
+            .nics
+            .iter()
+            .enumerate()
+            .map(|(index, nic)| {
+                Ok(NetConfig {
+                    tap: None,
+                    fd: Some(super::nic_child_fd(index)),
+                    mac: Some(
+                        nic.mac
+                            .parse()
+                            .map_err(|_| anyhow::anyhow!("{:?} is not a MAC address", nic.mac))?,
+                    ),
+                })
+            })
+            .collect::<Result<_>>()?;
         config.serial = SerialOutput::File(spec.serial_log.clone());
         // `hull pause`/`unpause` speak QMP to it there.
         config.control_socket = Some(super::qmp::qmp_socket(&spec.socket_dir));
@@ -101,7 +119,9 @@ impl Engine for HullVmm {
             .with_context(|| format!("cannot write {}", config_path.display()))?;
         let log = File::create(&spec.engine_log)
             .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
-        let mut child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        super::pass_nic_fds(&mut command, &spec.nics)?;
+        let mut child = command
             .arg("--config")
             .arg(&config_path)
             .stdin(Stdio::null())
@@ -137,6 +157,12 @@ mod tests {
             socket_dir: "/run/x".into(),
             serial_log: "/tmp/vm.log".into(),
             engine_log: "/tmp/e.log".into(),
+            nics: vec![crate::vm::NicSpec {
+                tap: std::sync::Arc::new(std::os::fd::OwnedFd::from(
+                    std::fs::File::open("/dev/null").unwrap(),
+                )),
+                mac: "02:42:ac:11:00:02".into(),
+            }],
         };
         let config = HullVmm { emulated_kvm: true }.config(&spec).unwrap();
         assert_eq!(
@@ -148,6 +174,14 @@ mod tests {
             }]
         );
         assert_eq!(config.serial, SerialOutput::File("/tmp/vm.log".into()));
+        assert_eq!(
+            config.nets,
+            [NetConfig {
+                tap: None,
+                fd: Some(3),
+                mac: Some("02:42:ac:11:00:02".parse().unwrap()),
+            }]
+        );
         assert_eq!(
             config.console,
             hull_vmm::config::ConsoleKind::Serial,

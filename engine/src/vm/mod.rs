@@ -10,11 +10,14 @@ pub mod qmp;
 use crate::guest::GuestArtifacts;
 use crate::host::EngineKind;
 use anyhow::{bail, Result};
+use command_fds::{CommandFdExt, FdMapping};
 use hull_protocol::{CONSOLE_CONTROL, CONSOLE_STDERR, CONSOLE_STDIO};
 use std::io::{Read, Write};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One virtio-blk disk.
@@ -26,6 +29,40 @@ pub struct DiskSpec {
     pub serial: String,
     /// Attach read-only.
     pub read_only: bool,
+}
+
+/// One virtio-net NIC on a tap the supervisor opened in the network's namespace
+/// (`IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`, not persistent: the tap goes when the VMM does).
+#[derive(Debug, Clone)]
+pub struct NicSpec {
+    /// The tap's fd, handed to the VMM as [`NicSpec::child_fd`].
+    pub tap: Arc<OwnedFd>,
+    /// The guest's MAC (`02:42:ac:11:00:02`).
+    pub mac: String,
+}
+
+/// The fd number NIC `index` has in the VMM process.
+pub fn nic_child_fd(index: usize) -> RawFd {
+    // Above stdio; the VMM's own fds are opened after exec and take the lowest free ones.
+    RawFd::try_from(3 + index).unwrap_or(RawFd::MAX)
+}
+
+/// Hands each NIC's tap fd to `command` at [`nic_child_fd`] of its index.
+pub fn pass_nic_fds(command: &mut Command, nics: &[NicSpec]) -> Result<()> {
+    let mappings = nics
+        .iter()
+        .enumerate()
+        .map(|(index, nic)| {
+            Ok(FdMapping {
+                parent_fd: nic.tap.try_clone()?,
+                child_fd: nic_child_fd(index),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    command
+        .fd_mappings(mappings)
+        .map_err(|_| anyhow::anyhow!("tap fds collide"))?;
+    Ok(())
 }
 
 /// Everything an engine needs to boot one container's VM.
@@ -50,6 +87,8 @@ pub struct VmSpec {
     pub serial_log: PathBuf,
     /// Where the VMM's own stderr goes.
     pub engine_log: PathBuf,
+    /// virtio-net NICs (none: the guest has only `lo`).
+    pub nics: Vec<NicSpec>,
 }
 
 /// The container's streams on the host side of the virtio consoles.
@@ -111,7 +150,10 @@ impl Engines for HostEngines {
 /// The engine for `kind`.
 pub fn engine_for(kind: EngineKind, accel_kvm: bool) -> Box<dyn Engine> {
     match kind {
-        EngineKind::Qemu => Box::new(qemu::Qemu { accel_kvm }),
+        EngineKind::Qemu => Box::new(qemu::Qemu {
+            accel_kvm,
+            vhost_net: Path::new("/dev/vhost-net").exists(),
+        }),
         EngineKind::Hull => Box::new(hullvmm::HullVmm {
             emulated_kvm: !accel_kvm,
         }),

@@ -16,6 +16,8 @@ use std::process::{Command, Stdio};
 pub struct Qemu {
     /// `-accel kvm` (hardware KVM) instead of `-accel tcg`.
     pub accel_kvm: bool,
+    /// The host has `/dev/vhost-net`: the NICs' packets then bypass QEMU's main loop.
+    pub vhost_net: bool,
 }
 
 impl Qemu {
@@ -68,6 +70,16 @@ impl Qemu {
                 disk.serial
             ));
         }
+        for (index, nic) in spec.nics.iter().enumerate() {
+            let vhost = if self.vhost_net { "on" } else { "off" };
+            args.push("-netdev".into());
+            args.push(format!(
+                "tap,id=n{index},fd={},vhost={vhost}",
+                super::nic_child_fd(index)
+            ));
+            args.push("-device".into());
+            args.push(format!("virtio-net-device,netdev=n{index},mac={}", nic.mac));
+        }
         // QMP, for `hull pause`/`unpause` (`stop`/`cont`); wait=off: QEMU does not wait for
         // a client there.
         args.push("-qmp".into());
@@ -100,7 +112,9 @@ impl Engine for Qemu {
         prepare_socket_dir(&spec.socket_dir)?;
         let engine_log = File::create(&spec.engine_log)
             .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
-        let mut child = Command::new("qemu-system-x86_64")
+        let mut command = Command::new("qemu-system-x86_64");
+        super::pass_nic_fds(&mut command, &spec.nics)?;
+        let mut child = command
             .args(self.args(spec))
             .stdin(Stdio::null())
             .stdout(engine_log.try_clone()?)
@@ -150,12 +164,18 @@ mod tests {
             socket_dir: "/run/x".into(),
             serial_log: "/c/vm.log".into(),
             engine_log: "/c/engine.log".into(),
+            nics: Vec::new(),
         }
     }
 
     #[test]
     fn arguments_follow_the_documented_microvm_layout() {
-        let args = Qemu { accel_kvm: false }.args(&spec()).join(" ");
+        let args = Qemu {
+            accel_kvm: false,
+            vhost_net: false,
+        }
+        .args(&spec())
+        .join(" ");
         assert!(args.contains("-M microvm,x-option-roms=off,rtc=on,acpi=off -accel tcg"));
         assert!(args.contains("-append console=ttyS0 quiet"));
         assert!(args.contains("file=/s/layer,,0.erofs,format=raw,if=none,readonly=on"));
@@ -170,7 +190,43 @@ mod tests {
 
     #[test]
     fn kvm_acceleration_is_selectable() {
-        let args = Qemu { accel_kvm: true }.args(&spec()).join(" ");
+        let args = Qemu {
+            accel_kvm: true,
+            vhost_net: false,
+        }
+        .args(&spec())
+        .join(" ");
         assert!(args.contains("-accel kvm"));
+    }
+
+    #[test]
+    fn nics_are_taps_passed_by_fd_with_vhost_where_the_host_has_it() {
+        let tap = std::sync::Arc::new(std::os::fd::OwnedFd::from(
+            std::fs::File::open("/dev/null").unwrap(),
+        ));
+        let mut spec = spec();
+        spec.nics = vec![crate::vm::NicSpec {
+            tap,
+            mac: "02:42:ac:11:00:02".into(),
+        }];
+        let args = |vhost_net| {
+            Qemu {
+                accel_kvm: false,
+                vhost_net,
+            }
+            .args(&spec)
+            .join(" ")
+        };
+        assert!(args(false).contains(
+            "-netdev tap,id=n0,fd=3,vhost=off -device virtio-net-device,netdev=n0,mac=02:42:ac:11:00:02"
+        ));
+        assert!(args(true).contains("tap,id=n0,fd=3,vhost=on"));
+        assert!(!Qemu {
+            accel_kvm: false,
+            vhost_net: false
+        }
+        .args(&super::tests::spec())
+        .join(" ")
+        .contains("-netdev"));
     }
 }
