@@ -132,14 +132,14 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
                 "Command": command(c),
                 "CreatedAt": c.created,
                 "RunningFor": format::ago(&c.created),
-                "Ports": "",
+                "Ports": ports_text(c),
                 "State": hull_engine::containers::filter::state_name(c),
                 "Status": status_text(c),
                 "Size": "",
                 "Names": c.name,
                 "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Mounts": "",
-                "Networks": "",
+                "Networks": c.config.network.mode,
                 "ExitCode": c.state.exit_code,
                 "Engine": c.options.engine,
             })
@@ -155,7 +155,7 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
                     command(c),
                     format::ago(&c.created),
                     status_text(c),
-                    String::new(),
+                    ports_text(c),
                     c.name.clone(),
                 ]
             })
@@ -175,4 +175,37 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
     };
     print!("{}", output.render(&fields, HEADERS, default_table)?);
     Ok(0)
+}
+
+/// Docker's PORTS text: `127.0.0.1:8080->80/tcp` for each published port while the
+/// container runs, `80/tcp` for an exposed port that is not (nothing while it does not run).
+fn ports_text(container: &hull_engine::container::Container) -> String {
+    if !container.is_up() {
+        return String::new();
+    }
+    let published = container
+        .state
+        .network
+        .as_ref()
+        .filter(|_| container.is_up())
+        .map(|network| network.ports.as_slice())
+        .unwrap_or_default();
+    let mut entries: Vec<String> = published
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.container_port, p.protocol
+            )
+        })
+        .collect();
+    for exposed in &container.config.exposed_ports {
+        let shown = published
+            .iter()
+            .any(|p| format!("{}/{}", p.container_port, p.protocol) == *exposed);
+        if !shown {
+            entries.push(exposed.clone());
+        }
+    }
+    entries.join(", ")
 }

@@ -27,7 +27,7 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
         .split_first()
         .map(|(p, a)| (p.clone(), a.to_vec()))
         .unwrap_or_default();
-    json!({
+    let mut inspect = json!({
         "Id": container.id,
         "Created": container.created,
         "Path": path,
@@ -100,5 +100,10 @@ fn container_json(container: &Container, dir: &std::path::Path) -> Value {
             "VmLog": dir.join("vm.log"),
             "Supervisor": state.supervisor.map(|p| p.pid),
         },
-    })
+    });
+    if let Some(host_config) = inspect["HostConfig"].as_object_mut() {
+        host_config.extend(super::inspect_network::host_config(container));
+    }
+    inspect["NetworkSettings"] = super::inspect_network::settings(container);
+    inspect
 }

@@ -7,12 +7,15 @@ use crate::error::Result;
 pub use crate::container::network::PublishedPort;
 
 impl Containers {
-    /// The ports of container `reference` published on the host. A container has none
-    /// until hull has networking (issue #14): every container sees only its own `lo`, so
-    /// `-p` is not accepted and this list is empty, as Docker's for a container run without
-    /// `-p`.
+    /// The ports of container `reference` published on the host (none unless it runs).
     pub fn published_ports(&self, reference: &str) -> Result<Vec<PublishedPort>> {
-        self.find(reference)?;
-        Ok(Vec::new())
+        let container = self.find(reference)?;
+        let up = container.is_up();
+        Ok(container
+            .state
+            .network
+            .filter(|_| up)
+            .map(|network| network.ports)
+            .unwrap_or_default())
     }
 }
