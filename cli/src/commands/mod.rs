@@ -31,6 +31,7 @@ pub mod wait;
 use crate::args::{Cli, Command, Globals};
 use anyhow::Result;
 use hull_engine::containers::ShimCommand;
+use hull_engine::supervisor::network::DaemonCommand;
 use hull_engine::{Containers, Images};
 
 /// Runs the verb; returns the status hull exits with.
@@ -87,8 +88,18 @@ pub fn containers(globals: &Globals) -> Result<Containers> {
     if globals.debug {
         args.push("--debug".into());
     }
+    let mut daemon_args = args.clone();
+    daemon_args.push("network-daemon".into());
     args.push("shim".into());
-    Ok(Containers::open(&globals.root)?.with_shim(ShimCommand { program, args }))
+    Ok(Containers::open(&globals.root)?
+        .with_shim(ShimCommand {
+            program: program.clone(),
+            args,
+        })
+        .with_network_daemon(DaemonCommand {
+            program,
+            args: daemon_args,
+        }))
 }
 
 /// The images under `--root`.

@@ -30,6 +30,7 @@ impl Containers {
             container,
             io,
             self.engines.as_ref(),
+            &self.networking,
         )?)
     }
 

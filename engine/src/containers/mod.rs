@@ -53,6 +53,7 @@ pub struct Containers {
     store: ContainerStore,
     engines: Box<dyn Engines>,
     shim: Option<ShimCommand>,
+    networking: crate::supervisor::network::Networking,
 }
 
 impl Containers {
@@ -68,12 +69,23 @@ impl Containers {
             store: ContainerStore::open(root)?,
             engines,
             shim: None,
+            networking: crate::supervisor::network::Networking {
+                root: root.to_path_buf(),
+                daemon: None,
+            },
         })
     }
 
     /// Detached starts run `shim` (without one they are refused).
     pub fn with_shim(mut self, shim: ShimCommand) -> Self {
         self.shim = Some(shim);
+        self
+    }
+
+    /// Networks' daemons start with `daemon` (without one, networked containers are
+    /// refused).
+    pub fn with_network_daemon(mut self, daemon: hull_network::DaemonCommand) -> Self {
+        self.networking.daemon = Some(daemon);
         self
     }
 

@@ -9,6 +9,7 @@ pub mod control;
 pub mod exec;
 pub mod exec_output;
 pub mod helper;
+pub mod network;
 pub mod port_proxy;
 pub mod pump;
 pub mod ready;
@@ -54,8 +55,9 @@ pub fn run(
     container: &Container,
     io: Io,
     engines: &dyn Engines,
+    networking: &network::Networking,
 ) -> Result<Container> {
-    match boot_and_wait(store, container, io, engines) {
+    match boot_and_wait(store, container, io, engines, networking) {
         Ok(done) => Ok(done),
         Err(err) => {
             // A failure before or while booting is hull's own: record it as Docker's 125.
@@ -71,11 +73,14 @@ fn boot_and_wait(
     container: &Container,
     io: Io,
     engines: &dyn Engines,
+    networking: &network::Networking,
 ) -> Result<Container> {
     let paths = store.paths(&container.id);
     let options = &container.options;
     let artifacts = engines.guest(options.engine)?;
-    write_config_disk(&paths.run_spec(), &paths.config_disk())?;
+    // Held until the VM has ended: its drop gives the address back.
+    let mut attached = network::attach(networking, store, container)?;
+    write_config_disk(&paths.run_spec(), &paths.config_disk(), attached.as_ref())?;
 
     let mut disks: Vec<DiskSpec> = vec![DiskSpec {
         path: paths.config_disk(),
@@ -104,7 +109,11 @@ fn boot_and_wait(
         socket_dir: paths.socket_dir(),
         serial_log: paths.vm_log(),
         engine_log: paths.engine_log(),
-        nics: Vec::new(),
+        nics: attached
+            .as_mut()
+            .and_then(|a| a.nic.take())
+            .into_iter()
+            .collect(),
     };
     let engine = engines.engine(options.engine);
     // Held for the VM's life: a `hull cp` helper VM on these disks waits for it (and this
@@ -112,6 +121,9 @@ fn boot_and_wait(
     let _disks = helper::lock_disks(&paths.dir)?;
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
     let mut vm = engine.spawn(&spec)?;
+    // The VMM holds the taps now: once it is gone, so are they.
+    drop(spec);
+    let _port_proxies = attached.as_mut().and_then(network::Attached::forward_ports);
     let vmm = ProcessRef::of(vm.child.id());
     let started = store.update(&container.id, |c| {
         c.state.status = Status::Running;
@@ -124,6 +136,7 @@ fn boot_and_wait(
         c.state.oom_killed = false;
         c.state.error = None;
         c.state.paused = false;
+        c.state.network = attached.as_ref().map(|a| a.state.clone());
     })?;
     store.record_event("start", &started, &[]);
 
@@ -253,12 +266,20 @@ fn boot_and_wait(
     Ok(done)
 }
 
-/// Writes a fresh config disk: the spec at its offset, zeros (no stale result) elsewhere.
-fn write_config_disk(run_spec: &std::path::Path, disk: &std::path::Path) -> Result<()> {
+/// Writes a fresh config disk: the spec (with this boot's network) at its offset, zeros (no
+/// stale result) elsewhere.
+fn write_config_disk(
+    run_spec: &std::path::Path,
+    disk: &std::path::Path,
+    network: Option<&network::Attached>,
+) -> Result<()> {
     let text =
         std::fs::read(run_spec).with_context(|| format!("cannot read {}", run_spec.display()))?;
-    let spec: RunSpec = serde_json::from_slice(&text)
+    let mut spec: RunSpec = serde_json::from_slice(&text)
         .with_context(|| format!("{} is corrupt", run_spec.display()))?;
+    if let Some(network) = network {
+        network.configure(&mut spec)?;
+    }
     let _ = std::fs::remove_file(disk);
     let mut file = OpenOptions::new()
         .create_new(true)
