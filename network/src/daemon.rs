@@ -1,0 +1,366 @@
+//! The per-network daemon: the process that owns a network's namespace.
+//!
+//! `hull network-daemon NETWORK_ID` (launched detached through a [`DaemonCommand`]) runs
+//! [`run`]: it calls unshare(CLONE_NEWNET) before anything else (and before any thread
+//! exists, so every thread it starts lives in the new namespace), brings `lo` up, creates
+//! the bridge [`BRIDGE`] with the gateway address and MTU [`MTU`], then records itself and
+//! serves the network's DNS until the network has had no endpoints for the idle timeout.
+//! Nothing is ever created in the host's namespace: if unshare fails, it stops there. The
+//! namespace lives as long as the daemon (and any tap or socket fd made in it), so kill -9
+//! of the daemon leaves nothing behind either.
+//!
+//! ## Files in the network's directory, and the protocol
+//! - `daemon.pid`: the daemon holds an exclusive flock on it for its whole life (liveness
+//!   that a stale pid can never fake: the kernel drops the lock when the process dies). It
+//!   holds `PID STARTTIME` (the start time from /proc/PID/stat, so a reused pid is not
+//!   mistaken for it) once the namespace and bridge are ready, and is empty before.
+//! - `attach.lock`: an attacher ([`ensure_running`]) holds a *shared* lock on it from
+//!   looking the daemon up until its lease (`endpoints/<ip>.json`) exists. The daemon
+//!   decides to exit only while holding the *exclusive* lock, taken without waiting, after
+//!   seeing no lease both before and after taking it; it empties `daemon.pid` and drops
+//!   that lock before dropping the exclusive one. So an attacher either finds a daemon that
+//!   will see its lease, or waits on its shared lock until the exiting daemon has
+//!   unregistered, then starts a new one. Removing a network takes the exclusive lock too
+//!   (blocking), so no attacher is mid-way while it checks for endpoints.
+//! - `daemon.log`: the daemon's stderr.
+
+use crate::error::{Error, IoContext, Result};
+use crate::locks;
+use crate::netlink::Rtnl;
+use crate::netns::NetnsHandle;
+use crate::store::{Network, NetworkStore};
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bridge in every network's namespace (it is alone there, so the name is fixed).
+pub const BRIDGE: &str = "hull0";
+/// The bridge's and the containers' MTU.
+pub const MTU: u32 = 1500;
+/// The lock attachers share and the exiting daemon takes exclusively.
+pub const ATTACH_LOCK: &str = "attach.lock";
+/// The daemon's liveness lock and `PID STARTTIME` record.
+pub const PID_FILE: &str = "daemon.pid";
+/// The daemon's stderr.
+pub const LOG_FILE: &str = "daemon.log";
+/// Seconds without endpoints after which a daemon exits (default 20; for tests).
+pub const IDLE_TIMEOUT_ENV: &str = "HULL_NETWORK_IDLE_TIMEOUT";
+/// How long an attacher waits for a daemon to have its namespace ready.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to start a network's daemon (`hull network-daemon` for the CLI): `program` with
+/// `args`, then the network's full id. It must call [`run`].
+#[derive(Debug, Clone)]
+pub struct DaemonCommand {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// How long the network may have no endpoints before the daemon exits.
+    pub idle_timeout: Duration,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl DaemonOptions {
+    /// The defaults, with [`IDLE_TIMEOUT_ENV`] (seconds, fractions allowed) if set.
+    pub fn from_env() -> Self {
+        let mut options = Self::default();
+        if let Some(seconds) = std::env::var(IDLE_TIMEOUT_ENV)
+            .ok()
+            .and_then(|text| text.parse::<f64>().ok())
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        {
+            options.idle_timeout = Duration::from_secs_f64(seconds);
+        }
+        options
+    }
+}
+
+/// The daemon of network `network_id` under `root`: call it first thing in a fresh process
+/// (it unshares the calling thread's network namespace). Returns when the network has been
+/// idle for `options.idle_timeout` or was removed, or at once if another daemon already
+/// runs for it.
+pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()> {
+    // First, so that nothing below can touch the host's namespace.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .context(|| "cannot create the network's namespace (unshare)".into())?;
+    let _ = nix::unistd::setsid();
+    // SAFETY: SIG_IGN installs no handler code; it only changes the disposition.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    };
+    let store = NetworkStore::open(root)?;
+    let network = store
+        .list()?
+        .into_iter()
+        .find(|network| network.id == network_id)
+        .ok_or_else(|| Error::NotFound(network_id.to_string()))?;
+    let (subnet, gateway) = network.addressing()?;
+    let dir = store.network_dir(&network.id);
+    let Some(mut registration) = locks::try_exclusive(&dir.join(PID_FILE))? else {
+        tracing::debug!("network {}: a daemon already runs", network.name);
+        return Ok(());
+    };
+    registration
+        .set_len(0)
+        .context(|| "cannot empty the daemon's pid file".into())?;
+
+    let mut rtnl = Rtnl::open()?;
+    let lo = rtnl.index_of("lo")?;
+    rtnl.set_up(lo)?;
+    let bridge = rtnl.create_bridge(BRIDGE, MTU)?;
+    rtnl.add_address(bridge, gateway, subnet.prefix_len())?;
+    rtnl.set_up(bridge)?;
+
+    let me = std::process::id();
+    let record = format!("{me} {}\n", start_time(me)?);
+    registration
+        .rewind()
+        .and_then(|()| registration.write_all(record.as_bytes()))
+        .context(|| "cannot record the daemon".into())?;
+    serve_dns(&store, &network);
+
+    let endpoints = store.endpoints_dir(&network.id);
+    let poll =
+        (options.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        std::thread::sleep(poll);
+        if !dir.join("network.json").exists() {
+            tracing::debug!("network {} was removed", network.name);
+            return Ok(());
+        }
+        if has_leases(&endpoints) {
+            idle_since = None;
+            continue;
+        }
+        if idle_since.get_or_insert_with(Instant::now).elapsed() < options.idle_timeout {
+            continue;
+        }
+        // An attacher between looking us up and writing its lease holds the shared lock.
+        let Some(attachers) = locks::try_exclusive(&dir.join(ATTACH_LOCK))? else {
+            continue;
+        };
+        if has_leases(&endpoints) {
+            continue;
+        }
+        let _ = registration.set_len(0);
+        drop(registration);
+        drop(attachers);
+        tracing::debug!("network {}: idle, exiting", network.name);
+        return Ok(());
+    }
+}
+
+/// Where the DNS resolver starts (in the daemon, inside the namespace).
+fn serve_dns(_store: &NetworkStore, network: &Network) {
+    // TODO(#14): start `crate::dns::serve(...)` on a thread here once the resolver exists,
+    // listening on the gateway's port 53 for user networks (not on the default bridge).
+    tracing::debug!("network {}: no DNS resolver yet", network.name);
+}
+
+fn has_leases(endpoints: &Path) -> bool {
+    crate::ipam::read_leases(endpoints).is_ok_and(|leases| !leases.is_empty())
+}
+
+/// The start time of process `pid` (field 22 of /proc/PID/stat, in clock ticks).
+fn start_time(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).context(|| format!("cannot read {path}"))?;
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|field| field.parse().ok())
+        .ok_or_else(|| Error::Daemon(format!("cannot parse {path}")))
+}
+
+/// What `daemon.pid` says.
+#[derive(Debug, PartialEq, Eq)]
+enum Probe {
+    NotRunning,
+    /// Alive, namespace not ready yet (or exiting).
+    Starting,
+    Ready(u32),
+}
+
+fn probe(dir: &Path) -> Result<Probe> {
+    let path = dir.join(PID_FILE);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::NotRunning),
+        Err(err) => return Err(Error::io(format!("cannot open {}", path.display()), err)),
+    };
+    if !locks::is_held_exclusively(file, &path)? {
+        return Ok(Probe::NotRunning);
+    }
+    let record = fs::read_to_string(&path).unwrap_or_default();
+    let mut fields = record.split_whitespace().map(str::parse::<u64>);
+    let (Some(Ok(pid)), Some(Ok(started))) = (fields.next(), fields.next()) else {
+        return Ok(Probe::Starting);
+    };
+    let Ok(pid) = u32::try_from(pid) else {
+        return Ok(Probe::Starting);
+    };
+    // A record left by an earlier daemon, not yet emptied by the new one: wait.
+    Ok(if start_time(pid).ok() == Some(started) {
+        Probe::Ready(pid)
+    } else {
+        Probe::Starting
+    })
+}
+
+/// A handle on the namespace of `network`'s daemon, started (by `command`) if it does not
+/// run, and the shared attach lock that keeps it from exiting: hold it until the lease is
+/// written.
+pub(crate) fn ensure_running(
+    store: &NetworkStore,
+    network: &Network,
+    command: &DaemonCommand,
+) -> Result<(NetnsHandle, locks::Held)> {
+    let dir = store.network_dir(&network.id);
+    if !dir.join("network.json").exists() {
+        return Err(Error::NotFound(network.name.clone()));
+    }
+    let attachers = locks::shared(&dir.join(ATTACH_LOCK))?;
+    // Removed while we waited for the lock.
+    if !dir.join("network.json").exists() {
+        return Err(Error::NotFound(network.name.clone()));
+    }
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut started: Option<Child> = None;
+    loop {
+        match probe(&dir)? {
+            Probe::Ready(pid) => {
+                let netns = NetnsHandle::of_process(pid)?;
+                // Still the same process now that its namespace is held open?
+                if probe(&dir)? == Probe::Ready(pid) {
+                    if let Some(mut child) = started {
+                        // Reap the daemon when it ends; it outlives nothing of ours.
+                        std::thread::spawn(move || child.wait());
+                    }
+                    return Ok((netns, attachers));
+                }
+            }
+            Probe::NotRunning => {
+                let ours_running = match started.as_mut() {
+                    Some(child) => check_child(child, &dir)?,
+                    None => false,
+                };
+                if !ours_running {
+                    started = Some(spawn(command, network, &dir)?);
+                }
+            }
+            Probe::Starting => {
+                if let Some(child) = started.as_mut() {
+                    check_child(child, &dir)?;
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            if let Some(mut child) = started {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return Err(Error::Daemon(format!(
+                "network {}: its namespace was not ready after {}s{}",
+                network.name,
+                START_TIMEOUT.as_secs(),
+                log_tail(&dir)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether the daemon we started still runs; an error (with its log) if it failed. One
+/// that exited 0 found another daemon running.
+fn check_child(child: &mut Child, dir: &Path) -> Result<bool> {
+    match child
+        .try_wait()
+        .context(|| "cannot wait for the network's daemon".into())?
+    {
+        None => Ok(true),
+        Some(status) if status.success() => Ok(false),
+        Some(status) => Err(Error::Daemon(format!(
+            "it failed ({status}){}",
+            log_tail(dir)
+        ))),
+    }
+}
+
+fn spawn(command: &DaemonCommand, network: &Network, dir: &Path) -> Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let log_path = dir.join(LOG_FILE);
+    let log =
+        File::create(&log_path).context(|| format!("cannot create {}", log_path.display()))?;
+    let log_again = log
+        .try_clone()
+        .context(|| "cannot duplicate a file".into())?;
+    Command::new(&command.program)
+        .args(&command.args)
+        .arg(&network.id)
+        .stdin(Stdio::null())
+        .stdout(log_again)
+        .stderr(log)
+        // Out of the caller's process group: a ^C meant for `hull run` must not reach it.
+        .process_group(0)
+        .spawn()
+        .context(|| format!("cannot start {}", command.program.display()))
+}
+
+fn log_tail(dir: &Path) -> String {
+    let log = fs::read_to_string(dir.join(LOG_FILE)).unwrap_or_default();
+    let log = log.trim();
+    if log.is_empty() {
+        String::new()
+    } else {
+        let start = log.len().saturating_sub(2000);
+        let start = (start..log.len())
+            .find(|i| log.is_char_boundary(*i))
+            .unwrap_or(0);
+        format!(": {}", &log[start..])
+    }
+}
+
+/// The pid of `network`'s daemon if it is up with its namespace ready.
+pub fn running(store: &NetworkStore, network: &Network) -> Option<u32> {
+    match probe(&store.network_dir(&network.id)) {
+        Ok(Probe::Ready(pid)) => Some(pid),
+        _ => None,
+    }
+}
+
+/// Stops `network`'s daemon if one runs (the network is being removed) and waits briefly
+/// for it to end.
+pub(crate) fn stop(store: &NetworkStore, network: &Network) {
+    let Some(pid) = running(store, network) else {
+        return;
+    };
+    let Ok(pid_i32) = i32::try_from(pid) else {
+        return;
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid_i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let dir = store.network_dir(&network.id);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && probe(&dir).is_ok_and(|p| p != Probe::NotRunning) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
