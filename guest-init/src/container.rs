@@ -10,6 +10,7 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::LinuxNamespaceType;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// Character devices every container gets: (name, major, minor, mode).
@@ -260,25 +261,21 @@ pub fn enter_root(sys: &dyn Syscall, root: &Path) -> Result<(), SetupError> {
 }
 
 /// After [`enter_root`], still as root: create a missing working directory (like runc),
-/// write `/etc/hostname` (Docker provides it), then make the root read-only if the spec says
-/// so (`docker run --read-only`).
+/// write `/etc/hostname`, `/etc/hosts` and, with a network, `/etc/resolv.conf` (Docker
+/// provides them), then make the root read-only if the spec says so
+/// (`docker run --read-only`).
 pub fn finish_root(sys: &dyn Syscall, plan: &ContainerPlan) -> Result<(), SetupError> {
     mkdir(sys, &plan.process.cwd)?;
+    // Inside the container's root: its own symlinks cannot send the writes elsewhere.
     if let Some(hostname) = &plan.hostname {
-        // Inside the container's root: its own symlinks cannot send the write elsewhere.
-        // Best effort, as an image may have made /etc/hostname something odd.
-        let written = mkdir(sys, Path::new("/etc")).and_then(|()| {
-            sys.write_file(
-                Path::new("/etc/hostname"),
-                format!("{hostname}\n").as_bytes(),
-            )
-            .map_err(sys_err("write /etc/hostname"))
-        });
-        if let Err(e) = written {
-            crate::log!("{e}");
-        }
+        write_etc_file(sys, "/etc/hostname", format!("{hostname}\n").as_bytes());
     }
-    write_hosts(sys, plan);
+    let address = plan.network.as_ref().map(|n| n.address);
+    let hosts = hosts_file(plan.hostname.as_deref(), &plan.extra_hosts, address);
+    write_etc_file(sys, "/etc/hosts", hosts.as_bytes());
+    if let Some(network) = &plan.network {
+        write_etc_file(sys, "/etc/resolv.conf", network.resolv_conf().as_bytes());
+    }
     if plan.readonly_root {
         sys.mount(
             None,
@@ -292,10 +289,15 @@ pub fn finish_root(sys: &dyn Syscall, plan: &ContainerPlan) -> Result<(), SetupE
     Ok(())
 }
 
-/// Docker's /etc/hosts: the localhost lines, the `--add-host` entries, then the
-/// container's own hostname. There is no network address yet, so the hostname resolves to
-/// 127.0.1.1 (the Debian convention for a host without one), still inside the container.
-pub fn hosts_file(hostname: Option<&str>, extra_hosts: &[String]) -> String {
+/// Docker's /etc/hosts: the localhost lines, the `--add-host` (and link) entries, then the
+/// container's own hostname at its `address` (`172.17.0.2\tc0ffee`). Without a network the
+/// hostname resolves to 127.0.1.1 (the Debian convention for a host without an address),
+/// still inside the container.
+pub fn hosts_file(
+    hostname: Option<&str>,
+    extra_hosts: &[String],
+    address: Option<Ipv4Addr>,
+) -> String {
     let mut text = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
@@ -306,18 +308,18 @@ pub fn hosts_file(hostname: Option<&str>, extra_hosts: &[String]) -> String {
         text.push('\n');
     }
     if let Some(hostname) = hostname {
-        text.push_str(&format!("127.0.1.1\t{hostname}\n"));
+        let address = address.unwrap_or(Ipv4Addr::new(127, 0, 1, 1));
+        text.push_str(&format!("{address}\t{hostname}\n"));
     }
     text
 }
 
-/// Writes /etc/hosts before the process starts (Docker always provides one). Best effort,
-/// like /etc/hostname: an image may have made it something odd.
-fn write_hosts(sys: &dyn Syscall, plan: &ContainerPlan) {
-    let contents = hosts_file(plan.hostname.as_deref(), &plan.extra_hosts);
+/// Writes `contents` to `path` in the container's /etc before the process starts. Best
+/// effort (logged), like Docker's files: an image may have made it something odd.
+fn write_etc_file(sys: &dyn Syscall, path: &str, contents: &[u8]) {
     let written = mkdir(sys, Path::new("/etc")).and_then(|()| {
-        sys.write_file(Path::new("/etc/hosts"), contents.as_bytes())
-            .map_err(sys_err("write /etc/hosts"))
+        sys.write_file(Path::new(path), contents)
+            .map_err(sys_err(format!("write {path}")))
     });
     if let Err(e) = written {
         crate::log!("{e}");
@@ -577,7 +579,7 @@ mod tests {
                 Call::MkdirAll("/etc".into()),
                 Call::WriteFile(
                     "/etc/hosts".into(),
-                    hosts_file(Some("box"), &[]).into_bytes()
+                    hosts_file(Some("box"), &[], None).into_bytes()
                 ),
             ]
         );
@@ -607,7 +609,7 @@ mod tests {
 
     #[test]
     fn hosts_file_is_dockers_localhost_lines_then_added_hosts_then_the_hostname() {
-        let text = hosts_file(Some("box"), &["10.0.0.5\tdb".into()]);
+        let text = hosts_file(Some("box"), &["10.0.0.5\tdb".into()], None);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "127.0.0.1\tlocalhost");
         assert_eq!(lines[1], "::1\tlocalhost ip6-localhost ip6-loopback");
@@ -656,5 +658,86 @@ mod tests {
             options: vec![],
         };
         assert!(mount_tmpfs(&sys, Path::new("/r"), &evil).is_err());
+    }
+
+    fn networked_plan() -> ContainerPlan {
+        let mut plan = plan();
+        plan.extra_hosts = vec!["172.17.0.3\tweb 0123456789ab".into()];
+        plan.network = Some(hull_protocol::GuestNetwork {
+            mac: "02:42:ac:11:00:02".into(),
+            address: Ipv4Addr::new(172, 17, 0, 2),
+            prefix_len: 16,
+            gateway: Some(Ipv4Addr::new(172, 17, 0, 1)),
+            mtu: 1500,
+            nameservers: vec!["172.17.0.1".parse().unwrap()],
+            search: Vec::new(),
+            options: vec!["ndots:0".into()],
+        });
+        plan
+    }
+
+    #[test]
+    fn with_a_network_the_hostname_line_is_the_containers_address_after_the_links() {
+        let text = hosts_file(
+            Some("c0ffee"),
+            &["172.17.0.3\tweb 0123456789ab".into()],
+            Some(Ipv4Addr::new(172, 17, 0, 2)),
+        );
+        assert_eq!(
+            text,
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+             ff02::2\tip6-allrouters\n172.17.0.3\tweb 0123456789ab\n172.17.0.2\tc0ffee\n"
+        );
+    }
+
+    #[test]
+    fn with_a_network_hosts_and_resolv_conf_are_written_before_the_root_turns_read_only() {
+        let mut plan = networked_plan();
+        plan.readonly_root = true;
+        let sys = RecordingSyscall::default();
+        finish_root(&sys, &plan).unwrap();
+        let calls = sys.calls.borrow();
+        let written: Vec<(String, String)> = calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::WriteFile(path, data) => Some((
+                    path.display().to_string(),
+                    String::from_utf8(data.clone()).unwrap(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(written.len(), 3, "{written:?}");
+        assert_eq!(written[0], ("/etc/hostname".into(), "box\n".into()));
+        assert_eq!(written[1].0, "/etc/hosts");
+        assert!(
+            written[1]
+                .1
+                .ends_with("172.17.0.3\tweb 0123456789ab\n172.17.0.2\tbox\n"),
+            "{}",
+            written[1].1
+        );
+        assert_eq!(
+            written[2],
+            (
+                "/etc/resolv.conf".into(),
+                "nameserver 172.17.0.1\noptions ndots:0\n".into()
+            )
+        );
+        assert!(
+            matches!(calls.last(), Some(Call::Mount { flags, .. }) if flags.contains(MsFlags::MS_RDONLY)),
+            "the read-only remount comes last"
+        );
+    }
+
+    #[test]
+    fn without_a_network_no_resolv_conf_is_written() {
+        let sys = RecordingSyscall::default();
+        finish_root(&sys, &plan()).unwrap();
+        let wrote_resolv = sys.calls.borrow().iter().any(
+            |c| matches!(c, Call::WriteFile(path, _) if path == Path::new("/etc/resolv.conf")),
+        );
+        assert!(!wrote_resolv);
     }
 }

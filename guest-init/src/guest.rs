@@ -169,6 +169,7 @@ pub fn run_as_pid1() -> ! {
                     layout: Layout::new(WORK_DIR),
                     cgroup_root: mount_cgroup2(),
                     disks,
+                    owns_network: true,
                 };
                 runner::run_spec(&spec, &env, &consoles)
             }

@@ -96,6 +96,7 @@ fn run(args: &RunArgs) -> Result<RunResult, String> {
         layout: Layout::new(&args.work),
         cgroup_root: args.cgroup_root.clone(),
         disks: args.disks.clone(),
+        owns_network: false,
     };
     let result = runner::run_spec(&spec, &env, &consoles);
     result

@@ -85,6 +85,11 @@ impl NamespacePlan {
         Ok(Self { requested })
     }
 
+    /// Leaves `typ` out of the plan (the container shares PID 1's namespace of that type).
+    pub fn remove(&mut self, typ: LinuxNamespaceType) {
+        self.requested.retain(|t| *t != typ);
+    }
+
     /// Whether the plan creates `typ`.
     pub fn has(&self, typ: LinuxNamespaceType) -> bool {
         self.requested.contains(&typ)
@@ -168,5 +173,25 @@ mod tests {
             .unwrap();
         let err = NamespacePlan::from_spec(&[with_path]).unwrap_err();
         assert_eq!(err.exit_code(), 125);
+    }
+
+    #[test]
+    fn a_removed_namespace_is_not_created() {
+        let mut plan = NamespacePlan::from_spec(&[
+            ns(LinuxNamespaceType::Network),
+            ns(LinuxNamespaceType::Uts),
+        ])
+        .unwrap();
+        plan.remove(LinuxNamespaceType::Network);
+        assert!(!plan.has(LinuxNamespaceType::Network));
+        let sys = RecordingSyscall::default();
+        plan.unshare_in_child(&sys).unwrap();
+        assert_eq!(
+            *sys.calls.borrow(),
+            vec![
+                Call::Unshare(CloneFlags::CLONE_NEWNS),
+                Call::Unshare(CloneFlags::CLONE_NEWUTS),
+            ]
+        );
     }
 }

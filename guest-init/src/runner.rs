@@ -21,6 +21,10 @@ pub struct Environment {
     pub cgroup_root: Option<PathBuf>,
     /// Serial -> device node of the attached disks.
     pub disks: BTreeMap<String, PathBuf>,
+    /// Whether this process owns its network namespace and may configure the container's
+    /// interface in it: PID 1 in the guest, never `hull-init run` on a host (whose
+    /// interfaces hull must not touch).
+    pub owns_network: bool,
 }
 
 fn disk(disks: &BTreeMap<String, PathBuf>, serial: &str, fstype: &str) -> Result<Disk, SetupError> {
@@ -81,6 +85,16 @@ fn try_run(
     consoles: &Consoles,
 ) -> Result<RunResult, SetupError> {
     let plan = ContainerPlan::from_spec(&spec.config)?;
+    if let Some(network) = &plan.network {
+        if !env.owns_network {
+            return Err(SetupError::Spec(format!(
+                "annotation {} is only honoured in the guest: hull-init run never changes this host's interfaces",
+                hull_protocol::ANNOTATION_NETWORK
+            )));
+        }
+        crate::net::configure_guest_network(network)?;
+        crate::timeline::mark("network");
+    }
     let layers = spec
         .layers
         .iter()

@@ -2,7 +2,8 @@
 
 use crate::error::SetupError;
 use crate::namespaces::NamespacePlan;
-use oci_spec::runtime::{LinuxResources, Spec};
+use hull_protocol::GuestNetwork;
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::path::PathBuf;
 
 /// `$PATH` when the spec's env has none (Docker's default).
@@ -87,6 +88,10 @@ pub struct ContainerPlan {
     /// `--add-host` lines (`IP<TAB>NAME`) for /etc/hosts
     /// (annotation [`hull_protocol::ANNOTATION_EXTRA_HOSTS`]).
     pub extra_hosts: Vec<String>,
+    /// The container's interface (annotation [`hull_protocol::ANNOTATION_NETWORK`]): PID 1
+    /// configures it in the guest's network namespace, which the container then shares
+    /// (no network namespace of its own whatever the spec says). None: only `lo`.
+    pub network: Option<GuestNetwork>,
 }
 
 /// Destinations hull-init mounts itself; spec entries for them are superseded.
@@ -156,13 +161,19 @@ impl ContainerPlan {
                 .map(String::as_str)
         };
         let extra_hosts = extra_hosts(annotation(hull_protocol::ANNOTATION_EXTRA_HOSTS))?;
+        let network = network(annotation(hull_protocol::ANNOTATION_NETWORK))?;
         let user = process.user();
         let linux = spec.linux().as_ref();
-        let namespaces = NamespacePlan::from_spec(
+        let mut namespaces = NamespacePlan::from_spec(
             linux
                 .and_then(|l| l.namespaces().as_deref())
                 .unwrap_or_default(),
         )?;
+        if network.is_some() {
+            // The container sees the VM's eth0, as Docker's sees its own: a network
+            // namespace of its own would hide it (the VM is the isolation boundary).
+            namespaces.remove(LinuxNamespaceType::Network);
+        }
         let tmpfs = spec
             .mounts()
             .as_deref()
@@ -232,8 +243,24 @@ impl ContainerPlan {
                 .unwrap_or(false),
             init: annotation(hull_protocol::ANNOTATION_INIT) == Some(hull_protocol::ENABLED),
             extra_hosts,
+            network,
         })
     }
+}
+
+/// The container's interface from its annotation; malformed JSON is a setup error (the
+/// interface settings themselves are checked by [`crate::net::interface::validate`]).
+fn network(annotation: Option<&str>) -> Result<Option<GuestNetwork>, SetupError> {
+    annotation
+        .map(|json| {
+            serde_json::from_str(json).map_err(|e| {
+                SetupError::Spec(format!(
+                    "annotation {} is not a network description: {e}",
+                    hull_protocol::ANNOTATION_NETWORK
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// The `--add-host` lines of the annotation: `IP<TAB>NAME` each, nothing that could add
@@ -258,7 +285,6 @@ fn extra_hosts(annotation: Option<&str>) -> Result<Vec<String>, SetupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::LinuxNamespaceType;
 
     fn spec_from_json(json: &str) -> Spec {
         serde_json::from_str(json).unwrap()
@@ -371,5 +397,59 @@ mod tests {
             r#"{"ociVersion":"1.0.2","process":{"args":["ls"],"cwd":"/","env":["NOEQUALS"],"user":{"uid":0,"gid":0}}}"#,
         );
         assert!(ContainerPlan::from_spec(&spec).is_err());
+    }
+
+    fn networked_spec(network: &str) -> Spec {
+        spec_from_json(&format!(
+            r#"{{"ociVersion":"1.0.2","hostname":"c0ffee",
+                "annotations":{{"io.hull.network":{}}},
+                "process":{{"args":["ifconfig"],"cwd":"/","user":{{"uid":0,"gid":0}}}},
+                "linux":{{"namespaces":[{{"type":"pid"}},{{"type":"network"}},{{"type":"uts"}}]}}}}"#,
+            serde_json::to_string(network).unwrap()
+        ))
+    }
+
+    #[test]
+    fn network_annotation_gives_the_interface_and_keeps_the_vms_network_namespace() {
+        let plan = ContainerPlan::from_spec(&networked_spec(
+            r#"{"mac":"02:42:ac:11:00:02","address":"172.17.0.2","prefix_len":16,
+                "gateway":"172.17.0.1","mtu":1500,"nameservers":["172.17.0.1"]}"#,
+        ))
+        .unwrap();
+        let network = plan.network.unwrap();
+        assert_eq!(network.mac, "02:42:ac:11:00:02");
+        assert_eq!(network.address, std::net::Ipv4Addr::new(172, 17, 0, 2));
+        assert_eq!(network.prefix_len, 16);
+        assert!(network.search.is_empty());
+        assert!(
+            !plan.namespaces.has(LinuxNamespaceType::Network),
+            "the container must see the VM's eth0"
+        );
+        assert!(plan.namespaces.has(LinuxNamespaceType::Pid));
+        assert!(plan.namespaces.has(LinuxNamespaceType::Uts));
+    }
+
+    #[test]
+    fn without_the_annotation_the_spec_keeps_its_network_namespace() {
+        let spec = spec_from_json(
+            r#"{"ociVersion":"1.0.2","process":{"args":["ls"],"cwd":"/","user":{"uid":0,"gid":0}},
+                "linux":{"namespaces":[{"type":"network"}]}}"#,
+        );
+        let plan = ContainerPlan::from_spec(&spec).unwrap();
+        assert!(plan.network.is_none());
+        assert!(plan.namespaces.has(LinuxNamespaceType::Network));
+    }
+
+    #[test]
+    fn a_malformed_network_annotation_is_a_setup_error() {
+        for bad in [
+            "not json",
+            r#"{"mac":"02:42:ac:11:00:02"}"#,
+            r#"{"mac":"02:42:ac:11:00:02","address":"172.17.0.256","prefix_len":16,"mtu":1500,"nameservers":[]}"#,
+        ] {
+            let err = ContainerPlan::from_spec(&networked_spec(bad)).unwrap_err();
+            assert_eq!(err.exit_code(), 125);
+            assert!(err.to_string().contains("io.hull.network"), "{err}");
+        }
     }
 }
