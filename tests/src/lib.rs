@@ -135,6 +135,10 @@ impl Hull {
             .env("HULL_ROOT", self.root.path())
             .env("HULL_INIT", &self.init)
             .env("HULL_VMM", "qemu")
+            // A network's daemon outlives its last container only briefly in tests, and its
+            // DNS resolver never forwards a query off this host (test traffic stays local).
+            .env("HULL_NETWORK_IDLE_TIMEOUT", "3")
+            .env("HULL_NETWORK_DNS_UPSTREAM", "none")
             .stdin(Stdio::null());
         if let Some(kernel) = &self.kernel {
             command.env("HULL_KERNEL", kernel);
@@ -174,7 +178,8 @@ impl Hull {
             .map(|k| format!("HULL_KERNEL={} ", k.display()))
             .unwrap_or_default();
         format!(
-            "env HULL_ROOT={} {kernel}HULL_INIT={} HULL_VMM=qemu {}",
+            "env HULL_ROOT={} {kernel}HULL_INIT={} HULL_VMM=qemu HULL_NETWORK_IDLE_TIMEOUT=3 \
+             HULL_NETWORK_DNS_UPSTREAM=none {}",
             self.root.path().display(),
             self.init.display(),
             self.bin.display()

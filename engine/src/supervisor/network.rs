@@ -10,7 +10,7 @@ use crate::container::{Container, ContainerStore};
 use crate::error::{Error, Result};
 use crate::vm::NicSpec;
 pub use hull_network::DaemonCommand;
-use hull_network::{AttachRequest, Network, NetnsHandle, NetworkStore};
+use hull_network::{AttachRequest, NetnsHandle, Network, NetworkStore};
 use hull_protocol::{GuestNetwork, RunSpec, ANNOTATION_EXTRA_HOSTS, ANNOTATION_NETWORK};
 use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -66,9 +66,9 @@ pub fn attach(
     let mut link_hosts = Vec::new();
     let mut link_env = Vec::new();
     for link in &config.links {
-        let linked = containers
-            .find_current(&link.container)
-            .map_err(|_| Error::InvalidArgument(format!("could not get container for {}", link.container)))?;
+        let linked = containers.find_current(&link.container).map_err(|_| {
+            Error::InvalidArgument(format!("could not get container for {}", link.container))
+        })?;
         let Some(state) = linked.state.network.as_ref().filter(|_| linked.is_up()) else {
             return Err(Error::InvalidArgument(format!(
                 "Cannot link to a non running container: /{} AS /{}/{}",
@@ -122,8 +122,8 @@ pub fn attach(
         ip: config.ip,
         mac: config.mac.clone(),
     };
-    let attachment =
-        hull_network::attach(&store, &network, &request, daemon, &is_live).map_err(network_error)?;
+    let attachment = hull_network::attach(&store, &network, &request, daemon, &is_live)
+        .map_err(network_error)?;
     let endpoint = attachment.endpoint.clone();
     let gateway = (!network.internal).then_some(attachment.gateway);
     let nameservers = if config.dns.is_empty() {
@@ -230,8 +230,10 @@ struct NamespaceDialer(NetnsHandle);
 
 impl Dialer for NamespaceDialer {
     fn tcp(&self, target: SocketAddr) -> io::Result<TcpStream> {
-        hull_network::in_namespace(&self.0, move || TcpStream::connect_timeout(&target, DIAL_TIMEOUT))
-            .map_err(io::Error::other)?
+        hull_network::in_namespace(&self.0, move || {
+            TcpStream::connect_timeout(&target, DIAL_TIMEOUT)
+        })
+        .map_err(io::Error::other)?
     }
 
     fn udp(&self, target: SocketAddr) -> io::Result<UdpSocket> {
