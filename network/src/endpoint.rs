@@ -32,7 +32,10 @@ impl Endpoint {
         }
         let short_id = self.container_id.get(..12).unwrap_or(&self.container_id);
         self.name.eq_ignore_ascii_case(name)
-            || self.aliases.iter().any(|alias| alias.eq_ignore_ascii_case(name))
+            || self
+                .aliases
+                .iter()
+                .any(|alias| alias.eq_ignore_ascii_case(name))
             || short_id.eq_ignore_ascii_case(name)
             || self.container_id.eq_ignore_ascii_case(name)
     }
@@ -51,7 +54,14 @@ mod tests {
             ip: Ipv4Addr::new(172, 18, 0, 2),
             mac: "02:42:ac:12:00:02".into(),
         };
-        for name in ["web", "WEB", "web.", "www", "0123456789ab", "0123456789abcdef0123"] {
+        for name in [
+            "web",
+            "WEB",
+            "web.",
+            "www",
+            "0123456789ab",
+            "0123456789abcdef0123",
+        ] {
             assert!(endpoint.answers_to(name), "{name}");
         }
         for name in ["", ".", "db", "0123456789a", "web.example"] {
