@@ -22,6 +22,21 @@ const PLAIN_UDP_LIMIT: usize = 512;
 /// The EDNS payload this resolver advertises in its replies (DNS flag day 2020's value).
 const ADVERTISED_PAYLOAD: u16 = 1232;
 
+/// The largest reply over TCP: its two-byte length prefix (RFC 1035 4.2.2).
+const TCP_LIMIT: usize = 65535;
+
+/// The EDNS payload asked of the nameservers for a query that came over TCP: the resolver
+/// reaches them over UDP only (it cannot open TCP connections in the host's namespace once
+/// it has left it), so it asks for what UDP can carry instead of a 512-byte cut.
+const TCP_FORWARD_PAYLOAD: u16 = 4096;
+
+/// How the query arrived, which bounds the reply's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transport {
+    Udp,
+    Tcp,
+}
+
 /// What to do with a query.
 #[derive(Debug)]
 pub enum Answer {
@@ -37,6 +52,7 @@ pub enum Answer {
 #[derive(Debug, Clone)]
 pub struct ForwardedQuery {
     request: Message,
+    transport: Transport,
 }
 
 impl ForwardedQuery {
@@ -68,7 +84,32 @@ impl ForwardedQuery {
     pub fn failure(&self, code: ResponseCode) -> Vec<u8> {
         let mut reply = reply_to(&self.request);
         reply.metadata.response_code = code;
-        encode_within(reply, limit_for(&self.request)).unwrap_or_default()
+        encode_within(reply, limit_for(&self.request, self.transport)).unwrap_or_default()
+    }
+
+    /// What to send the nameservers for a query that came over TCP: the query asking for
+    /// a [`TCP_FORWARD_PAYLOAD`]-byte UDP reply.
+    pub(super) fn for_tcp_client(&self) -> Option<Vec<u8>> {
+        let mut request = self.request.clone();
+        let mut edns = request.edns.clone().unwrap_or_default();
+        edns.set_max_payload(edns.max_payload().max(TCP_FORWARD_PAYLOAD));
+        request.set_edns(edns);
+        request.to_vec().ok()
+    }
+
+    /// A nameserver's `reply` as the TCP client expects it: without the OPT record the
+    /// client did not ask for (RFC 6891 7: none in a reply to a query without one).
+    pub(super) fn reply_for_tcp_client(&self, reply: &[u8]) -> Option<Vec<u8>> {
+        if self.request.edns.is_some() {
+            return Some(reply.to_vec());
+        }
+        let mut message = Message::from_vec(reply).ok()?;
+        message.edns = None;
+        message.to_vec().ok()
+    }
+
+    pub(super) fn transport(&self) -> Transport {
+        self.transport
     }
 }
 
@@ -94,6 +135,11 @@ impl ForwardedQuery {
 /// or a response, gets nothing. Replies fit in 512 bytes (or the query's EDNS payload), with
 /// TC set when records had to be left out.
 pub fn answer(query: &[u8], names: &dyn Names) -> Answer {
+    answer_over(query, names, Transport::Udp)
+}
+
+/// [`answer`] for a query that arrived over `transport` (over TCP, replies up to 64 KiB).
+pub(super) fn answer_over(query: &[u8], names: &dyn Names, transport: Transport) -> Answer {
     let Ok(header) = Header::from_bytes(query.get(..12).unwrap_or(query)) else {
         return Answer::Drop;
     };
@@ -120,12 +166,12 @@ pub fn answer(query: &[u8], names: &dyn Names) -> Answer {
         Some(records) => {
             let mut reply = reply_to(&request);
             reply.answers = records;
-            match encode_within(reply, limit_for(&request)) {
+            match encode_within(reply, limit_for(&request, transport)) {
                 Some(bytes) => Answer::Reply(bytes),
                 None => Answer::Drop,
             }
         }
-        None => Answer::Forward(ForwardedQuery { request }),
+        None => Answer::Forward(ForwardedQuery { request, transport }),
     }
 }
 
@@ -227,9 +273,12 @@ fn reply_to(request: &Message) -> Message {
     reply
 }
 
-/// The UDP reply size the client accepts.
-fn limit_for(request: &Message) -> usize {
-    usize::from(request.max_payload()).max(PLAIN_UDP_LIMIT)
+/// The reply size the client accepts.
+fn limit_for(request: &Message, transport: Transport) -> usize {
+    match transport {
+        Transport::Udp => usize::from(request.max_payload()).max(PLAIN_UDP_LIMIT),
+        Transport::Tcp => TCP_LIMIT,
+    }
 }
 
 /// Encodes `reply`, leaving out answers from the end (and setting TC) until it fits.

@@ -13,6 +13,7 @@
 mod answer;
 mod names;
 mod serve;
+mod tcp;
 mod upstream;
 
 #[cfg(test)]
@@ -22,5 +23,5 @@ mod serve_tests;
 
 pub use answer::{answer, Answer, ForwardedQuery, RESPONSE_TTL};
 pub use names::{EndpointDir, Names};
-pub use serve::serve;
+pub use serve::{serve, serve_with_tcp};
 pub use upstream::{parse_resolv_conf, Upstream};

@@ -1,12 +1,13 @@
 //! `serve` over real UDP sockets on 127.0.0.1: names from an endpoint directory, containers
 //! added while it runs, and forwarding to fake nameservers (never an outside address).
 
-use super::{serve, EndpointDir, Names, Upstream, RESPONSE_TTL};
+use super::{serve, serve_with_tcp, EndpointDir, Names, Upstream, RESPONSE_TTL};
 use crate::Endpoint;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,11 +25,25 @@ struct Resolver {
 
 impl Resolver {
     fn start(names: Arc<dyn Names>, upstream: Option<Upstream>) -> Self {
+        Self::start_on(names, upstream, false)
+    }
+
+    /// Also over TCP, on the same port.
+    fn start_with_tcp(names: Arc<dyn Names>, upstream: Option<Upstream>) -> Self {
+        Self::start_on(names, upstream, true)
+    }
+
+    fn start_on(names: Arc<dyn Names>, upstream: Option<Upstream>, tcp: bool) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let address = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let thread = thread::spawn(move || serve(socket, names, upstream, &flag));
+        let thread = if tcp {
+            let listener = TcpListener::bind(address).unwrap();
+            thread::spawn(move || serve_with_tcp(socket, listener, names, upstream, &flag))
+        } else {
+            thread::spawn(move || serve(socket, names, upstream, &flag))
+        };
         Resolver {
             address,
             stop,
@@ -125,6 +140,8 @@ enum Behaviour {
 struct FakeNameserver {
     address: SocketAddr,
     received: Arc<AtomicUsize>,
+    /// The EDNS payload of the last query (0 without EDNS).
+    last_payload: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -137,7 +154,9 @@ impl FakeNameserver {
         let address = socket.local_addr().unwrap();
         let received = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let last_payload = Arc::new(AtomicUsize::new(0));
         let (count, done) = (Arc::clone(&received), Arc::clone(&stop));
+        let payload = Arc::clone(&last_payload);
         thread::spawn(move || {
             let mut buffer = [0u8; 4096];
             while !done.load(Ordering::Relaxed) {
@@ -146,6 +165,8 @@ impl FakeNameserver {
                 };
                 count.fetch_add(1, Ordering::Relaxed);
                 let request = Message::from_vec(&buffer[..len]).unwrap();
+                let edns_payload = request.edns.as_ref().map_or(0, |edns| edns.max_payload());
+                payload.store(usize::from(edns_payload), Ordering::Relaxed);
                 let mut reply =
                     Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
                 reply.queries = request.queries.clone();
@@ -171,6 +192,7 @@ impl FakeNameserver {
         FakeNameserver {
             address,
             received,
+            last_payload,
             stop,
         }
     }
@@ -372,4 +394,108 @@ fn a_flood_of_forwarded_queries_is_bounded_and_refused_beyond() {
         .count();
     assert_eq!((refused, servfail), (44, super::upstream::MAX_IN_FLIGHT));
     assert_eq!(silent.received(), super::upstream::MAX_IN_FLIGHT);
+}
+
+fn tcp_ask(stream: &mut TcpStream, query: &[u8]) -> Message {
+    let length = u16::try_from(query.len()).unwrap().to_be_bytes();
+    stream.write_all(&[&length[..], query].concat()).unwrap();
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).unwrap();
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream.read_exact(&mut reply).unwrap();
+    Message::from_vec(&reply).unwrap()
+}
+
+fn tcp_client(resolver: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(resolver).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    stream
+}
+
+#[test]
+fn a_reply_truncated_over_udp_comes_whole_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool: Vec<Ipv4Addr> = (10..60).map(|n| Ipv4Addr::new(172, 18, 0, n)).collect();
+    for (index, &ip) in pool.iter().enumerate() {
+        write_endpoint(dir.path(), &format!("worker{index}"), &["pool"], ip);
+    }
+    let names: Arc<dyn Names> = Arc::new(EndpointDir::new(dir.path()));
+    let resolver = Resolver::start_with_tcp(names, None);
+
+    let over_udp = ask(resolver.address, 1, "pool.", RecordType::A);
+    assert!(over_udp.metadata.truncation);
+    assert!(over_udp.answers.len() < pool.len());
+
+    let mut stream = tcp_client(resolver.address);
+    let over_tcp = tcp_ask(&mut stream, &query(2, "pool.", RecordType::A));
+    assert_eq!(over_tcp.metadata.id, 2);
+    assert!(!over_tcp.metadata.truncation);
+    assert_eq!(addresses(&over_tcp), pool);
+
+    // More queries on the same connection; garbage gets FORMERR.
+    let one = tcp_ask(&mut stream, &query(3, "worker0.", RecordType::A));
+    assert_eq!(addresses(&one), vec![pool[0]]);
+    let formerr = tcp_ask(
+        &mut stream,
+        &[0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xff],
+    );
+    assert_eq!(formerr.metadata.response_code, ResponseCode::FormErr);
+    let missing = tcp_ask(&mut stream, &query(4, "example.com.", RecordType::A));
+    assert_eq!(missing.metadata.response_code, ResponseCode::ServFail);
+    drop(stream);
+
+    let started = Instant::now();
+    resolver.stop().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "serve stops");
+}
+
+#[test]
+fn tcp_queries_for_other_names_are_relayed_over_udp_asking_for_4k() {
+    let nameserver = FakeNameserver::start(Behaviour::Answer);
+    let upstream = Upstream::new([nameserver.address]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let resolver = Resolver::start_with_tcp(Arc::new(EndpointDir::new(dir.path())), Some(upstream));
+
+    let mut stream = tcp_client(resolver.address);
+    let reply = tcp_ask(&mut stream, &query(0x0505, "example.com.", RecordType::A));
+    assert_eq!(reply.metadata.id, 0x0505);
+    assert_eq!(addresses(&reply), vec![EXAMPLE]);
+    assert_eq!(nameserver.received(), 1);
+    assert_eq!(nameserver.last_payload.load(Ordering::Relaxed), 4096);
+    // The client sent no OPT record, so it gets none back.
+    assert!(reply.edns.is_none());
+
+    let unknown = tcp_ask(
+        &mut stream,
+        &query(0x0606, "nosuch.example.", RecordType::A),
+    );
+    assert_eq!(unknown.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn tcp_connections_beyond_the_limit_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_endpoint(dir.path(), "web", &[], Ipv4Addr::new(172, 18, 0, 2));
+    let resolver = Resolver::start_with_tcp(Arc::new(EndpointDir::new(dir.path())), None);
+
+    // Idle connections hold every slot...
+    let idle: Vec<TcpStream> = (0..super::tcp::MAX_CONNECTIONS)
+        .map(|_| tcp_client(resolver.address))
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    // ...so one more is closed without an answer,
+    let mut extra = tcp_client(resolver.address);
+    let length = u16::try_from(query(1, "web.", RecordType::A).len()).unwrap();
+    let _ =
+        extra.write_all(&[&length.to_be_bytes()[..], &query(1, "web.", RecordType::A)].concat());
+    let mut byte = [0u8; 1];
+    assert!(matches!(extra.read(&mut byte), Ok(0) | Err(_)));
+    // and once the idle ones time out (2 s), the resolver takes connections again.
+    thread::sleep(Duration::from_millis(2500));
+    drop(idle);
+    let mut again = tcp_client(resolver.address);
+    let reply = tcp_ask(&mut again, &query(2, "web.", RecordType::A));
+    assert_eq!(addresses(&reply), vec![Ipv4Addr::new(172, 18, 0, 2)]);
 }

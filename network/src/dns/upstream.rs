@@ -1,7 +1,7 @@
 //! Relaying queries to the host's nameservers: sockets made in the host namespace, an id
 //! per forwarded query, a bounded table of queries awaiting a reply.
 
-use super::answer::ForwardedQuery;
+use super::answer::{ForwardedQuery, Transport};
 use hickory_proto::op::{Message, ResponseCode};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -10,11 +10,12 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// As many nameservers as glibc reads from resolv.conf (MAXNS), and as Docker's `maxExtDNS`.
-const MAX_NAMESERVERS: usize = 3;
+pub(super) const MAX_NAMESERVERS: usize = 3;
 
 /// How long one nameserver has to answer before the next is asked (or the client told
 /// SERVFAIL): below the 5 s a client waits by default, so the client hears an answer.
@@ -109,10 +110,19 @@ pub fn parse_resolv_conf(text: &str) -> Vec<IpAddr> {
         .collect()
 }
 
+/// Where the reply to a forwarded query goes.
+#[derive(Debug, Clone)]
+pub(super) enum Client {
+    /// A UDP client, answered from the resolver's socket.
+    Udp(SocketAddr),
+    /// A TCP connection's thread, waiting for the reply.
+    Tcp(SyncSender<Vec<u8>>),
+}
+
 /// One query awaiting a nameserver's reply.
 struct InFlight {
     query: ForwardedQuery,
-    client: SocketAddr,
+    client: Client,
     /// The query as sent upstream: the client's bytes with hull's own id.
     packet: Vec<u8>,
     /// Index in `Upstream::servers` of the nameserver asked last.
@@ -141,12 +151,12 @@ impl Forwarder {
     }
 
     /// Relays `packet` (the client's bytes of `query`) to the first nameserver.
-    pub(super) fn forward(&self, query: ForwardedQuery, packet: &[u8], client: SocketAddr) {
+    pub(super) fn forward(&self, query: ForwardedQuery, packet: &[u8], client: Client) {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         if in_flight.len() >= MAX_IN_FLIGHT {
             drop(in_flight);
             tracing::debug!("more than {MAX_IN_FLIGHT} queries forwarded, refusing");
-            self.reply(&query.failure(ResponseCode::Refused), client);
+            self.reply(&query.failure(ResponseCode::Refused), &client);
             return;
         }
         // A fresh unpredictable id per forwarded query: clients' ids may collide, and an
@@ -157,7 +167,14 @@ impl Forwarder {
                 break id;
             }
         };
-        let mut packet = packet.to_vec();
+        let packet = match query.transport() {
+            Transport::Udp => Some(packet.to_vec()),
+            Transport::Tcp => query.for_tcp_client(),
+        };
+        let Some(mut packet) = packet.filter(|packet| packet.len() >= 2) else {
+            self.reply(&query.failure(ResponseCode::ServFail), &client);
+            return;
+        };
         packet[..2].copy_from_slice(&id.to_be_bytes());
         let entry = InFlight {
             query,
@@ -187,7 +204,7 @@ impl Forwarder {
                 Err(error) => tracing::debug!(%server, %error, "cannot reach a nameserver"),
             }
         }
-        self.reply(&entry.query.failure(ResponseCode::ServFail), entry.client);
+        self.reply(&entry.query.failure(ResponseCode::ServFail), &entry.client);
         None
     }
 
@@ -255,7 +272,13 @@ impl Forwarder {
         }
         drop(in_flight);
         reply[..2].copy_from_slice(&entry.query.id().to_be_bytes());
-        self.reply(reply, entry.client);
+        match entry.query.transport() {
+            Transport::Udp => self.reply(reply, &entry.client),
+            Transport::Tcp => match entry.query.reply_for_tcp_client(reply) {
+                Some(reply) => self.reply(&reply, &entry.client),
+                None => self.reply(&entry.query.failure(ResponseCode::ServFail), &entry.client),
+            },
+        }
     }
 
     /// Asks the next nameserver for queries whose nameserver did not answer in time.
@@ -280,16 +303,24 @@ impl Forwarder {
     pub(super) fn fail_all(&self) {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         for (_, entry) in in_flight.drain() {
-            self.reply(&entry.query.failure(ResponseCode::ServFail), entry.client);
+            self.reply(&entry.query.failure(ResponseCode::ServFail), &entry.client);
         }
     }
 
-    pub(super) fn reply(&self, bytes: &[u8], client: SocketAddr) {
+    pub(super) fn reply(&self, bytes: &[u8], client: &Client) {
         if bytes.is_empty() {
             return;
         }
-        if let Err(error) = self.replies.send_to(bytes, client) {
-            tracing::debug!(%client, %error, "cannot send a DNS reply");
+        match client {
+            Client::Udp(address) => {
+                if let Err(error) = self.replies.send_to(bytes, address) {
+                    tracing::debug!(client = %address, %error, "cannot send a DNS reply");
+                }
+            }
+            // The connection may have given up waiting: then nobody needs the reply.
+            Client::Tcp(connection) => {
+                let _ = connection.try_send(bytes.to_vec());
+            }
         }
     }
 }
