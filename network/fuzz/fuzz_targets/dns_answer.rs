@@ -38,7 +38,10 @@ fuzz_target!(|query: &[u8]| {
             for code in [ResponseCode::ServFail, ResponseCode::Refused] {
                 let reply = forwarded.failure(code);
                 check_reply(query, &reply, payload_allowed);
-                assert_eq!(Message::from_vec(&reply).unwrap().metadata.response_code, code);
+                assert_eq!(
+                    Message::from_vec(&reply).unwrap().metadata.response_code,
+                    code
+                );
             }
         }
         Answer::Drop => {}
@@ -46,7 +49,11 @@ fuzz_target!(|query: &[u8]| {
 });
 
 fn check_reply(query: &[u8], reply: &[u8], payload_allowed: usize) {
-    assert!(reply.len() <= payload_allowed, "{} > {payload_allowed}", reply.len());
+    assert!(
+        reply.len() <= payload_allowed,
+        "{} > {payload_allowed}",
+        reply.len()
+    );
     let message = Message::from_vec(reply).expect("a reply decodes");
     assert_eq!(message.metadata.message_type, MessageType::Response);
     assert_eq!(&reply[..2], &query[..2], "the reply keeps the query's id");

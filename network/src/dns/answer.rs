@@ -75,7 +75,7 @@ impl ForwardedQuery {
             && reply.queries.len() == 1
             && reply.queries[0].query_type() == asked.query_type()
             && reply.queries[0].query_class() == asked.query_class()
-            && reply.queries[0].name().eq_ignore_root_case(asked.name())
+            && reply.queries[0].name().eq_ignore_root(asked.name())
     }
 
     /// The reply when no nameserver answered: Docker sends SERVFAIL when it has no upstream

@@ -336,3 +336,23 @@ fn failure_replies_for_forwarded_queries_keep_id_and_question() {
         assert!(message.answers.is_empty());
     }
 }
+
+#[test]
+fn only_a_response_to_the_same_question_answers_a_forwarded_query() {
+    let Answer::Forward(forwarded) = ask(&query("Example.COM.", RecordType::A)) else {
+        panic!("expected a forward");
+    };
+    let response = |name: &str, record_type: RecordType| {
+        let mut message = query(name, record_type);
+        message.metadata.message_type = MessageType::Response;
+        message
+    };
+    // Nameservers may change the case of the name they echo.
+    assert!(forwarded.is_answered_by(&response("example.com.", RecordType::A)));
+    assert!(!forwarded.is_answered_by(&response("example.org.", RecordType::A)));
+    assert!(!forwarded.is_answered_by(&response("example.com.", RecordType::AAAA)));
+    assert!(!forwarded.is_answered_by(&query("example.com.", RecordType::A)));
+    let mut no_question = response("example.com.", RecordType::A);
+    no_question.queries.clear();
+    assert!(!forwarded.is_answered_by(&no_question));
+}
