@@ -338,7 +338,7 @@ fn a_silent_or_failing_nameserver_hands_over_to_the_next() {
         (1, 1, 1)
     );
     assert!(
-        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
         "the silent nameserver had its 2 s: {waited:?}"
     );
 }
@@ -368,21 +368,25 @@ fn a_flood_of_forwarded_queries_is_bounded_and_refused_beyond() {
     let resolver = Resolver::start(Arc::new(EndpointDir::new(dir.path())), Some(upstream));
 
     let flood = super::upstream::MAX_IN_FLIGHT + 44;
-    let socket = client();
+    // Several clients, so that no socket's receive buffer has to hold a burst of hundreds
+    // of replies (the kernel would drop some, on a loaded machine).
+    let clients: Vec<UdpSocket> = (0..10).map(|_| client()).collect();
     for id in 0..flood {
         let id = u16::try_from(id).unwrap();
-        socket
+        clients[usize::from(id) % clients.len()]
             .send_to(&query(id, "example.com.", RecordType::A), resolver.address)
             .unwrap();
-        // Pace the flood a little so the kernel's receive buffer keeps every query.
-        if id % 32 == 0 {
-            thread::sleep(Duration::from_millis(5));
+        // Pace the flood a little so the resolver's receive buffer keeps every query.
+        if id % 8 == 0 {
+            thread::sleep(Duration::from_millis(2));
         }
     }
     // The queries beyond the limit are refused at once; the others fail after the timeout.
     let mut codes = Vec::new();
-    for _ in 0..flood {
-        codes.push(receive(&socket).metadata.response_code);
+    for (index, client) in clients.iter().enumerate() {
+        for _ in (index..flood).step_by(clients.len()) {
+            codes.push(receive(client).metadata.response_code);
+        }
     }
     let refused = codes
         .iter()
