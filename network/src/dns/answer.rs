@@ -123,7 +123,9 @@ impl ForwardedQuery {
 /// - PTR for a container's address: its name (`handlePTRQuery`);
 /// - anything else, dotted or not, is forwarded to the host's nameservers, which is also
 ///   where an unknown single-label name goes (`serveDNS` forwards whatever it has no record
-///   for; the `ndots` exception does not apply: hull's containers get Docker's `ndots:0`).
+///   for). Docker's one exception, an empty reply instead for a single-label A/AAAA name
+///   when the user set `--dns-option ndots:N`, is left out: the resolver does not know a
+///   container's resolver options.
 ///
 /// One deliberate difference: Docker forwards the other query types (TXT, CNAME, ...) even
 /// for a container's name, leaking container names to the host's resolvers and answering
@@ -283,20 +285,33 @@ fn limit_for(request: &Message, transport: Transport) -> usize {
 
 /// Encodes `reply`, leaving out answers from the end (and setting TC) until it fits.
 fn encode_within(mut reply: Message, limit: usize) -> Option<Vec<u8>> {
-    loop {
-        let bytes = match reply.to_vec() {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                tracing::warn!(%error, "cannot encode a DNS reply");
-                return None;
-            }
-        };
-        if bytes.len() <= limit || reply.answers.is_empty() {
-            return Some(bytes);
+    let encode = |reply: &Message| match reply.to_vec() {
+        Ok(bytes) => Some(bytes),
+        Err(error) => {
+            tracing::warn!(%error, "cannot encode a DNS reply");
+            None
         }
-        reply.answers.pop();
-        reply.metadata.truncation = true;
+    };
+    let bytes = encode(&reply)?;
+    if bytes.len() <= limit || reply.answers.is_empty() {
+        return Some(bytes);
     }
+    reply.metadata.truncation = true;
+    let all = std::mem::take(&mut reply.answers);
+    // How many answers fit, by bisection: an alias shared by hundreds of containers costs a
+    // handful of encodings per query, not one per record left out.
+    let (mut fits, mut too_many) = (0, all.len());
+    while too_many - fits > 1 {
+        let middle = fits + (too_many - fits) / 2;
+        reply.answers = all[..middle].to_vec();
+        if encode(&reply)?.len() <= limit {
+            fits = middle;
+        } else {
+            too_many = middle;
+        }
+    }
+    reply.answers = all[..fits].to_vec();
+    encode(&reply)
 }
 
 /// A reply with only the header (no question: it may be what could not be parsed).
