@@ -503,3 +503,47 @@ fn tcp_connections_beyond_the_limit_are_closed() {
     let reply = tcp_ask(&mut again, &query(2, "web.", RecordType::A));
     assert_eq!(addresses(&reply), vec![Ipv4Addr::new(172, 18, 0, 2)]);
 }
+
+#[test]
+fn names_of_another_network_do_not_resolve() {
+    let (front, back) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let web = Ipv4Addr::new(172, 18, 0, 2);
+    let db = Ipv4Addr::new(172, 19, 0, 2);
+    write_endpoint(front.path(), "web", &["site"], web);
+    write_endpoint(back.path(), "db", &["store"], db);
+    let front_resolver = Resolver::start(
+        Arc::new(EndpointDir::new(front.path()).with_network_name("front")),
+        None,
+    );
+    let back_resolver = Resolver::start(
+        Arc::new(EndpointDir::new(back.path()).with_network_name("back")),
+        None,
+    );
+
+    assert_eq!(
+        addresses(&ask(front_resolver.address, 1, "web.", RecordType::A)),
+        vec![web]
+    );
+    assert_eq!(
+        addresses(&ask(back_resolver.address, 2, "db.", RecordType::A)),
+        vec![db]
+    );
+    for (resolver, name) in [
+        (front_resolver.address, "db."),
+        (front_resolver.address, "store."),
+        (front_resolver.address, "db.back."),
+        (back_resolver.address, "web."),
+        (back_resolver.address, "site.front."),
+    ] {
+        let reply = ask(resolver, 3, name, RecordType::A);
+        assert!(
+            reply.answers.is_empty(),
+            "{name} resolved on the wrong network"
+        );
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::ServFail,
+            "{name}"
+        );
+    }
+}
