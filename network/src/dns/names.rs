@@ -25,6 +25,10 @@ const MAX_ENDPOINT_FILE_LEN: u64 = 64 * 1024;
 /// The names of a network's containers, read from its endpoint directory
 /// (`$HULL_ROOT/networks/<id>/endpoints/*.json`) on every query, so that a container started
 /// a moment ago resolves at once and a removed one stops resolving.
+///
+/// Nothing is cached: a network's few small files cost microseconds per query, while a
+/// cache keyed on directory or file timestamps can miss a rewrite within the timestamps'
+/// granularity (and the directory's mtime does not change when a file's content does).
 #[derive(Debug, Clone)]
 pub struct EndpointDir {
     dir: PathBuf,
