@@ -27,9 +27,9 @@ const MAX_ENDPOINT_FILE_LEN: u64 = 64 * 1024;
 /// a moment ago resolves at once and a removed one stops resolving.
 ///
 /// Nothing is cached: reading costs about 8 µs per endpoint file (170 µs a query for 20
-/// containers, measured on ext4), while a
-/// cache keyed on directory or file timestamps can miss a rewrite within the timestamps'
-/// granularity (and the directory's mtime does not change when a file's content does).
+/// containers, measured on ext4), while a cache keyed on directory or file timestamps can
+/// miss a rewrite within the timestamps' granularity (and the directory's mtime does not
+/// change when a file's content does).
 #[derive(Debug, Clone)]
 pub struct EndpointDir {
     dir: PathBuf,
