@@ -1,1 +1,0 @@
-//! The per-network DNS resolver (to be written).
