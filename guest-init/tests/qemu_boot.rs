@@ -373,7 +373,8 @@ fn guest_configures_the_containers_eth0() {
     });
     let spec = shell_spec(
         "busybox ip -4 addr show eth0; busybox ip route; cat /etc/hosts /etc/resolv.conf; \
-         busybox ping -c 1 -W 5 172.17.0.2 | busybox grep received",
+         busybox ping -c 1 -W 5 172.17.0.2 | busybox grep received; \
+         busybox httpd -p 172.17.0.2:8080 -h /etc && busybox wget -qO- http://172.17.0.2:8080/hostname",
         serde_json::json!({
             "hostname": "c0ffee",
             "annotations": {"io.hull.network": network.to_string()},
@@ -394,6 +395,8 @@ fn guest_configures_the_containers_eth0() {
         "172.17.0.0/16 dev eth0",
         "ff02::2\tip6-allrouters\n172.17.0.2\tc0ffee\nnameserver 172.17.0.1\n",
         "1 packets received",
+        // TCP on the interface's address: busybox httpd serves /etc/hostname to wget.
+        "received, 0% packet loss\nc0ffee\n",
     ] {
         assert!(out.contains(expected), "{expected:?} not in:\n{out}");
     }
