@@ -309,7 +309,14 @@ pub fn hosts_file(
     }
     if let Some(hostname) = hostname {
         let address = address.unwrap_or(Ipv4Addr::new(127, 0, 1, 1));
-        text.push_str(&format!("{address}\t{hostname}\n"));
+        // Docker's main record: a qualified name (`-h web.example.com`) also answers to its
+        // first label.
+        match hostname.split_once('.') {
+            Some((short, _)) if !short.is_empty() => {
+                text.push_str(&format!("{address}\t{hostname} {short}\n"));
+            }
+            _ => text.push_str(&format!("{address}\t{hostname}\n")),
+        }
     }
     text
 }
@@ -688,6 +695,19 @@ mod tests {
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
              fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
              ff02::2\tip6-allrouters\n172.17.0.3\tweb 0123456789ab\n172.17.0.2\tc0ffee\n"
+        );
+    }
+
+    #[test]
+    fn a_qualified_hostname_also_answers_to_its_first_label_as_in_docker() {
+        let text = hosts_file(
+            Some("web.example.com"),
+            &[],
+            Some(Ipv4Addr::new(172, 17, 0, 2)),
+        );
+        assert!(
+            text.ends_with("\n172.17.0.2\tweb.example.com web\n"),
+            "{text}"
         );
     }
 

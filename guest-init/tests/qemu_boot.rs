@@ -110,6 +110,17 @@ impl Guest {
 
     /// Boots `spec`; with `steps`, hvc0 and hvc2 are unix sockets the steps drive.
     fn boot_with(&self, spec: oci_spec::runtime::Spec, steps: Option<Vec<Step>>) -> Boot {
+        self.boot_with_nic(spec, steps, None)
+    }
+
+    /// Boots `spec`, with a virtio-net device of MAC `nic_mac` if given. The device has no
+    /// backend (QEMU warns "no peer"): whatever the guest sends goes nowhere.
+    fn boot_with_nic(
+        &self,
+        spec: oci_spec::runtime::Spec,
+        steps: Option<Vec<Step>>,
+        nic_mac: Option<&str>,
+    ) -> Boot {
         let d = self.dir.path();
         let config = d.join("config.img");
         write_config(&config, &run_spec(spec, self.layers.len(), true));
@@ -158,6 +169,10 @@ impl Guest {
             add_disk(&format!("l{i}"), layer, &format!("hull-layer-{i}"), true);
         }
         add_disk("rw", &self.writable, "hull-rw", false);
+        if let Some(mac) = nic_mac {
+            cmd.arg("-device")
+                .arg(format!("virtio-net-device,mac={mac}"));
+        }
         let (stdio_sock, control_sock) = (d.join("hvc0.sock"), d.join("hvc2.sock"));
         let stdio_chardev = match steps {
             None => format!("file,id=c0,path={}", out.display()),
@@ -341,6 +356,62 @@ fn guest_runs_containers_under_qemu() {
     assert_eq!(
         (boot.result.exit_code, boot.stdout.as_str()),
         (0, "kept-across-boots\n")
+    );
+}
+
+/// Issue 14, the guest half: hull-init finds the virtio-net device by the annotation's MAC,
+/// names it eth0 with the address, netmask, MTU and default route, the container shares
+/// the VM's network namespace (the spec's network namespace is dropped) and gets Docker's
+/// /etc/hosts line and resolv.conf. The NIC has no backend: nothing leaves the VM (the
+/// ping to the container's own address stays on the guest's loopback).
+#[test]
+fn guest_configures_the_containers_eth0() {
+    let Some(guest) = Guest::new() else { return };
+    let network = serde_json::json!({
+        "mac": "02:42:ac:11:00:02", "address": "172.17.0.2", "prefix_len": 16,
+        "gateway": "172.17.0.1", "mtu": 1400, "nameservers": ["172.17.0.1"],
+    });
+    let spec = shell_spec(
+        "busybox ip -4 addr show eth0; busybox ip route; cat /etc/hosts /etc/resolv.conf; \
+         busybox ping -c 1 -W 5 172.17.0.2 | busybox grep received; \
+         busybox httpd -p 172.17.0.2:8080 -h /etc && busybox wget -qO- http://172.17.0.2:8080/hostname",
+        serde_json::json!({
+            "hostname": "c0ffee",
+            "annotations": {"io.hull.network": network.to_string()},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "network"}]},
+        }),
+    );
+    let boot = guest.boot_with_nic(spec, None, Some("02:42:ac:11:00:02"));
+    assert_eq!(
+        boot.result.exit_code, 0,
+        "{:?} stdout={} stderr={}",
+        boot.result, boot.stdout, boot.stderr
+    );
+    let out = &boot.stdout;
+    for expected in [
+        "mtu 1400",
+        "inet 172.17.0.2/16 brd 172.17.255.255 scope global eth0",
+        "default via 172.17.0.1 dev eth0",
+        "172.17.0.0/16 dev eth0",
+        "ff02::2\tip6-allrouters\n172.17.0.2\tc0ffee\nnameserver 172.17.0.1\n",
+        "1 packets received",
+        // TCP on the interface's address: busybox httpd serves /etc/hostname to wget.
+        "received, 0% packet loss\nc0ffee\n",
+    ] {
+        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
+    }
+
+    // A MAC the VM does not have: a setup error naming it and what the guest saw.
+    let spec = shell_spec(
+        "true",
+        serde_json::json!({"annotations": {"io.hull.network": network.to_string()}}),
+    );
+    let boot = guest.boot_with_nic(spec, None, Some("02:42:ac:11:00:09"));
+    assert_eq!(boot.result.exit_code, 125, "{:?}", boot.result);
+    let error = boot.result.error.unwrap_or_default();
+    assert!(
+        error.contains("02:42:ac:11:00:02") && error.contains("eth0 (02:42:ac:11:00:09)"),
+        "{error}"
     );
 }
 

@@ -17,7 +17,7 @@ pub fn bring_up_loopback() -> Result<(), SetupError> {
     let socket = InetSocket::open().map_err(|e| SetupError::sys("bring up lo: socket", e))?;
     socket
         .bring_up("lo")
-        .map_err(|e| SetupError::sys("bring up lo: SIOCSIFFLAGS", e))
+        .map_err(|e| SetupError::sys("bring up lo", e))
 }
 
 /// In PID 1, before the container process starts: `lo` and the interface of `network` in
