@@ -12,8 +12,11 @@
 //! ## Files in the network's directory, and the protocol
 //! - `daemon.pid`: the daemon holds an exclusive flock on it for its whole life (liveness
 //!   that a stale pid can never fake: the kernel drops the lock when the process dies). It
-//!   holds `PID STARTTIME` (the start time from /proc/PID/stat, so a reused pid is not
-//!   mistaken for it) once the namespace and bridge are ready, and is empty before.
+//!   holds `PID STARTTIME TID NETNS_INODE` once the namespace and bridge are ready, and is
+//!   empty before: the start time (from /proc/PID/stat) so that a reused pid is not
+//!   mistaken for it, the thread that unshared (the namespace is per thread; it is the main
+//!   thread in `hull network-daemon`) and the namespace's inode, which an attacher checks
+//!   on the handle it opens so that it can never create a tap in any other namespace.
 //! - `attach.lock`: an attacher ([`ensure_running`]) holds a *shared* lock on it from
 //!   looking the daemon up until its lease (`endpoints/<ip>.json`) exists. The daemon
 //!   decides to exit only while holding the *exclusive* lock, taken without waiting, after
@@ -129,7 +132,12 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
     rtnl.set_up(bridge)?;
 
     let me = std::process::id();
-    let record = format!("{me} {}\n", start_time(me)?);
+    let namespace = NetnsHandle::current()?.inode()?;
+    let record = format!(
+        "{me} {} {} {namespace}\n",
+        start_time(me)?,
+        nix::unistd::gettid()
+    );
     registration
         .rewind()
         .and_then(|()| registration.write_all(record.as_bytes()))
@@ -195,7 +203,7 @@ enum Probe {
     NotRunning,
     /// Alive, namespace not ready yet (or exiting).
     Starting,
-    Ready(u32),
+    Ready(Daemon),
 }
 
 fn probe(dir: &Path) -> Result<Probe> {
@@ -209,19 +217,52 @@ fn probe(dir: &Path) -> Result<Probe> {
         return Ok(Probe::NotRunning);
     }
     let record = fs::read_to_string(&path).unwrap_or_default();
-    let mut fields = record.split_whitespace().map(str::parse::<u64>);
-    let (Some(Ok(pid)), Some(Ok(started))) = (fields.next(), fields.next()) else {
+    let fields: Vec<u64> = record
+        .split_whitespace()
+        .map_while(|field| field.parse().ok())
+        .collect();
+    let &[pid, started, tid, namespace] = fields.as_slice() else {
         return Ok(Probe::Starting);
     };
-    let Ok(pid) = u32::try_from(pid) else {
+    let (Ok(pid), Ok(tid)) = (u32::try_from(pid), u32::try_from(tid)) else {
         return Ok(Probe::Starting);
     };
     // A record left by an earlier daemon, not yet emptied by the new one: wait.
     Ok(if start_time(pid).ok() == Some(started) {
-        Probe::Ready(pid)
+        Probe::Ready(Daemon {
+            pid,
+            tid,
+            namespace,
+        })
     } else {
         Probe::Starting
     })
+}
+
+/// A running daemon as its record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Daemon {
+    pid: u32,
+    /// The thread that unshared.
+    tid: u32,
+    /// The namespace's inode.
+    namespace: u64,
+}
+
+impl Daemon {
+    /// A handle on its namespace, checked to be the one it recorded and not ours.
+    fn namespace(&self) -> Result<NetnsHandle> {
+        let path = format!("/proc/{}/task/{}/ns/net", self.pid, self.tid);
+        let netns = NetnsHandle::open(Path::new(&path))?;
+        let inode = netns.inode()?;
+        if inode != self.namespace || inode == NetnsHandle::current()?.inode()? {
+            return Err(Error::Daemon(format!(
+                "{path} is not the network's namespace (inode {inode}, recorded {})",
+                self.namespace
+            )));
+        }
+        Ok(netns)
+    }
 }
 
 /// A handle on the namespace of `network`'s daemon, started (by `command`) if it does not
@@ -245,10 +286,10 @@ pub(crate) fn ensure_running(
     let mut started: Option<Child> = None;
     loop {
         match probe(&dir)? {
-            Probe::Ready(pid) => {
-                let netns = NetnsHandle::of_process(pid)?;
+            Probe::Ready(daemon) => {
+                let netns = daemon.namespace()?;
                 // Still the same process now that its namespace is held open?
-                if probe(&dir)? == Probe::Ready(pid) {
+                if probe(&dir)? == Probe::Ready(daemon) {
                     if let Some(mut child) = started {
                         // Reap the daemon when it ends; it outlives nothing of ours.
                         std::thread::spawn(move || child.wait());
@@ -340,7 +381,7 @@ fn log_tail(dir: &Path) -> String {
 /// The pid of `network`'s daemon if it is up with its namespace ready.
 pub fn running(store: &NetworkStore, network: &Network) -> Option<u32> {
     match probe(&store.network_dir(&network.id)) {
-        Ok(Probe::Ready(pid)) => Some(pid),
+        Ok(Probe::Ready(daemon)) => Some(daemon.pid),
         _ => None,
     }
 }
