@@ -13,6 +13,7 @@ pub mod kill;
 pub mod logs;
 pub mod manage;
 pub mod memory;
+pub mod network;
 pub mod pause;
 pub mod port;
 pub mod ps;
@@ -30,7 +31,8 @@ pub mod wait;
 use crate::args::{Cli, Command, Globals};
 use anyhow::Result;
 use hull_engine::containers::ShimCommand;
-use hull_engine::{Containers, Images};
+use hull_engine::networks::DaemonCommand;
+use hull_engine::{Containers, Images, Networks};
 
 /// Runs the verb; returns the status hull exits with.
 pub fn dispatch(cli: Cli) -> Result<i32> {
@@ -75,6 +77,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pause(args) => pause::pause(args, &globals),
         Command::Unpause(args) => pause::unpause(args, &globals),
         Command::Top(args) => top::run(args, &globals),
+        Command::Network(command) => network::dispatch(command, &globals),
+        Command::NetworkDaemon(args) => network::daemon(args, &globals),
     }
 }
 
@@ -88,6 +92,18 @@ pub fn containers(globals: &Globals) -> Result<Containers> {
     }
     args.push("shim".into());
     Ok(Containers::open(&globals.root)?.with_shim(ShimCommand { program, args }))
+}
+
+/// The networks under `--root`; their namespaces are owned by `hull network-daemon ID`.
+pub fn networks(globals: &Globals) -> Result<Networks> {
+    let program = std::env::current_exe()
+        .map_err(|err| anyhow::anyhow!("cannot find the hull executable: {err}"))?;
+    let mut args = vec!["--root".into(), globals.root.clone().into_os_string()];
+    if globals.debug {
+        args.push("--debug".into());
+    }
+    args.push("network-daemon".into());
+    Ok(Networks::open(&globals.root)?.with_daemon(DaemonCommand { program, args }))
 }
 
 /// The images under `--root`.

@@ -1,0 +1,107 @@
+//! The network use cases: create, list, inspect, remove, prune, over the `hull-network`
+//! store. Containers joining networks go through `hull_network::attach` with the
+//! [`DaemonCommand`] this facade carries.
+
+mod filter;
+mod inspect;
+
+pub use filter::NetworkFilter;
+pub use hull_network::{CreateNetwork, DaemonCommand, Network, NetworkStore};
+pub use inspect::NetworkInspect;
+
+use crate::error::Result;
+use std::path::Path;
+
+/// Which containers use a network (their names): a network they use cannot be removed.
+pub type InUse = Box<dyn Fn(&NetworkStore, &Network) -> Vec<String>>;
+
+/// The networks under one root.
+pub struct Networks {
+    store: NetworkStore,
+    daemon: Option<DaemonCommand>,
+    in_use: InUse,
+}
+
+impl Networks {
+    /// The networks under `root` (`$HULL_ROOT`). A network is in use while it has
+    /// endpoints (leases) until [`Networks::with_in_use`] says otherwise.
+    pub fn open(root: &Path) -> Result<Self> {
+        Ok(Self {
+            store: NetworkStore::open(root)?,
+            daemon: None,
+            in_use: Box::new(endpoint_names),
+        })
+    }
+
+    /// Networks' daemons are started with `daemon` (`hull network-daemon` for the CLI).
+    pub fn with_daemon(mut self, daemon: DaemonCommand) -> Self {
+        self.daemon = Some(daemon);
+        self
+    }
+
+    /// How to tell which containers use a network.
+    pub fn with_in_use(mut self, in_use: InUse) -> Self {
+        self.in_use = in_use;
+        self
+    }
+
+    /// The store (attach/detach take it).
+    pub fn store(&self) -> &NetworkStore {
+        &self.store
+    }
+
+    /// How a network's daemon is started, if this front-end can.
+    pub fn daemon(&self) -> Option<&DaemonCommand> {
+        self.daemon.as_ref()
+    }
+
+    /// `network create`.
+    pub fn create(&self, request: &CreateNetwork) -> Result<Network> {
+        Ok(self.store.create(request)?)
+    }
+
+    /// The network `reference` names (full id, name or unique id prefix).
+    pub fn get(&self, reference: &str) -> Result<Network> {
+        Ok(self.store.get(reference)?)
+    }
+
+    /// `network ls`: the networks `filter` keeps, sorted by name.
+    pub fn list(&self, filter: &NetworkFilter) -> Result<Vec<Network>> {
+        let mut networks = self.store.list()?;
+        networks.retain(|network| filter.matches(network, &self.store));
+        Ok(networks)
+    }
+
+    /// `network inspect`: Docker's document for one network.
+    pub fn inspect(&self, reference: &str) -> Result<NetworkInspect> {
+        let network = self.store.get(reference)?;
+        let endpoints = self.store.endpoints(&network)?;
+        Ok(NetworkInspect::new(&network, &endpoints))
+    }
+
+    /// `network rm`: refused for the predefined networks and while containers use it.
+    pub fn remove(&self, reference: &str) -> Result<Network> {
+        Ok(self
+            .store
+            .remove(reference, &|network| (self.in_use)(&self.store, network))?)
+    }
+
+    /// `network prune`: removes every unused user network; their names.
+    pub fn prune(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .prune(&|network| (self.in_use)(&self.store, network))?)
+    }
+}
+
+/// The names of the containers holding a lease on `network`.
+fn endpoint_names(store: &NetworkStore, network: &Network) -> Vec<String> {
+    store
+        .endpoints(network)
+        .map(|endpoints| endpoints.into_iter().map(|e| e.name).collect())
+        // An unreadable network directory: better refuse the removal than lose track.
+        .unwrap_or_else(|_| vec![String::from("(unknown)")])
+}
+
+#[cfg(test)]
+mod tests;
