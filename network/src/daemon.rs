@@ -100,7 +100,8 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
     // First, so that nothing below can touch the host's namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
         .context(|| "cannot create the network's namespace (unshare)".into())?;
-    let _ = nix::unistd::setsid();
+    // The spawner made it a process group of its own (a ^C at the terminal of the `hull
+    // run` that started it does not reach it); a terminal hang-up must not end it either.
     // SAFETY: SIG_IGN installs no handler code; it only changes the disposition.
     let _ = unsafe {
         nix::sys::signal::signal(

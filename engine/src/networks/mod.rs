@@ -6,10 +6,12 @@ mod filter;
 mod inspect;
 
 pub use filter::NetworkFilter;
-pub use hull_network::{CreateNetwork, DaemonCommand, Network, NetworkStore};
+pub use hull_network::{
+    AttachRequest, Attachment, CreateNetwork, DaemonCommand, Network, NetworkStore,
+};
 pub use inspect::NetworkInspect;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::path::Path;
 
 /// Which containers use a network (their names): a network they use cannot be removed.
@@ -84,6 +86,34 @@ impl Networks {
         Ok(self
             .store
             .remove(reference, &|network| (self.in_use)(&self.store, network))?)
+    }
+
+    /// Attaches a container to `network` (see `hull_network::attach`): starts the
+    /// network's daemon if needed, leases an address (reclaiming leases of containers
+    /// `is_live` says are gone) and returns the tap and addressing for its VM.
+    pub fn attach(
+        &self,
+        network: &Network,
+        request: &AttachRequest,
+        is_live: &dyn Fn(&str) -> bool,
+    ) -> Result<Attachment> {
+        let daemon = self.daemon.as_ref().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "this front-end cannot start a network's daemon"
+            ))
+        })?;
+        Ok(hull_network::attach(
+            &self.store,
+            network,
+            request,
+            daemon,
+            is_live,
+        )?)
+    }
+
+    /// Frees `container_id`'s address on `network` (its tap goes with its VMM).
+    pub fn detach(&self, network: &Network, container_id: &str) -> Result<()> {
+        Ok(hull_network::detach(&self.store, network, container_id)?)
     }
 
     /// `network prune`: removes every unused user network; their names.

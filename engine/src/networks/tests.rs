@@ -116,3 +116,17 @@ fn filters_match_as_dockers() {
         assert!(NetworkFilter::parse(&[bad.to_string()]).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn attach_needs_a_way_to_start_the_daemon_and_leases_nothing_without_one() {
+    let (_root, networks) = networks();
+    let network = create(&networks, "web");
+    let request = AttachRequest {
+        container_id: "c1".into(),
+        name: "box".into(),
+        ..Default::default()
+    };
+    let err = networks.attach(&network, &request, &|_| true).unwrap_err();
+    assert!(err.to_string().contains("daemon"), "{err}");
+    assert!(networks.store().endpoints(&network).unwrap().is_empty());
+}
