@@ -20,7 +20,8 @@
 //! - `attach.lock`: an attacher ([`ensure_running`]) holds a *shared* lock on it from
 //!   looking the daemon up until its lease (`endpoints/<ip>.json`) exists. The daemon
 //!   decides to exit only while holding the *exclusive* lock, taken without waiting, after
-//!   seeing no lease both before and after taking it; it empties `daemon.pid` and drops
+//!   seeing the network unused (no lease, or no tap on the bridge: leases whose VMM died
+//!   without detaching do not count) both before and after taking it; it empties `daemon.pid` and drops
 //!   that lock before dropping the exclusive one. So an attacher either finds a daemon that
 //!   will see its lease, or waits on its shared lock until the exiting daemon has
 //!   unregistered, then starts a new one. Removing a network takes the exclusive lock too
@@ -155,7 +156,7 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
             tracing::debug!("network {} was removed", network.name);
             return Ok(());
         }
-        if has_leases(&endpoints) {
+        if is_used(&endpoints, &mut rtnl, bridge) {
             idle_since = None;
             continue;
         }
@@ -166,7 +167,7 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
         let Some(attachers) = locks::try_exclusive(&dir.join(ATTACH_LOCK))? else {
             continue;
         };
-        if has_leases(&endpoints) {
+        if is_used(&endpoints, &mut rtnl, bridge) {
             continue;
         }
         let _ = registration.set_len(0);
@@ -184,8 +185,20 @@ fn serve_dns(_store: &NetworkStore, network: &Network) {
     tracing::debug!("network {}: no DNS resolver yet", network.name);
 }
 
-fn has_leases(endpoints: &Path) -> bool {
-    crate::ipam::read_leases(endpoints).is_ok_and(|leases| !leases.is_empty())
+/// Whether a container uses the network: a lease exists *and* a tap is on the bridge. A
+/// lease without any tap is a container whose VMM is gone without detaching (kill -9 of its
+/// supervisor): it must not keep the namespace forever; the lease itself is reclaimed by
+/// the next attach that finds its container dead. An attacher creates its tap before it
+/// releases its shared lock, so under the exclusive lock this cannot miss a new one.
+fn is_used(endpoints: &Path, rtnl: &mut Rtnl, bridge: u32) -> bool {
+    let has_leases = crate::ipam::read_leases(endpoints).is_ok_and(|leases| !leases.is_empty());
+    has_leases
+        && rtnl
+            .links()
+            // Cannot tell: better stay.
+            .map_or(true, |links| {
+                links.iter().any(|link| link.controller == Some(bridge))
+            })
 }
 
 /// The start time of process `pid` (field 22 of /proc/PID/stat, in clock ticks).

@@ -294,3 +294,43 @@ fn a_failed_attach_leaves_no_lease() {
     assert_eq!(daemon::running(&store, &network), None);
     assert!(store.endpoints(&network).unwrap().is_empty());
 }
+
+#[test]
+fn a_container_killed_without_detaching_does_not_hold_the_network() {
+    skip_unless_capable!();
+    let (root, store, network) = network("10.204.0.0/24");
+    let command = daemon_command(root.path(), 0.3);
+    let killed = attach(&store, &network, &request("killed"), &command, &all_live).unwrap();
+    let pid = daemon::running(&store, &network).expect("the daemon runs");
+    // Its VMM dies (the tap fd closes) and nobody detaches.
+    drop(killed);
+    wait_until(
+        "the daemon exits despite the stale lease",
+        Duration::from_secs(10),
+        || !process_exists(pid),
+    );
+    assert_eq!(
+        store.endpoints(&network).unwrap().len(),
+        1,
+        "the lease is still there"
+    );
+    // The next attacher reclaims the dead container's address.
+    let only_new_lives = |id: &str| id != "killed";
+    let next = attach(
+        &store,
+        &network,
+        &request("next"),
+        &command,
+        &only_new_lives,
+    )
+    .unwrap();
+    assert_eq!(next.endpoint.ip, Ipv4Addr::new(10, 204, 0, 2));
+    let holders: Vec<String> = store
+        .endpoints(&network)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.container_id)
+        .collect();
+    assert_eq!(holders, ["next"]);
+    detach(&store, &network, "next").unwrap();
+}

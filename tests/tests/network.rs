@@ -431,7 +431,7 @@ fn the_network_daemon_owns_a_namespace_with_the_bridge_and_exits_when_idle() {
         .trim()
         .to_string();
     let dir = hull.root.path().join("networks").join(&id);
-    // A lease keeps the daemon up; without one it exits after the idle timeout.
+    // A lease with a tap on the bridge keeps the daemon up; without, it exits when idle.
     let lease = dir.join("endpoints/10.60.0.2.json");
     std::fs::write(
         &lease,
@@ -474,13 +474,34 @@ fn the_network_daemon_owns_a_namespace_with_the_bridge_and_exits_when_idle() {
         "the first daemon still runs"
     );
 
-    std::fs::remove_file(&lease).unwrap();
+    // The container's tap, as attach makes it.
+    let tap = hull_network::in_namespace(&netns, || {
+        let (tap, name) = hull_network::tap::create_tap().unwrap();
+        let mut rtnl = hull_network::netlink::Rtnl::open().unwrap();
+        let bridge = rtnl.index_of("hull0").unwrap();
+        let index = rtnl.index_of(&name).unwrap();
+        rtnl.set_controller(index, bridge).unwrap();
+        tap
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "a used network keeps its daemon"
+    );
+    // The VMM dies without anyone detaching (kill -9): its lease stays, its tap goes; the
+    // stale lease does not keep the daemon.
+    drop(tap);
     wait_until("the idle daemon exits", || {
         daemon.try_wait().unwrap().is_some()
     });
     let status = daemon.wait().unwrap();
     assert!(status.success(), "{status}");
     assert_eq!(record(), "", "the daemon unregistered");
+    assert!(
+        lease.exists(),
+        "leases are reclaimed by the next attach, not the daemon"
+    );
     assert_eq!(link_names(), host_before);
     drop(netns);
     assert!(Path::new(&dir).exists());
