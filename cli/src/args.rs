@@ -121,6 +121,12 @@ pub enum Command {
     Unpause(commands::pause::PauseArgs),
     /// Display the running processes of a container.
     Top(commands::top::TopArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(commands::network::NetworkCommand),
+    /// Own one network's namespace (started by the first container that joins it).
+    #[command(hide = true)]
+    NetworkDaemon(commands::network::DaemonArgs),
 }
 
 #[cfg(test)]

@@ -73,6 +73,9 @@ pub enum Error {
     InvalidArgument(String),
     #[error(transparent)]
     Image(#[from] hull_rootfs::StoreError),
+    /// A network refused or failed (Docker's wording where Docker has the same failure).
+    #[error(transparent)]
+    Network(#[from] hull_network::Error),
     /// Anything else, with its causes in the message (`{:#}`), so a front-end prints it once.
     #[error("{0:#}")]
     Internal(anyhow::Error),

@@ -6,6 +6,8 @@
 //! - [`containers::Containers`]: create, start, attach, exec, wait, stop, kill, rm, inspect,
 //!   list, logs.
 //! - [`images::Images`]: resolve, load, save, tag, rmi, history, prune, inspect, bootstrap.
+//! - [`networks::Networks`]: network create, ls, inspect, rm, prune (the host side lives
+//!   in the `hull-network` crate).
 //! - [`vm`]: the [`vm::Engine`] trait, its QEMU and hull-vmm implementations, and
 //!   [`vm::Engines`], where a supervisor gets them (a fake in tests).
 //! - [`supervisor`]: boots one container's VM and serves its control socket
@@ -20,6 +22,7 @@ pub mod extra_hosts;
 pub mod guest;
 pub mod host;
 pub mod images;
+pub mod networks;
 pub mod spec;
 pub mod supervisor;
 pub mod system;
@@ -29,3 +32,4 @@ pub mod vm;
 pub use containers::Containers;
 pub use error::{Error, Result};
 pub use images::Images;
+pub use networks::Networks;

@@ -12,18 +12,23 @@
 //! ## Files in the network's directory, and the protocol
 //! - `daemon.pid`: the daemon holds an exclusive flock on it for its whole life (liveness
 //!   that a stale pid can never fake: the kernel drops the lock when the process dies). It
-//!   holds `PID STARTTIME` (the start time from /proc/PID/stat, so a reused pid is not
-//!   mistaken for it) once the namespace and bridge are ready, and is empty before.
+//!   holds `PID STARTTIME TID NETNS_INODE` once the namespace and bridge are ready, and is
+//!   empty before: the start time (from /proc/PID/stat) so that a reused pid is not
+//!   mistaken for it, the thread that unshared (the namespace is per thread; it is the main
+//!   thread in `hull network-daemon`) and the namespace's inode, which an attacher checks
+//!   on the handle it opens so that it can never create a tap in any other namespace.
 //! - `attach.lock`: an attacher ([`ensure_running`]) holds a *shared* lock on it from
 //!   looking the daemon up until its lease (`endpoints/<ip>.json`) exists. The daemon
 //!   decides to exit only while holding the *exclusive* lock, taken without waiting, after
-//!   seeing no lease both before and after taking it; it empties `daemon.pid` and drops
+//!   seeing the network unused (no lease, or no tap on the bridge: leases whose VMM died
+//!   without detaching do not count) both before and after taking it; it empties `daemon.pid` and drops
 //!   that lock before dropping the exclusive one. So an attacher either finds a daemon that
 //!   will see its lease, or waits on its shared lock until the exiting daemon has
 //!   unregistered, then starts a new one. Removing a network takes the exclusive lock too
 //!   (blocking), so no attacher is mid-way while it checks for endpoints.
 //! - `daemon.log`: the daemon's stderr.
 
+use crate::dns::{serve_with_tcp, EndpointDir, Names, Upstream};
 use crate::error::{Error, IoContext, Result};
 use crate::locks;
 use crate::netlink::Rtnl;
@@ -32,8 +37,11 @@ use crate::store::{Network, NetworkStore};
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{Seek, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The bridge in every network's namespace (it is alone there, so the name is fixed).
@@ -94,10 +102,14 @@ impl DaemonOptions {
 /// idle for `options.idle_timeout` or was removed, or at once if another daemon already
 /// runs for it.
 pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()> {
+    // The resolver's sockets to the host's nameservers are made in the host namespace,
+    // before it is left (they stay there); nothing else is.
+    let upstream = dns_upstream();
     // First, so that nothing below can touch the host's namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
         .context(|| "cannot create the network's namespace (unshare)".into())?;
-    let _ = nix::unistd::setsid();
+    // The spawner made it a process group of its own (a ^C at the terminal of the `hull
+    // run` that started it does not reach it); a terminal hang-up must not end it either.
     // SAFETY: SIG_IGN installs no handler code; it only changes the disposition.
     let _ = unsafe {
         nix::sys::signal::signal(
@@ -129,12 +141,17 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
     rtnl.set_up(bridge)?;
 
     let me = std::process::id();
-    let record = format!("{me} {}\n", start_time(me)?);
+    let namespace = NetnsHandle::current()?.inode()?;
+    let record = format!(
+        "{me} {} {} {namespace}\n",
+        start_time(me)?,
+        nix::unistd::gettid()
+    );
     registration
         .rewind()
         .and_then(|()| registration.write_all(record.as_bytes()))
         .context(|| "cannot record the daemon".into())?;
-    serve_dns(&store, &network);
+    serve_dns(&store, &network, gateway, upstream);
 
     let endpoints = store.endpoints_dir(&network.id);
     let poll =
@@ -146,7 +163,7 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
             tracing::debug!("network {} was removed", network.name);
             return Ok(());
         }
-        if has_leases(&endpoints) {
+        if is_used(&endpoints, &mut rtnl, bridge) {
             idle_since = None;
             continue;
         }
@@ -157,7 +174,7 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
         let Some(attachers) = locks::try_exclusive(&dir.join(ATTACH_LOCK))? else {
             continue;
         };
-        if has_leases(&endpoints) {
+        if is_used(&endpoints, &mut rtnl, bridge) {
             continue;
         }
         let _ = registration.set_len(0);
@@ -168,15 +185,84 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
     }
 }
 
-/// Where the DNS resolver starts (in the daemon, inside the namespace).
-fn serve_dns(_store: &NetworkStore, network: &Network) {
-    // TODO(#14): start `crate::dns::serve(...)` on a thread here once the resolver exists,
-    // listening on the gateway's port 53 for user networks (not on the default bridge).
-    tracing::debug!("network {}: no DNS resolver yet", network.name);
+/// The environment variable naming the nameservers the resolvers forward to: `none`, or
+/// addresses separated by commas; the host's /etc/resolv.conf when unset. Tests set `none`
+/// so no query ever leaves the host.
+pub const DNS_UPSTREAM_ENV: &str = "HULL_NETWORK_DNS_UPSTREAM";
+
+/// Where the resolver forwards names that are not the network's (None: nowhere).
+fn dns_upstream() -> Option<Upstream> {
+    let made = match std::env::var(DNS_UPSTREAM_ENV) {
+        Ok(value) if value.trim() == "none" => return None,
+        Ok(value) => Upstream::new(
+            value
+                .split(',')
+                .filter_map(|server| server.trim().parse::<IpAddr>().ok())
+                .map(|ip| SocketAddr::new(ip, 53)),
+        ),
+        Err(_) => Upstream::from_resolv_conf(Path::new("/etc/resolv.conf")),
+    };
+    made.map_err(|err| tracing::warn!(%err, "no upstream nameservers"))
+        .ok()
 }
 
-fn has_leases(endpoints: &Path) -> bool {
-    crate::ipam::read_leases(endpoints).is_ok_and(|leases| !leases.is_empty())
+/// No container names: Docker's default bridge resolves none (only `--link` entries in
+/// /etc/hosts), so its resolver only forwards.
+struct NoNames;
+
+impl Names for NoNames {
+    fn lookup(&self, _name: &str) -> Vec<Ipv4Addr> {
+        Vec::new()
+    }
+}
+
+/// Never set: the resolver ends with the daemon's process.
+static DNS_STOP: AtomicBool = AtomicBool::new(false);
+
+/// Starts the network's resolver on the gateway's port 53 (UDP and TCP), inside the
+/// namespace; an `--internal` network forwards nowhere.
+fn serve_dns(
+    store: &NetworkStore,
+    network: &Network,
+    gateway: Ipv4Addr,
+    upstream: Option<Upstream>,
+) {
+    let upstream = upstream.filter(|_| !network.internal);
+    let names: Arc<dyn Names> = if network.is_default_bridge() {
+        Arc::new(NoNames)
+    } else {
+        Arc::new(
+            EndpointDir::new(store.endpoints_dir(&network.id)).with_network_name(&network.name),
+        )
+    };
+    let address = SocketAddr::new(IpAddr::V4(gateway), 53);
+    let sockets = UdpSocket::bind(address).and_then(|udp| Ok((udp, TcpListener::bind(address)?)));
+    match sockets {
+        Ok((udp, tcp)) => {
+            std::thread::spawn(move || {
+                if let Err(err) = serve_with_tcp(udp, tcp, names, upstream, &DNS_STOP) {
+                    tracing::warn!(%err, "the network's resolver stopped");
+                }
+            });
+        }
+        Err(err) => tracing::warn!(%err, "network {}: no resolver on {address}", network.name),
+    }
+}
+
+/// Whether a container uses the network: a lease exists *and* a tap is on the bridge. A
+/// lease without any tap is a container whose VMM is gone without detaching (kill -9 of its
+/// supervisor): it must not keep the namespace forever; the lease itself is reclaimed by
+/// the next attach that finds its container dead. An attacher creates its tap before it
+/// releases its shared lock, so under the exclusive lock this cannot miss a new one.
+fn is_used(endpoints: &Path, rtnl: &mut Rtnl, bridge: u32) -> bool {
+    let has_leases = crate::ipam::read_leases(endpoints).is_ok_and(|leases| !leases.is_empty());
+    has_leases
+        && rtnl
+            .links()
+            // Cannot tell: better stay.
+            .map_or(true, |links| {
+                links.iter().any(|link| link.controller == Some(bridge))
+            })
 }
 
 /// The start time of process `pid` (field 22 of /proc/PID/stat, in clock ticks).
@@ -195,7 +281,7 @@ enum Probe {
     NotRunning,
     /// Alive, namespace not ready yet (or exiting).
     Starting,
-    Ready(u32),
+    Ready(Daemon),
 }
 
 fn probe(dir: &Path) -> Result<Probe> {
@@ -209,19 +295,52 @@ fn probe(dir: &Path) -> Result<Probe> {
         return Ok(Probe::NotRunning);
     }
     let record = fs::read_to_string(&path).unwrap_or_default();
-    let mut fields = record.split_whitespace().map(str::parse::<u64>);
-    let (Some(Ok(pid)), Some(Ok(started))) = (fields.next(), fields.next()) else {
+    let fields: Vec<u64> = record
+        .split_whitespace()
+        .map_while(|field| field.parse().ok())
+        .collect();
+    let &[pid, started, tid, namespace] = fields.as_slice() else {
         return Ok(Probe::Starting);
     };
-    let Ok(pid) = u32::try_from(pid) else {
+    let (Ok(pid), Ok(tid)) = (u32::try_from(pid), u32::try_from(tid)) else {
         return Ok(Probe::Starting);
     };
     // A record left by an earlier daemon, not yet emptied by the new one: wait.
     Ok(if start_time(pid).ok() == Some(started) {
-        Probe::Ready(pid)
+        Probe::Ready(Daemon {
+            pid,
+            tid,
+            namespace,
+        })
     } else {
         Probe::Starting
     })
+}
+
+/// A running daemon as its record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Daemon {
+    pid: u32,
+    /// The thread that unshared.
+    tid: u32,
+    /// The namespace's inode.
+    namespace: u64,
+}
+
+impl Daemon {
+    /// A handle on its namespace, checked to be the one it recorded and not ours.
+    fn namespace(&self) -> Result<NetnsHandle> {
+        let path = format!("/proc/{}/task/{}/ns/net", self.pid, self.tid);
+        let netns = NetnsHandle::open(Path::new(&path))?;
+        let inode = netns.inode()?;
+        if inode != self.namespace || inode == NetnsHandle::current()?.inode()? {
+            return Err(Error::Daemon(format!(
+                "{path} is not the network's namespace (inode {inode}, recorded {})",
+                self.namespace
+            )));
+        }
+        Ok(netns)
+    }
 }
 
 /// A handle on the namespace of `network`'s daemon, started (by `command`) if it does not
@@ -245,10 +364,10 @@ pub(crate) fn ensure_running(
     let mut started: Option<Child> = None;
     loop {
         match probe(&dir)? {
-            Probe::Ready(pid) => {
-                let netns = NetnsHandle::of_process(pid)?;
+            Probe::Ready(daemon) => {
+                let netns = daemon.namespace()?;
                 // Still the same process now that its namespace is held open?
-                if probe(&dir)? == Probe::Ready(pid) {
+                if probe(&dir)? == Probe::Ready(daemon) {
                     if let Some(mut child) = started {
                         // Reap the daemon when it ends; it outlives nothing of ours.
                         std::thread::spawn(move || child.wait());
@@ -340,7 +459,7 @@ fn log_tail(dir: &Path) -> String {
 /// The pid of `network`'s daemon if it is up with its namespace ready.
 pub fn running(store: &NetworkStore, network: &Network) -> Option<u32> {
     match probe(&store.network_dir(&network.id)) {
-        Ok(Probe::Ready(pid)) => Some(pid),
+        Ok(Probe::Ready(daemon)) => Some(daemon.pid),
         _ => None,
     }
 }

@@ -5,6 +5,7 @@ use crate::error::{Error, IoContext, Result};
 use nix::sched::CloneFlags;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 /// An open network namespace.
 #[derive(Debug)]
@@ -13,10 +14,14 @@ pub struct NetnsHandle {
 }
 
 impl NetnsHandle {
-    /// The network namespace of process `pid`.
+    /// The network namespace of process `pid` (of its main thread).
     pub fn of_process(pid: u32) -> Result<Self> {
-        let path = format!("/proc/{pid}/ns/net");
-        let file = File::open(&path).context(|| format!("cannot open {path}"))?;
+        Self::open(Path::new(&format!("/proc/{pid}/ns/net")))
+    }
+
+    /// The namespace file at `path` (`/proc/PID/task/TID/ns/net`, a bind mount of one).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).context(|| format!("cannot open {}", path.display()))?;
         Ok(Self { fd: file.into() })
     }
 

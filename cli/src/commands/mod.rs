@@ -13,6 +13,7 @@ pub mod kill;
 pub mod logs;
 pub mod manage;
 pub mod memory;
+pub mod network;
 pub mod network_flags;
 pub mod pause;
 pub mod port;
@@ -31,8 +32,8 @@ pub mod wait;
 use crate::args::{Cli, Command, Globals};
 use anyhow::Result;
 use hull_engine::containers::ShimCommand;
-use hull_engine::supervisor::network::DaemonCommand;
-use hull_engine::{Containers, Images};
+use hull_engine::networks::DaemonCommand;
+use hull_engine::{Containers, Images, Networks};
 
 /// Runs the verb; returns the status hull exits with.
 pub fn dispatch(cli: Cli) -> Result<i32> {
@@ -77,29 +78,44 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pause(args) => pause::pause(args, &globals),
         Command::Unpause(args) => pause::unpause(args, &globals),
         Command::Top(args) => top::run(args, &globals),
+        Command::Network(command) => network::dispatch(command, &globals),
+        Command::NetworkDaemon(args) => network::daemon(args, &globals),
     }
 }
 
 /// The containers under `--root`; detached ones are supervised by `hull shim ID`.
 pub fn containers(globals: &Globals) -> Result<Containers> {
+    let (program, args) = hull_invocation(globals, "shim")?;
+    let daemon = network_daemon(globals)?;
+    Ok(Containers::open(&globals.root)?
+        .with_shim(ShimCommand { program, args })
+        .with_network_daemon(daemon))
+}
+
+/// This hull executable with the global flags and `verb`, for the processes hull starts.
+fn hull_invocation(
+    globals: &Globals,
+    verb: &str,
+) -> Result<(std::path::PathBuf, Vec<std::ffi::OsString>)> {
     let program = std::env::current_exe()
         .map_err(|err| anyhow::anyhow!("cannot find the hull executable: {err}"))?;
     let mut args = vec!["--root".into(), globals.root.clone().into_os_string()];
     if globals.debug {
         args.push("--debug".into());
     }
-    let mut daemon_args = args.clone();
-    daemon_args.push("network-daemon".into());
-    args.push("shim".into());
-    Ok(Containers::open(&globals.root)?
-        .with_shim(ShimCommand {
-            program: program.clone(),
-            args,
-        })
-        .with_network_daemon(DaemonCommand {
-            program,
-            args: daemon_args,
-        }))
+    args.push(verb.into());
+    Ok((program, args))
+}
+
+/// `hull network-daemon`, which owns a network's namespace.
+fn network_daemon(globals: &Globals) -> Result<DaemonCommand> {
+    let (program, args) = hull_invocation(globals, "network-daemon")?;
+    Ok(DaemonCommand { program, args })
+}
+
+/// The networks under `--root`; their namespaces are owned by `hull network-daemon ID`.
+pub fn networks(globals: &Globals) -> Result<Networks> {
+    Ok(Networks::open(&globals.root)?.with_daemon(network_daemon(globals)?))
 }
 
 /// The images under `--root`.

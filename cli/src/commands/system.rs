@@ -88,7 +88,7 @@ fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
 
 /// Prints `question` and reads one answer from stdin: only `y`/`yes` goes on (end of input
 /// is a no), as Docker's prompt.
-fn confirm(question: &str) -> Result<bool> {
+pub(super) fn confirm(question: &str) -> Result<bool> {
     use std::io::Write;
     print!("{question}");
     std::io::stdout().flush()?;

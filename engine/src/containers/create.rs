@@ -192,8 +192,22 @@ impl Containers {
             user: user_spec.clone().unwrap_or_default(),
             hostname: run_spec.config.hostname().clone().unwrap_or_default(),
         };
+        // Docker's Config.ExposedPorts: the image's, `--expose` and the published ones.
+        let mut container_config = request.config.clone();
+        let image_ports = image_config.exposed_ports().clone().unwrap_or_default();
+        let published = container_config.network.publish.iter().map(|p| p.key());
+        for port in image_ports.into_iter().chain(published) {
+            let port = if port.contains('/') {
+                port
+            } else {
+                format!("{port}/tcp")
+            };
+            if !container_config.exposed_ports.contains(&port) {
+                container_config.exposed_ports.push(port);
+            }
+        }
         let container = Container {
-            config: request.config.clone(),
+            config: container_config,
             process,
             ..container
         };

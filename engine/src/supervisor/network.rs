@@ -9,7 +9,7 @@ use crate::container::network::{NetworkState, PortSpec};
 use crate::container::{Container, ContainerStore};
 use crate::error::{Error, Result};
 use crate::vm::NicSpec;
-pub use hull_network::DaemonCommand;
+use hull_network::DaemonCommand;
 use hull_network::{AttachRequest, NetnsHandle, Network, NetworkStore};
 use hull_protocol::{GuestNetwork, RunSpec, ANNOTATION_EXTRA_HOSTS, ANNOTATION_NETWORK};
 use std::io;
@@ -246,13 +246,28 @@ impl Dialer for NamespaceDialer {
     }
 }
 
-/// A network error in Docker's words for the user.
 fn network_error(err: hull_network::Error) -> Error {
-    Error::InvalidArgument(err.to_string())
+    Error::Network(err)
 }
 
-/// Whether `root` has a network named `name` (for `create`'s early check).
-pub fn check_exists(root: &Path, name: &str) -> Result<()> {
+/// `create`'s early checks: the network exists and takes the requested address and MAC
+/// (Docker refuses these before the container exists).
+pub fn check_request(
+    root: &Path,
+    container_name: &str,
+    config: &crate::container::network::NetworkConfig,
+) -> Result<()> {
+    if config.is_none() {
+        return Ok(());
+    }
     let store = NetworkStore::open(root).map_err(network_error)?;
-    store.get(name).map(|_| ()).map_err(network_error)
+    let network = store.get(&config.mode).map_err(network_error)?;
+    let request = AttachRequest {
+        container_id: String::new(),
+        name: container_name.to_string(),
+        aliases: config.aliases.clone(),
+        ip: config.ip,
+        mac: config.mac.clone(),
+    };
+    hull_network::ipam::check_request(&network, &request).map_err(network_error)
 }
