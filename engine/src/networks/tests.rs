@@ -19,6 +19,10 @@ fn create(networks: &Networks, name: &str) -> Network {
 #[test]
 fn a_network_with_endpoints_is_in_use_until_they_leave() {
     let (_root, networks) = networks();
+    // "c1" is no container of this root: count every lease as a live one.
+    let networks = networks.with_in_use(Box::new(|store, network| {
+        endpoint_names(store, network, &|_| true)
+    }));
     let network = create(&networks, "web");
     let request = AttachRequest {
         container_id: "c1".into(),
@@ -31,6 +35,19 @@ fn a_network_with_endpoints_is_in_use_until_they_leave() {
     assert!(networks.prune().unwrap().is_empty());
     ipam::release(networks.store(), &network, "c1").unwrap();
     assert_eq!(networks.prune().unwrap(), ["web"]);
+}
+
+#[test]
+fn the_lease_of_a_container_that_is_not_running_does_not_keep_a_network() {
+    let (_root, networks) = networks();
+    let network = create(&networks, "web");
+    let request = AttachRequest {
+        container_id: "gone".into(),
+        name: "box".into(),
+        ..Default::default()
+    };
+    ipam::allocate(networks.store(), &network, &request, &|_| true).unwrap();
+    assert_eq!(networks.remove("web").unwrap().name, "web");
 }
 
 #[test]

@@ -125,6 +125,19 @@ fn wait_for_signal(control: &UnixStream) -> i32 {
     9
 }
 
+/// A request for a container of the scratch image on the fake engine, without a network
+/// (the fake engine cannot start a network's daemon).
+fn offline_request() -> CreateRequest {
+    let mut request = CreateRequest {
+        image: "scratch".into(),
+        command: vec!["/true".into()],
+        engine: Some(EngineKind::Qemu),
+        ..CreateRequest::default()
+    };
+    request.config.network.mode = crate::container::network::NETWORK_NONE.into();
+    request
+}
+
 /// A root with the scratch image and containers booted on `engines`.
 struct Fixture {
     root: PathBuf,
@@ -149,24 +162,25 @@ impl Fixture {
     }
 
     fn create(&self, name: Option<&str>) -> Result<Container> {
-        let request = CreateRequest {
-            image: "scratch".into(),
-            name: name.map(str::to_string),
-            command: vec!["/true".into()],
-            engine: Some(EngineKind::Qemu),
-            ..CreateRequest::default()
-        };
+        let mut request = offline_request();
+        request.name = name.map(str::to_string);
         self.containers.create(&request, &())
     }
 
-    /// Waits until container `name` runs and its supervisor listens for requests.
+    /// Waits until container `name` runs and its supervisor listens for requests (at most
+    /// 30 s: a supervisor that failed must fail the test, not hang the suite).
     fn wait_until_serving(&self, name: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let now = self.containers.find(name).unwrap();
             let socket = self.containers.store().paths(&now.id).control_socket();
             if now.is_running() && socket.exists() {
                 return;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} never served: {now:?}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -294,12 +308,7 @@ fn rename_refuses_a_taken_or_bad_name_and_prune_keeps_running_ones() {
 #[test]
 fn create_keeps_labels_ports_and_stop_settings_and_refuses_a_bad_signal() {
     let fixture = Fixture::new();
-    let mut request = CreateRequest {
-        image: "scratch".into(),
-        command: vec!["/true".into()],
-        engine: Some(EngineKind::Qemu),
-        ..CreateRequest::default()
-    };
+    let mut request = offline_request();
     request.config.labels.insert("tier".into(), "web".into());
     request.config.exposed_ports.push("80/tcp".into());
     request.config.stop_signal = Some("SIGUSR1".into());

@@ -7,13 +7,8 @@ use std::time::Instant;
 
 impl Fixture {
     fn create_with_policy(&self, name: &str, policy: &str) -> Container {
-        let mut request = CreateRequest {
-            image: "scratch".into(),
-            name: Some(name.into()),
-            command: vec!["/true".into()],
-            engine: Some(EngineKind::Qemu),
-            ..CreateRequest::default()
-        };
+        let mut request = offline_request();
+        request.name = Some(name.into());
         request.config.restart_policy = policy.parse().unwrap();
         self.containers.create(&request, &()).unwrap()
     }
