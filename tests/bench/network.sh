@@ -23,7 +23,7 @@ hull=${HULL_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/hull}
 [[ -x $hull ]] || { echo "no hull binary: run scripts/build.sh, or set HULL_BIN" >&2; exit 1; }
 
 work=$(mktemp -d)
-export HULL_ROOT=$work/root HULL_VMM=qemu HULL_NETWORK_IDLE_TIMEOUT=2 HULL_NETWORK_DNS_UPSTREAM=none
+export HULL_ROOT=$work/root HULL_VMM=qemu HULL_NETWORK_IDLE_TIMEOUT=60 HULL_NETWORK_DNS_UPSTREAM=none
 netns=hull-bench-$$
 cleanup() {
   "$hull" rm -f bench-sink bench-proxy >/dev/null 2>&1 || true

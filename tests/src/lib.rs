@@ -354,3 +354,17 @@ impl Drop for Terminal {
         self.tmux(&["kill-session", "-t", &self.session]);
     }
 }
+
+/// `GET /` on 127.0.0.1:`port` from the host, HTTP/1.0; the whole response (None when the
+/// connection is refused or fails).
+pub fn http_get(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}

@@ -7,9 +7,8 @@
 // An integration-test crate is all tests: the lint is meant for unit tests in src/.
 #![allow(clippy::tests_outside_test_module)]
 
-use hull_tests::{setup, stderr, stdout, wait_until, Hull};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use hull_tests::{http_get, setup, stderr, stdout, wait_until, Hull};
+use std::net::TcpListener;
 use std::time::Duration;
 
 /// busybox httpd serving `TEXT` at / on port 80, in the foreground.
@@ -29,18 +28,6 @@ fn free_port() -> u16 {
 /// Whether something listens on 127.0.0.1:`port` (a bind there fails).
 fn port_taken(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_err()
-}
-
-/// `GET /` on 127.0.0.1:`port` from the host; the whole response.
-fn http_get(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
 }
 
 /// Runs `sh -c SCRIPT` in a throwaway container with `flags`; (status, stdout, stderr).
@@ -354,4 +341,56 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
     );
     hull.ok(&["rm", "-f", "user"]);
     hull.ok(&["network", "rm", "busy"]);
+}
+
+#[test]
+fn a_stopped_container_is_connected_to_another_network_and_a_running_one_is_refused() {
+    let Some(hull) =
+        setup("a_stopped_container_is_connected_to_another_network_and_a_running_one_is_refused")
+    else {
+        return;
+    };
+    hull.ok(&["network", "create", "--subnet", "10.93.0.0/24", "green"]);
+    hull.ok(&[
+        "create",
+        "--name",
+        "mover",
+        "busybox",
+        "sh",
+        "-c",
+        "ifconfig eth0 | grep -o 'inet addr:[0-9.]*'",
+    ]);
+    hull.ok(&["network", "disconnect", "bridge", "mover"]);
+    hull.ok(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.93.0.9",
+        "--alias",
+        "mv",
+        "green",
+        "mover",
+    ]);
+    let started = hull.ok(&["start", "-a", "mover"]);
+    assert_eq!(started.trim(), "inet addr:10.93.0.9");
+    assert_eq!(
+        hull.inspect("mover", "{{.HostConfig.NetworkMode}}"),
+        "green"
+    );
+
+    hull.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "300"]);
+    let refused = hull.run(&["network", "disconnect", "bridge", "busy"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("hull stop busy"),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = hull.run(&["network", "connect", "green", "mover"]);
+    assert!(
+        stderr(&refused).contains("already exists in network green"),
+        "{}",
+        stderr(&refused)
+    );
+    hull.ok(&["rm", "-f", "busy", "mover"]);
 }

@@ -4,7 +4,7 @@
 // An integration-test crate is all tests: the lint is meant for unit tests in src/.
 #![allow(clippy::tests_outside_test_module)]
 
-use hull_tests::{setup, stderr, stdout, wait_until, Hull, Terminal};
+use hull_tests::{http_get, setup, stderr, stdout, wait_until, Hull, Terminal};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -235,4 +235,69 @@ fn hull_vmm_pause_parks_the_vcpus_until_unpause() {
     hull.ok(&["pause", "count"]);
     hull.ok(&["kill", "count"]);
     assert_eq!(hull.ok(&["wait", "count"]), "137\n");
+}
+
+#[test]
+#[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
+fn hull_vmm_container_answers_the_host_through_a_published_port() {
+    let test = "hull_vmm_container_answers_the_host_through_a_published_port";
+    let Some(hull) = setup_hull_vmm(test) else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let out = hull_vmm_cmd(
+        &hull,
+        &[
+            "run",
+            "--vmm",
+            "hull",
+            "-d",
+            "--name",
+            "vmmweb",
+            "-p",
+            &publish,
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /www && echo served-by-hull-vmm > /www/index.html && echo up && \
+             exec httpd -f -p 80 -h /www",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    let started = Instant::now();
+    assert!(
+        wait_until(BOOT_TIMEOUT, || stdout(&hull.run(&["logs", "vmmweb"]))
+            .contains("up")),
+        "the container never started: {}",
+        hull.ok(&["ps", "-a"])
+    );
+    // The host's connection goes through the supervisor's proxy, the tap in hull's
+    // network namespace, hull-vmm's virtio-net device and the guest's TCP stack.
+    let mut page = String::new();
+    let answered = wait_until(BOOT_TIMEOUT, || {
+        page = http_get(port).unwrap_or_default();
+        page.contains("served-by-hull-vmm")
+    });
+    eprintln!("hull-vmm: page served {:?} after boot", started.elapsed());
+    assert!(answered, "no page through -p: {page:?}");
+    assert!(
+        page.starts_with("HTTP/1.") && page.contains(" 200 "),
+        "{page}"
+    );
+    hull.ok(&["rm", "-f", "vmmweb"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpListener::bind((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "port {port} still taken after rm -f"
+    );
 }

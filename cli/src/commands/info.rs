@@ -33,6 +33,8 @@ struct InfoReport {
     guest: GuestReport,
     root: PathBuf,
     cache: PathBuf,
+    /// What containers' networks reach beyond themselves.
+    network_outbound: &'static str,
     version: &'static str,
 }
 
@@ -118,6 +120,7 @@ fn gather(globals: &Globals) -> InfoReport {
         },
         root: globals.root.clone(),
         cache: guest::cache_dir(),
+        network_outbound: hull_network::OUTBOUND_NOTE,
         version: env!("CARGO_PKG_VERSION"),
         kvm,
     }
@@ -254,6 +257,7 @@ fn render(report: &InfoReport) -> String {
     }
     line("Root:", &report.root.display().to_string());
     line("Cache:", &report.cache.display().to_string());
+    line("Outbound:", report.network_outbound);
     line("Version:", report.version);
     out
 }
@@ -299,6 +303,7 @@ mod tests {
             },
             root: "/var/lib/hull".into(),
             cache: "/var/cache/hull".into(),
+            network_outbound: hull_network::OUTBOUND_NOTE,
             version: "0.1.0",
         }
     }
@@ -314,6 +319,7 @@ mod tests {
         assert!(text.contains("1.6 M guest ring-0 instructions/s"), "{text}");
         assert!(text.contains("-accel tcg"), "{text}");
         assert!(!text.contains("contradicts"), "{text}");
+        assert!(text.contains("Outbound:        none: "), "{text}");
         assert!(
             text.contains("standard-00/vmlinux (not built yet"),
             "{text}"

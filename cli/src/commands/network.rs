@@ -1,4 +1,4 @@
-//! `hull network create|ls|inspect|rm|prune` (Docker's), and the hidden
+//! `hull network create|ls|inspect|rm|prune|connect|disconnect` (Docker's), and the hidden
 //! `hull network-daemon NETWORK_ID`, the process that owns a network's namespace.
 
 use crate::args::Globals;
@@ -6,6 +6,7 @@ use crate::exit::daemon_error;
 use crate::format;
 use crate::template::{self, OutputFormat};
 use anyhow::Result;
+use hull_engine::containers::ConnectRequest;
 use hull_engine::networks::{CreateNetwork, Network, NetworkFilter};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -25,6 +26,37 @@ pub enum NetworkCommand {
     Rm(RmArgs),
     /// Remove all unused networks.
     Prune(PruneArgs),
+    /// Connect a stopped container to a network (its VM gets it at its next start).
+    Connect(ConnectArgs),
+    /// Disconnect a stopped container from a network.
+    Disconnect(DisconnectArgs),
+}
+
+/// `network connect` flags.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// Add a network-scoped alias for the container.
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g. 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<Ipv4Addr>,
+    /// The network (name, id or id prefix).
+    pub network: String,
+    /// The container (name, id or id prefix).
+    pub container: String,
+}
+
+/// `network disconnect` flags.
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network.
+    #[arg(short, long)]
+    pub force: bool,
+    /// The network (name, id or id prefix).
+    pub network: String,
+    /// The container (name, id or id prefix).
+    pub container: String,
 }
 
 /// `network create` flags.
@@ -113,6 +145,8 @@ pub fn dispatch(command: NetworkCommand, globals: &Globals) -> Result<i32> {
         NetworkCommand::Inspect(args) => inspect(args, globals),
         NetworkCommand::Rm(args) => rm(args, globals),
         NetworkCommand::Prune(args) => prune(args, globals),
+        NetworkCommand::Connect(args) => connect(args, globals),
+        NetworkCommand::Disconnect(args) => disconnect(args, globals),
     }
 }
 
@@ -273,6 +307,28 @@ fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
         }
         println!();
     }
+    Ok(0)
+}
+
+/// `network connect`: silent on success, as Docker.
+fn connect(args: ConnectArgs, globals: &Globals) -> Result<i32> {
+    let request = ConnectRequest {
+        aliases: args.alias,
+        ip: args.ip,
+    };
+    super::containers(globals)?
+        .connect_network(&args.network, &args.container, &request)
+        .map_err(daemon_error)?;
+    Ok(0)
+}
+
+/// `network disconnect`: silent on success, as Docker (`-f` changes nothing: a stopped
+/// container has no endpoint to tear down).
+fn disconnect(args: DisconnectArgs, globals: &Globals) -> Result<i32> {
+    let _ = args.force;
+    super::containers(globals)?
+        .disconnect_network(&args.network, &args.container)
+        .map_err(daemon_error)?;
     Ok(0)
 }
 

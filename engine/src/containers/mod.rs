@@ -4,6 +4,7 @@
 //! never print or exit.
 
 mod admin;
+mod connect;
 mod copy;
 mod create;
 pub mod filter;
@@ -20,6 +21,7 @@ pub mod stats;
 mod top;
 
 pub use crate::supervisor::top::TopAnswer;
+pub use connect::ConnectRequest;
 pub use copy::{CopyOptions, CopySource, CopyTarget};
 pub use create::CreateRequest;
 pub use hull_protocol::TopProcess;

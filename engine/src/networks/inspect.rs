@@ -93,6 +93,12 @@ impl NetworkInspect {
             _ => Vec::new(),
         };
         let mut options = BTreeMap::new();
+        if network.subnet.is_some() {
+            options.insert(
+                hull_network::OUTBOUND_OPTION.into(),
+                hull_network::OUTBOUND_NOTE.into(),
+            );
+        }
         if network.is_default_bridge() {
             options.insert(
                 "com.docker.network.bridge.default_bridge".into(),

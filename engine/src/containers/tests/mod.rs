@@ -3,6 +3,7 @@
 //! guest (it prints, reports a status on the config disk and powers off, on its own or
 //! when the container's process is signalled).
 
+mod connect;
 mod pause;
 
 use super::*;
