@@ -21,6 +21,9 @@ PACKAGES=(
     # podman: the save -> podman load interoperability test, and the reference runtime of the
     # Docker CLI conformance suite (tests/compat), run with runc (catatonit for --init).
     podman runc catatonit
+    # Containers' outbound traffic: pasta (passt) in each network's namespace, and
+    # iptables to masquerade the containers' subnet to pasta's address there.
+    passt iptables
 )
 
 stamp=/var/lib/hull-deps.stamp

@@ -5,8 +5,17 @@ use std::net::IpAddr;
 
 /// The `/etc/hosts` line (`IP<TAB>NAME`) of one `--add-host` value (`NAME:IP`, or
 /// Docker's newer `NAME=IP`; an IPv6 address may follow the first colon, in brackets or
-/// not). `host-gateway` is refused: hull containers have no network to reach the host by.
+/// not). `host-gateway` is the address at which the containers' networks reach the host's
+/// 127.0.0.1 through pasta (`hull_network::outbound`), refused where there is none.
 pub fn hosts_line(entry: &str) -> Result<String, String> {
+    hosts_line_with(entry, hull_network::outbound::host_gateway)
+}
+
+/// [`hosts_line`] with `host_gateway` telling what `host-gateway` stands for.
+fn hosts_line_with(
+    entry: &str,
+    host_gateway: impl FnOnce() -> Option<std::net::Ipv4Addr>,
+) -> Result<String, String> {
     let bad_format = || {
         format!("invalid argument {entry:?} for \"--add-host\" flag: bad format for add-host: {entry:?}")
     };
@@ -18,9 +27,13 @@ pub fn hosts_line(entry: &str) -> Result<String, String> {
         return Err(bad_format());
     }
     if address == "host-gateway" {
-        return Err(
-            "--add-host with host-gateway is not supported: hull containers have no network to reach the host through yet".into(),
-        );
+        let gateway = host_gateway().ok_or_else(|| {
+            format!(
+                "--add-host {entry}: host-gateway needs outbound traffic to the host, and {}",
+                hull_network::outbound::describe(false)
+            )
+        })?;
+        return Ok(format!("{gateway}\t{name}"));
     }
     let bare = address
         .strip_prefix('[')
@@ -53,8 +66,17 @@ mod tests {
             .unwrap_err()
             .contains("invalid IP address"));
         assert!(hosts_line(":1.2.3.4").is_err());
-        assert!(hosts_line("gw:host-gateway")
+        assert!(hosts_line_with("gw:host-gateway", || None)
             .unwrap_err()
-            .contains("no network"));
+            .contains("host-gateway needs outbound traffic"));
+    }
+
+    #[test]
+    fn host_gateway_is_the_address_pasta_maps_to_the_host() {
+        let gateway = || Some(std::net::Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(
+            hosts_line_with("host.docker.internal:host-gateway", gateway).unwrap(),
+            "192.0.2.1\thost.docker.internal"
+        );
     }
 }

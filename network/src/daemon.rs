@@ -33,6 +33,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::locks;
 use crate::netlink::Rtnl;
 use crate::netns::NetnsHandle;
+use crate::outbound::{self, Outbound};
 use crate::store::{Network, NetworkStore};
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -105,9 +106,13 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
     // The resolver's sockets to the host's nameservers are made in the host namespace,
     // before it is left (they stay there); nothing else is.
     let upstream = dns_upstream();
-    // First, so that nothing below can touch the host's namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+    // pasta (outbound) must be started in the host's namespace.
+    let host = outbound::HostNamespace::open()?;
+    // First, so that nothing below can touch the host's namespace. A mount namespace of its
+    // own too: pasta opens the network's namespace through a bind mount only it sees.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET | nix::sched::CloneFlags::CLONE_NEWNS)
         .context(|| "cannot create the network's namespace (unshare)".into())?;
+    outbound::make_mounts_private()?;
     // The spawner made it a process group of its own (a ^C at the terminal of the `hull
     // run` that started it does not reach it); a terminal hang-up must not end it either.
     // SAFETY: SIG_IGN installs no handler code; it only changes the disposition.
@@ -139,6 +144,17 @@ pub fn run(root: &Path, network_id: &str, options: &DaemonOptions) -> Result<()>
     let bridge = rtnl.create_bridge(BRIDGE, MTU)?;
     rtnl.add_address(bridge, gateway, subnet.prefix_len())?;
     rtnl.set_up(bridge)?;
+    // A previous daemon's namespace file is of no use (its pasta, if still quitting,
+    // watches it and goes at once).
+    outbound::forget_stale(&dir);
+    // Outbound is best effort: a network without it still serves its containers.
+    let _outbound = match outbound::pasta_binary().filter(|_| !network.internal) {
+        Some(pasta) => Outbound::start(&pasta, &host, &dir, subnet, &mut rtnl)
+            .map_err(|err| tracing::warn!("network {}: no outbound traffic: {err}", network.name))
+            .ok(),
+        None => None,
+    };
+    drop(host);
 
     let me = std::process::id();
     let namespace = NetnsHandle::current()?.inode()?;

@@ -36,19 +36,10 @@ pub mod ipam;
 mod locks;
 pub mod netlink;
 pub mod netns;
+pub mod outbound;
 pub mod store;
 pub mod subnet;
 pub mod tap;
-
-/// What a network's containers can reach beyond it. Said by `hull info` and in
-/// `network inspect`'s options until outbound through passt (pasta) exists: a network's
-/// namespace has no way out, by design never a route or NAT in the host's namespace.
-pub const OUTBOUND_NOTE: &str = "none: containers reach their own network's containers and \
-     are reached through -p; traffic out of hull's network namespace (to the host or beyond) \
-     is not supported yet";
-
-/// The `network inspect` option that carries [`OUTBOUND_NOTE`].
-pub const OUTBOUND_OPTION: &str = "io.hull.network.outbound";
 
 pub use attach::{attach, detach, Attachment};
 pub use daemon::{DaemonCommand, DaemonOptions};

@@ -139,6 +139,9 @@ impl Hull {
             // DNS resolver never forwards a query off this host (test traffic stays local).
             .env("HULL_NETWORK_IDLE_TIMEOUT", "3")
             .env("HULL_NETWORK_DNS_UPSTREAM", "none")
+            // No outbound (pasta) unless a test asks: container traffic stays in hull's
+            // namespaces.
+            .env("HULL_NETWORK_PASTA", "none")
             .stdin(Stdio::null());
         if let Some(kernel) = &self.kernel {
             command.env("HULL_KERNEL", kernel);
@@ -179,7 +182,7 @@ impl Hull {
             .unwrap_or_default();
         format!(
             "env HULL_ROOT={} {kernel}HULL_INIT={} HULL_VMM=qemu HULL_NETWORK_IDLE_TIMEOUT=3 \
-             HULL_NETWORK_DNS_UPSTREAM=none {}",
+             HULL_NETWORK_DNS_UPSTREAM=none HULL_NETWORK_PASTA=none {}",
             self.root.path().display(),
             self.init.display(),
             self.bin.display()

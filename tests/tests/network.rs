@@ -36,6 +36,7 @@ impl Store {
         command
             .args(args)
             .env("HULL_ROOT", self.root.path())
+            .env("HULL_NETWORK_PASTA", "none")
             .stdin(Stdio::null());
         command
     }
@@ -502,4 +503,91 @@ fn the_network_daemon_owns_a_namespace_with_the_bridge_and_exits_when_idle() {
     assert_eq!(link_names(), host_before);
     drop(netns);
     assert!(Path::new(&dir).exists());
+}
+
+/// The pasta processes whose command line names `netns_file`.
+fn pastas_of(netns_file: &Path) -> Vec<u32> {
+    let wanted = netns_file.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|arg| arg == wanted)
+        })
+        .collect()
+}
+
+#[test]
+fn the_daemons_pasta_serves_its_namespace_and_never_outlives_the_network() {
+    let test = "the_daemons_pasta_serves_its_namespace_and_never_outlives_the_network";
+    let Some(hull) = Store::new(test) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED {test}: needs root (network namespaces)");
+        return;
+    }
+    if hull_tests::which("pasta").is_none() {
+        eprintln!(
+            "SKIPPED {test}: pasta is not installed (scripts/install-deps.sh installs passt)"
+        );
+        return;
+    }
+    let host_before = link_names();
+    let id = hull
+        .ok(&["network", "create", "--subnet", "10.61.0.0/24", "out"])
+        .trim()
+        .to_string();
+    let dir = hull.root.path().join("networks").join(&id);
+    let netns_file = dir.join("netns");
+    // Started, and ready once its pasta runs (daemon.pid may still hold a killed one's).
+    let start = || {
+        let daemon = hull
+            .cmd(&["network-daemon", &id])
+            .env("HULL_NETWORK_PASTA", "")
+            .env("HULL_NETWORK_IDLE_TIMEOUT", "60")
+            .spawn()
+            .unwrap();
+        wait_until("the daemon's pasta runs", || {
+            pastas_of(&netns_file).len() == 1
+        });
+        daemon
+    };
+    let mut daemon = start();
+    let first = pastas_of(&netns_file);
+    // pasta's tap is in the network's namespace, with the host's address copied.
+    let netns = hull_network::NetnsHandle::of_process(daemon.id()).unwrap();
+    let (inside, out_addresses) = hull_network::in_namespace(&netns, || {
+        let mut rtnl = hull_network::netlink::Rtnl::open().unwrap();
+        wait_until("pasta configured its tap", || {
+            rtnl.link("hullout0")
+                .unwrap()
+                .is_some_and(|out| !rtnl.addresses(out.index).unwrap().is_empty())
+        });
+        let out = rtnl.link("hullout0").unwrap().unwrap();
+        (link_names(), rtnl.addresses(out.index).unwrap())
+    })
+    .unwrap();
+    drop(netns);
+    assert_eq!(inside, ["hull0", "hullout0", "lo"]);
+    assert!(!out_addresses.is_empty());
+    assert_eq!(link_names(), host_before, "nothing in the host's namespace");
+
+    // kill -9 of the daemon: its pasta (which lost the parent-death signal with its
+    // privileges) quits once the daemon's mount namespace, and the bind mount it watches,
+    // are gone; a new daemon starts its own.
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    wait_until("the orphaned pasta quits", || {
+        !pastas_of(&netns_file).contains(&first[0])
+    });
+    let mut daemon = start();
+    // Removing the network ends the daemon and its pasta.
+    assert_eq!(hull.ok(&["network", "rm", "out"]), "out\n");
+    wait_until("the daemon exits", || daemon.try_wait().unwrap().is_some());
+    wait_until("pasta quits", || pastas_of(&netns_file).is_empty());
+    assert_eq!(link_names(), host_before);
 }

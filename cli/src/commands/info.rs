@@ -34,7 +34,7 @@ struct InfoReport {
     root: PathBuf,
     cache: PathBuf,
     /// What containers' networks reach beyond themselves.
-    network_outbound: &'static str,
+    network_outbound: String,
     version: &'static str,
 }
 
@@ -120,7 +120,7 @@ fn gather(globals: &Globals) -> InfoReport {
         },
         root: globals.root.clone(),
         cache: guest::cache_dir(),
-        network_outbound: hull_network::OUTBOUND_NOTE,
+        network_outbound: hull_network::outbound::describe(false),
         version: env!("CARGO_PKG_VERSION"),
         kvm,
     }
@@ -257,7 +257,7 @@ fn render(report: &InfoReport) -> String {
     }
     line("Root:", &report.root.display().to_string());
     line("Cache:", &report.cache.display().to_string());
-    line("Outbound:", report.network_outbound);
+    line("Outbound:", &report.network_outbound);
     line("Version:", report.version);
     out
 }
@@ -303,7 +303,7 @@ mod tests {
             },
             root: "/var/lib/hull".into(),
             cache: "/var/cache/hull".into(),
-            network_outbound: hull_network::OUTBOUND_NOTE,
+            network_outbound: "none: turned off".into(),
             version: "0.1.0",
         }
     }

@@ -5,6 +5,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+/// The option that says what the network's containers reach beyond it (pasta or nothing).
+pub const OUTBOUND_OPTION: &str = "io.hull.network.outbound";
+
 /// One network as `docker network inspect` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -95,8 +98,8 @@ impl NetworkInspect {
         let mut options = BTreeMap::new();
         if network.subnet.is_some() {
             options.insert(
-                hull_network::OUTBOUND_OPTION.into(),
-                hull_network::OUTBOUND_NOTE.into(),
+                OUTBOUND_OPTION.into(),
+                hull_network::outbound::describe(network.internal),
             );
         }
         if network.is_default_bridge() {
