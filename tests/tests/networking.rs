@@ -25,6 +25,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The pid of a process whose command line has every one of `args`.
+fn process_with_args(args: &[&str]) -> Option<i32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.iter()
+                .all(|arg| words.contains(&arg.as_bytes()))
+                .then_some(pid)
+        })
+}
+
 /// Whether something listens on 127.0.0.1:`port` (a bind there fails).
 fn port_taken(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_err()
@@ -187,7 +202,13 @@ fn published_ports_reach_the_container_and_are_freed_whenever_it_ends() {
     };
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
-    for (round, end) in ["stop", "rm -f", "kill -9 of the VMM"].iter().enumerate() {
+    let ends = [
+        "stop",
+        "rm -f",
+        "kill -9 of the VMM",
+        "kill -9 of the supervisor",
+    ];
+    for (round, end) in ends.iter().enumerate() {
         let name = format!("web{round}");
         hull.ok(&[
             "run",
@@ -219,10 +240,16 @@ fn published_ports_reach_the_container_and_are_freed_whenever_it_ends() {
             "rm -f" => {
                 hull.ok(&["rm", "-f", &name]);
             }
-            _ => {
+            "kill -9 of the VMM" => {
                 let pid: i32 = hull.inspect(&name, "{{.State.Pid}}").parse().unwrap();
                 // SAFETY: kill(2) of the test's own container's VMM.
                 assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+            }
+            _ => {
+                let id = hull.inspect(&name, "{{.Id}}");
+                let shim = process_with_args(&["shim", &id]).expect("the container's shim");
+                // SAFETY: kill(2) of the test's own container's supervisor (`hull shim`).
+                assert_eq!(unsafe { libc::kill(shim, libc::SIGKILL) }, 0);
             }
         }
         assert!(
