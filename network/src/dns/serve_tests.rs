@@ -34,15 +34,21 @@ impl Resolver {
     }
 
     fn start_on(names: Arc<dyn Names>, upstream: Option<Upstream>, tcp: bool) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let address = socket.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let thread = if tcp {
-            let listener = TcpListener::bind(address).unwrap();
-            thread::spawn(move || serve_with_tcp(socket, listener, names, upstream, &flag))
+        let (address, thread) = if tcp {
+            let (socket, listener) = udp_and_tcp_on_one_port();
+            let address = socket.local_addr().unwrap();
+            let thread =
+                thread::spawn(move || serve_with_tcp(socket, listener, names, upstream, &flag));
+            (address, thread)
         } else {
-            thread::spawn(move || serve(socket, names, upstream, &flag))
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let address = socket.local_addr().unwrap();
+            (
+                address,
+                thread::spawn(move || serve(socket, names, upstream, &flag)),
+            )
         };
         Resolver {
             address,
@@ -64,6 +70,18 @@ impl Drop for Resolver {
             let _ = thread.join();
         }
     }
+}
+
+/// A UDP port the kernel picked may already be taken over TCP by another test running in
+/// parallel: try other ports until both protocols bind.
+fn udp_and_tcp_on_one_port() -> (UdpSocket, TcpListener) {
+    for _ in 0..100 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if let Ok(listener) = TcpListener::bind(socket.local_addr().unwrap()) {
+            return (socket, listener);
+        }
+    }
+    panic!("no port on 127.0.0.1 free for both UDP and TCP after 100 tries");
 }
 
 fn client() -> UdpSocket {
