@@ -1,7 +1,5 @@
 //! Docker's output conventions: tab-aligned tables, "2 minutes ago", "4.26MB".
 
-use std::time::{Duration, SystemTime};
-
 /// Prints `rows` under `headers` as Docker's tabwriter does (minimum cell width 10,
 /// padding 3): each column as wide as its widest cell plus 3 spaces, at least 10.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -36,38 +34,7 @@ pub fn table_with_min_width(headers: &[&str], rows: &[Vec<String>], min: usize) 
     out
 }
 
-/// Docker's `units.HumanDuration`.
-pub fn human_duration(d: Duration) -> String {
-    let seconds = d.as_secs();
-    let minutes = seconds / 60;
-    let hours = minutes / 60;
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    match () {
-        _ if seconds < 1 => "Less than a second".into(),
-        _ if seconds < 60 => plural(seconds, "second"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => plural(minutes, "minute"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => plural(hours, "hour"),
-        _ if hours < 24 * 7 * 2 => plural(hours / 24, "day"),
-        _ if hours < 24 * 30 * 2 => plural(hours / 24 / 7, "week"),
-        _ if hours < 24 * 365 * 2 => plural(hours / 24 / 30, "month"),
-        _ => plural(hours / 24 / 365, "year"),
-    }
-}
-
-/// "N units ago" for an RFC 3339 time (empty if it does not parse).
-pub fn ago(rfc3339: &str) -> String {
-    since(rfc3339)
-        .map(|d| format!("{} ago", human_duration(d)))
-        .unwrap_or_default()
-}
-
-/// Time elapsed since an RFC 3339 time.
-pub fn since(rfc3339: &str) -> Option<Duration> {
-    let then = hull_engine::container::state::parse_time(rfc3339)?;
-    Some(SystemTime::now().duration_since(then).unwrap_or_default())
-}
+pub use hull_engine::container::status::ago;
 
 /// Docker's `units.HumanSize`: decimal units, 4 significant digits ("4.26MB").
 pub fn human_size(bytes: u64) -> String {
@@ -106,19 +73,6 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_dockers() {
-        assert_eq!(
-            human_duration(Duration::from_millis(300)),
-            "Less than a second"
-        );
-        assert_eq!(human_duration(Duration::from_secs(3)), "3 seconds");
-        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
-        assert_eq!(human_duration(Duration::from_secs(150)), "2 minutes");
-        assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
-        assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
-    }
 
     #[test]
     fn sizes_read_like_dockers() {

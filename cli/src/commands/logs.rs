@@ -36,11 +36,13 @@ pub fn run(args: LogsArgs, globals: &Globals) -> Result<i32> {
     Ok(0)
 }
 
-fn emit(stream: LogStream, text: &str) {
+/// Prints one piece of the log; false once stdout is gone (`hull logs -f | head`).
+fn emit(stream: LogStream, text: &str) -> bool {
     let mut out: Box<dyn Write> = match stream {
         LogStream::Stderr => Box::new(std::io::stderr().lock()),
         LogStream::Stdout => Box::new(std::io::stdout().lock()),
     };
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
 }

@@ -108,7 +108,7 @@ fn hull_invocation(
 }
 
 /// `hull network-daemon`, which owns a network's namespace.
-fn network_daemon(globals: &Globals) -> Result<DaemonCommand> {
+pub fn network_daemon(globals: &Globals) -> Result<DaemonCommand> {
     let (program, args) = hull_invocation(globals, "network-daemon")?;
     Ok(DaemonCommand { program, args })
 }

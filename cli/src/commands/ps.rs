@@ -4,7 +4,7 @@ use crate::args::Globals;
 use crate::format;
 use crate::template::OutputFormat;
 use anyhow::Result;
-use hull_engine::container::{ids, Container, RunState, Status};
+use hull_engine::container::{ids, status, Container};
 use hull_engine::containers::filter::ContainerFilter;
 
 /// `hull ps` flags.
@@ -33,42 +33,6 @@ pub struct PsArgs {
     /// (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`).
     #[arg(long)]
     pub format: Option<String>,
-}
-
-/// "2 minutes ago" since the last run ended.
-fn ended_ago(state: &RunState) -> String {
-    state
-        .finished_at
-        .as_deref()
-        .map(format::ago)
-        .unwrap_or_default()
-}
-
-/// Docker's STATUS column: "Up 3 seconds", "Exited (7) 2 minutes ago", "Created".
-pub fn status_text(container: &Container) -> String {
-    let state = &container.state;
-    match state.status {
-        Status::Created => "Created".into(),
-        Status::Running => format!(
-            "Up {}{}",
-            state
-                .started_at
-                .as_deref()
-                .and_then(format::since)
-                .map(format::human_duration)
-                .unwrap_or_default(),
-            if container.is_paused() {
-                " (Paused)"
-            } else {
-                ""
-            }
-        ),
-        Status::Exited => format!("Exited ({}) {}", state.exit_code, ended_ago(state)),
-        Status::Dead => "Dead".into(),
-        Status::Restarting => {
-            format!("Restarting ({}) {}", state.exit_code, ended_ago(state))
-        }
-    }
 }
 
 /// Column titles of `ps --format 'table ...'`, by field.
@@ -134,7 +98,7 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
                 "RunningFor": format::ago(&c.created),
                 "Ports": ports_text(c),
                 "State": hull_engine::containers::filter::state_name(c),
-                "Status": status_text(c),
+                "Status": status::status_text(c),
                 "Size": "",
                 "Names": c.name,
                 "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
@@ -154,7 +118,7 @@ pub fn run(args: PsArgs, globals: &Globals) -> Result<i32> {
                     c.image.clone(),
                     command(c),
                     format::ago(&c.created),
-                    status_text(c),
+                    status::status_text(c),
                     ports_text(c),
                     c.name.clone(),
                 ]

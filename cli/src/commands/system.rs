@@ -1,4 +1,5 @@
-//! `hull system df|events|info`: Docker's `system` verbs.
+//! `hull system df|events|info|prune|service`: Docker's `system` verbs, and podman's
+//! `system service` (the Docker Engine API on a socket).
 
 use crate::args::Globals;
 use crate::format::human_size;
@@ -18,6 +19,20 @@ pub enum SystemCommand {
     Info(super::info::InfoArgs),
     /// Remove stopped containers and dangling images (every unused image with -a).
     Prune(PruneArgs),
+    /// Serve the Docker Engine API, so Docker's clients drive hull (DOCKER_HOST).
+    Service(ServiceArgs),
+}
+
+/// `hull system service` flags.
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    /// Where to listen: unix:///PATH or tcp://127.0.0.1:PORT. Whoever can reach it is
+    /// root on this host.
+    #[arg(short = 'H', long, default_value = hull_api::listen::DEFAULT_HOST)]
+    pub host: hull_api::listen::Endpoint,
+    /// End after this many seconds without a client (0: never).
+    #[arg(short, long, default_value_t = 0)]
+    pub time: u64,
 }
 
 /// `hull system prune` flags.
@@ -47,7 +62,20 @@ pub fn dispatch(command: SystemCommand, globals: &Globals) -> Result<i32> {
         SystemCommand::Events(args) => super::events::run(args, globals),
         SystemCommand::Info(args) => super::info::run(args, globals).map(|()| 0),
         SystemCommand::Prune(args) => prune(args, globals),
+        SystemCommand::Service(args) => service(args, globals),
     }
+}
+
+/// `hull system service`: serves until interrupted (or idle for `--time`).
+fn service(args: ServiceArgs, globals: &Globals) -> Result<i32> {
+    let options = hull_api::ServiceOptions {
+        endpoint: args.host,
+        idle_timeout: (args.time > 0).then(|| std::time::Duration::from_secs(args.time)),
+        engine: globals.vmm,
+        network_daemon: super::network_daemon(globals)?,
+    };
+    hull_api::serve(super::containers(globals)?, options)?;
+    Ok(0)
 }
 
 /// Docker's `system prune`: asks first unless `-f`, then prunes containers and images.

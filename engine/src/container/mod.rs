@@ -7,6 +7,7 @@ pub mod liveness;
 pub mod network;
 pub mod restart;
 pub mod state;
+pub mod status;
 pub mod store;
 
 pub use state::{Container, ContainerConfig, ProcessConfig, RunOptions, RunState, Status};

@@ -224,7 +224,13 @@ impl Containers {
         // Docker's: a container a user killed is not restarted by its policy.
         self.store
             .update(&container.id, |c| c.state.stopped_by_user = true)?;
-        self.signal(&container, signal)
+        self.signal(&container, signal)?;
+        // Docker's: a SIGKILL'ed container has stopped when `kill` returns (`kill` then
+        // `rm` works).
+        if signal == libc::SIGKILL {
+            self.wait_stopped(&container.id, KILL_GRACE + VMM_KILL_GRACE)?;
+        }
+        Ok(())
     }
 
     /// Removes the container `reference` names; a running one only with `force` (which

@@ -41,13 +41,20 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Containers {
     /// Hands the log of the container `reference` names to `sink`, line by line (as
-    /// written, when following).
+    /// written, when following). A follow ends when `sink` returns false (its reader left).
     pub fn logs(
         &self,
         reference: &str,
         request: LogsRequest,
-        sink: &mut dyn FnMut(LogStream, &str),
+        sink: &mut dyn FnMut(LogStream, &str) -> bool,
     ) -> Result<()> {
+        let reader_left = std::cell::Cell::new(false);
+        let mut sink = |stream: LogStream, text: &str| {
+            if !reader_left.get() && !sink(stream, text) {
+                reader_left.set(true);
+            }
+        };
+        let sink = &mut sink;
         let container = self.find(reference)?;
         let path = self.store.paths(&container.id).container_log();
         let mut reader = match std::fs::File::open(&path) {
@@ -81,6 +88,9 @@ impl Containers {
                 return Ok(());
             };
             position = read;
+            if reader_left.get() {
+                return Ok(());
+            }
             match self
                 .store
                 .find(&container.id)

@@ -111,6 +111,13 @@ impl SessionInput {
         }
     }
 
+    /// Ends the process's stdin whatever the session: for an attach, Docker's `StdinOnce`
+    /// (`docker run -i` closes the container's stdin when its own ends). A TTY's stdin
+    /// stays open.
+    pub fn close_stdin(&self) -> bool {
+        self.frame(STDIN_EOF, &[])
+    }
+
     /// True once the client detached ([`Self::detach`]): the session ended with the process
     /// still running, not with a lost connection.
     pub fn is_detached(&self) -> bool {
@@ -185,6 +192,15 @@ impl Containers {
             reader: stream,
             container,
         })
+    }
+
+    /// The terminal of the running container `reference` names is now `rows` x `cols`
+    /// (an API client's resize, outside any session).
+    pub fn resize(&self, reference: &str, rows: u16, cols: u16) -> Result<()> {
+        let container = self.find_running(reference, |c| Error::NotRunning(c.id.clone()))?;
+        let socket = self.store.paths(&container.id).control_socket();
+        let message = ControlMessage::Resize { rows, cols };
+        Ok(control::request(&socket, &Request::Control { message })?)
     }
 
     /// Runs `request` in the running container `reference` names.

@@ -4,7 +4,8 @@
 //! carry [`super::wire`] frames.
 //! - client -> supervisor: [`super::wire::STDIN`] bytes for the container's stdin (dropped unless the
 //!   container was started with `-i`; held until the guest is ready, see [`super::ready`]).
-//!   The client's own EOF leaves the container's stdin open, as Docker does for `run -d -i`.
+//!   The client's own EOF leaves the container's stdin open, as Docker does for `run -d -i`;
+//!   a [`super::wire::STDIN_EOF`] frame closes it (Docker's `StdinOnce`: `docker run -i`).
 //! - supervisor -> client: [`STDOUT`] / [`STDERR`] output from the moment of attaching, then
 //!   one [`EXIT`] frame (4 bytes big-endian i32: the container's status) when the container
 //!   has ended, and the supervisor closes the connection.
@@ -17,7 +18,7 @@
 //! as Docker attaches before it starts the process.
 
 use super::ready::ReadyGate;
-use super::wire::{read_frame, write_frame, EXIT, STDIN};
+use super::wire::{read_frame, write_frame, EXIT, STDIN, STDIN_EOF};
 pub use super::wire::{STDERR, STDOUT};
 use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -30,12 +31,17 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const HELD_OUTPUT_LIMIT: usize = 4 << 20;
 
 type SharedWriter = Arc<Mutex<Option<Box<dyn Write + Send>>>>;
+/// Closes the container's stdin after the given number of bytes in all were written.
+type StdinCloser = Arc<Mutex<Option<Box<dyn FnOnce(u64) + Send>>>>;
 
 /// The attached clients of one container, and its stdin while nobody else owns it.
 #[derive(Clone)]
 pub struct Attachments {
     clients: Arc<Mutex<Clients>>,
     stdin: SharedWriter,
+    /// Bytes written to the container's stdin so far.
+    stdin_bytes: Arc<std::sync::atomic::AtomicU64>,
+    close_stdin: StdinCloser,
     ready: ReadyGate,
 }
 
@@ -59,8 +65,16 @@ impl Attachments {
                 ..Clients::default()
             })),
             stdin: Arc::default(),
+            stdin_bytes: Arc::default(),
+            close_stdin: Arc::default(),
             ready,
         }
+    }
+
+    /// How a client's STDIN_EOF closes the container's stdin (told how many bytes it was
+    /// given in all); without one, STDIN_EOF is ignored.
+    pub fn set_stdin_closer(&self, close: impl FnOnce(u64) + Send + 'static) {
+        *self.close_stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(close));
     }
 
     /// Gives attached clients the container's stdin (the detached `-i` case). Holding it
@@ -90,18 +104,29 @@ impl Attachments {
             }
         }
         let stdin = Arc::clone(&self.stdin);
+        let written = Arc::clone(&self.stdin_bytes);
+        let close = Arc::clone(&self.close_stdin);
         let ready = self.ready.clone();
         std::thread::spawn(move || {
             while let Ok(Some((kind, bytes))) = read_frame(&mut reader) {
-                if kind != STDIN {
+                if kind != STDIN && kind != STDIN_EOF {
                     continue;
                 }
                 ready.wait();
                 let mut guard = stdin.lock().unwrap_or_else(|e| e.into_inner());
+                if kind == STDIN_EOF {
+                    let closer = close.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(closer) = closer {
+                        closer(written.load(std::sync::atomic::Ordering::SeqCst));
+                    }
+                    continue;
+                }
                 if let Some(to) = guard.as_mut() {
                     if to.write_all(&bytes).and_then(|()| to.flush()).is_err() {
                         // The guest's stdin is gone (the container ended): stop forwarding.
                         *guard = None;
+                    } else {
+                        written.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
             }
@@ -209,6 +234,39 @@ mod tests {
         );
         // Only the first client gets the held output; a later one sees from its arrival.
         assert_eq!(frames(late), [(EXIT, 7i32.to_be_bytes().to_vec())]);
+    }
+
+    /// A writer whose bytes the test can read back.
+    #[derive(Clone, Default)]
+    struct Recorded(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Recorded {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_clients_stdin_eof_closes_stdin_after_the_bytes_it_was_given() {
+        let attachments = Attachments::new(ReadyGate::open(), false);
+        let stdin = Recorded::default();
+        attachments.set_stdin(Box::new(stdin.clone()));
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+        attachments.set_stdin_closer(move |bytes| closed_tx.send(bytes).unwrap());
+        let mut client = connect(&attachments);
+        write_frame(&mut client, STDIN, b"hello ").unwrap();
+        write_frame(&mut client, STDIN, b"world").unwrap();
+        write_frame(&mut client, STDIN_EOF, &[]).unwrap();
+        let closed_after = closed_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(closed_after, 11);
+        assert_eq!(&*stdin.0.lock().unwrap(), b"hello world");
+        // A second EOF (another client) finds stdin already closed: nothing more happens.
+        write_frame(&mut client, STDIN_EOF, &[]).unwrap();
+        assert!(closed_rx.recv_timeout(Duration::from_millis(200)).is_err());
     }
 
     #[test]

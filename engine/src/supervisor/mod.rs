@@ -216,7 +216,13 @@ fn boot_and_wait(
         }
         // Detached with -i: stdin stays open for `hull attach` clients, as Docker's does.
         Io::Detached | Io::DetachedForAttach if options.interactive => {
-            attachments.set_stdin(vm.consoles.stdio_in)
+            attachments.set_stdin(vm.consoles.stdio_in);
+            if !options.tty {
+                let eof_channel = channel.clone();
+                attachments.set_stdin_closer(move |bytes| {
+                    eof_channel.send(&ControlMessage::StdinEof { bytes });
+                });
+            }
         }
         _ => {
             if !options.tty {

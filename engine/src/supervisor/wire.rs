@@ -4,8 +4,8 @@
 //! A connection starts with one JSON line, a [`Request`]. `control` and `kill_vm` end there.
 //! `attach` and `exec` turn the rest of the connection into frames, both ways: 1 byte kind,
 //! 4 bytes big-endian payload length (at most [`MAX_FRAME`]), the payload. The kinds are
-//! shared: [`STDIN`], [`STDOUT`], [`STDERR`] and [`EXIT`] mean the same in both sessions;
-//! [`STDIN_EOF`], [`RESIZE`], [`SIGNAL`] and [`STARTED`] are exec's alone (`super::attach`
+//! shared: [`STDIN`], [`STDIN_EOF`], [`STDOUT`], [`STDERR`] and [`EXIT`] mean the same in
+//! both sessions; [`RESIZE`], [`SIGNAL`] and [`STARTED`] are exec's alone (`super::attach`
 //! and `super::exec` say what each session sends when).
 
 use hull_protocol::{ArchiveRequest, ControlMessage, ExecRequest};

@@ -189,7 +189,10 @@ impl Fixture {
     fn log(&self, reference: &str) -> String {
         let mut text = String::new();
         let request = LogsRequest::default();
-        let mut sink = |_: LogStream, line: &str| text.push_str(line);
+        let mut sink = |_: LogStream, line: &str| {
+            text.push_str(line);
+            true
+        };
         self.containers.logs(reference, request, &mut sink).unwrap();
         text
     }

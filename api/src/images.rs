@@ -1,0 +1,321 @@
+//! `/images/...`: list, inspect, history, tag, remove, prune, save (`get`), load, and
+//! `create` (a pull: only the base images hull makes offline until it has a registry
+//! client). Image names may hold slashes, so the per-image routes are one wildcard whose
+//! last segment says what is asked.
+
+use crate::containers::unix_seconds;
+use crate::error::{ApiError, ApiResult};
+use crate::query::Params;
+use crate::state::{blocking, Shared};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use hull_engine::images::{ImageFilter, Removed};
+use serde_json::{json, Value};
+use std::io::Write;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// The largest image archive `load` accepts.
+const LOAD_LIMIT: u64 = 32 << 30;
+
+/// The image routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/images/json", get(list))
+        .route("/images/get", get(save))
+        .route("/images/load", post(load))
+        .route("/images/create", post(create))
+        .route("/images/prune", post(prune))
+        .route("/images/{*rest}", any(per_image))
+}
+
+/// `/images/NAME/json|history|tag|get` and `DELETE /images/NAME`.
+async fn per_image(
+    State(state): State<Shared>,
+    Path(rest): Path<String>,
+    params: Params,
+    request: Request,
+) -> ApiResult<Response> {
+    let method = request.method().clone();
+    if method == Method::DELETE {
+        return remove(state, rest, params).await;
+    }
+    let (name, action) = rest
+        .rsplit_once('/')
+        .ok_or_else(|| ApiError::not_found("page not found"))?;
+    let name = name.to_string();
+    match (method, action) {
+        (Method::GET, "json") => {
+            let value = blocking(&state, move |s| Ok(s.images()?.inspect(&name)?)).await?;
+            Ok(Json(value).into_response())
+        }
+        (Method::GET, "history") => history(state, name).await,
+        (Method::POST, "tag") => tag(state, name, params).await,
+        (Method::GET, "get") => save_names(state, vec![name]).await,
+        (Method::POST, "push") => Err(ApiError::not_implemented(
+            "hull cannot push to a registry yet: save the image (docker save) instead",
+        )),
+        _ => Err(ApiError::not_found("page not found")),
+    }
+}
+
+async fn list(State(state): State<Shared>, params: Params) -> ApiResult<Response> {
+    let terms = params.filter_terms()?;
+    let rows = blocking(&state, move |s| {
+        let filter = ImageFilter::parse(&terms, None)?;
+        Ok(s.images()?.list_matching(&filter)?)
+    })
+    .await?;
+    // One summary per image, all its tags together.
+    let mut images: Vec<(String, Value)> = Vec::new();
+    for row in rows {
+        let tag = (row.repository != "<none>").then(|| format!("{}:{}", row.repository, row.tag));
+        if let Some((_, summary)) = images.iter_mut().find(|(id, _)| *id == row.id) {
+            if let (Some(tag), Some(tags)) = (tag, summary["RepoTags"].as_array_mut()) {
+                tags.push(json!(tag));
+            }
+            continue;
+        }
+        let summary = json!({
+            "Id": row.id,
+            "ParentId": "",
+            "RepoTags": tag.into_iter().collect::<Vec<_>>(),
+            "RepoDigests": [],
+            "Created": row.created.as_deref().map_or(0, unix_seconds),
+            "Size": row.size,
+            "SharedSize": -1,
+            "VirtualSize": row.size,
+            "Labels": {},
+            "Containers": -1,
+        });
+        images.push((row.id, summary));
+    }
+    Ok(Json(images.into_iter().map(|(_, s)| s).collect::<Vec<_>>()).into_response())
+}
+
+async fn history(state: Shared, name: String) -> ApiResult<Response> {
+    let entries = blocking(&state, move |s| Ok(s.images()?.history(&name)?)).await?;
+    let rows: Vec<Value> = entries
+        .iter()
+        .map(|entry| {
+            json!({
+                "Id": if entry.layer.is_empty() { "<missing>" } else { entry.layer.as_str() },
+                "Created": entry.created.as_deref().map_or(0, unix_seconds),
+                "CreatedBy": entry.created_by,
+                "Tags": null,
+                "Size": entry.size,
+                "Comment": entry.comment,
+            })
+        })
+        .collect();
+    Ok(Json(rows).into_response())
+}
+
+async fn tag(state: Shared, name: String, params: Params) -> ApiResult<Response> {
+    let repo = params
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("repository name must be given (repo=...)"))?;
+    let target = match params.get("tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo.to_string(),
+    };
+    blocking(&state, move |s| Ok(s.images()?.tag(&name, &target)?)).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn remove(state: Shared, name: String, params: Params) -> ApiResult<Response> {
+    let force = params.flag("force", false);
+    let removed = blocking(&state, move |s| Ok(s.images()?.remove(&name, force)?)).await?;
+    Ok(Json(removed_json(&removed)).into_response())
+}
+
+fn removed_json(removed: &[Removed]) -> Vec<Value> {
+    removed
+        .iter()
+        .map(|change| match change {
+            Removed::Untagged(name) => json!({ "Untagged": name }),
+            Removed::Deleted(id) => json!({ "Deleted": id }),
+        })
+        .collect()
+}
+
+async fn prune(State(state): State<Shared>, params: Params) -> ApiResult<Response> {
+    let all = params
+        .filter_terms()?
+        .iter()
+        .any(|t| t == "dangling=false" || t == "dangling=0");
+    let report = blocking(&state, move |s| Ok(s.images()?.prune(all)?)).await?;
+    Ok(Json(json!({
+        "ImagesDeleted": removed_json(&report.removed),
+        "SpaceReclaimed": report.reclaimed_bytes,
+    }))
+    .into_response())
+}
+
+async fn save(State(state): State<Shared>, params: Params) -> ApiResult<Response> {
+    let names = params.all("names");
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given (names=...)"));
+    }
+    save_names(state, names).await
+}
+
+/// A writer that sends what is written down a channel (the response body).
+struct ChannelWriter(mpsc::Sender<Bytes>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client left"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn save_names(state: Shared, names: Vec<String>) -> ApiResult<Response> {
+    // Every name is checked first, so a typo is a 404 rather than a truncated archive.
+    let checked = names.clone();
+    blocking(&state, move |s| {
+        let images = s.images()?;
+        for name in &checked {
+            images.inspect(name)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let writer = std::sync::Arc::clone(&state);
+    tokio::task::spawn_blocking(move || {
+        let references: Vec<&str> = names.iter().map(String::as_str).collect();
+        let result = writer.images().map_err(|e| e.message).and_then(|images| {
+            images
+                .save_to_writer(&references, &mut ChannelWriter(tx))
+                .map_err(|e| e.to_string())
+        });
+        if let Err(err) = result {
+            tracing::warn!("image save failed: {err}");
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let body = Body::from_stream(tokio_stream::StreamExt::map(
+        stream,
+        Ok::<_, std::io::Error>,
+    ));
+    Ok(Response::builder()
+        .header("Content-Type", "application/x-tar")
+        .body(body)
+        .unwrap_or_default())
+}
+
+/// `docker load`: the archive is spooled to a file under the root (the store reads it
+/// twice), checked by the store as any archive is, then removed.
+async fn load(State(state): State<Shared>, request: Request) -> ApiResult<Response> {
+    // Not the store's tmp/: opening the store clears that of other processes' files.
+    let spool_dir = state.containers.root().join("api-uploads");
+    tokio::fs::create_dir_all(&spool_dir).await?;
+    let spool = spool_dir.join(format!("api-load-{}.tar", unique()));
+    let mut file = tokio::fs::File::create(&spool).await?;
+    let mut body = request.into_body().into_data_stream();
+    let mut written = 0u64;
+    let copied: ApiResult<()> = async {
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("cannot read the archive: {e}")))?;
+            written += chunk.len() as u64;
+            if written > LOAD_LIMIT {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("image archives over {LOAD_LIMIT} bytes are refused"),
+                ));
+            }
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        Ok(())
+    }
+    .await;
+    drop(file);
+    let loaded = match copied {
+        Ok(()) => {
+            let path = spool.clone();
+            blocking(&state, move |s| Ok(s.images()?.load(&path, &())?)).await
+        }
+        Err(err) => Err(err),
+    };
+    let _ = tokio::fs::remove_file(&spool).await;
+    let mut lines = String::new();
+    for image in loaded? {
+        let shown = if image.references.is_empty() {
+            vec![format!("Loaded image ID: {}", image.id)]
+        } else {
+            image
+                .references
+                .iter()
+                .map(|r| format!("Loaded image: {r}"))
+                .collect()
+        };
+        for line in shown {
+            lines.push_str(&json!({ "stream": format!("{line}\n") }).to_string());
+            lines.push('\n');
+        }
+    }
+    Ok(Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::from(lines))
+        .unwrap_or_default())
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// `docker pull`: hull has no registry client yet; the base images it makes offline are
+/// made (or found) and reported as pulled.
+async fn create(State(state): State<Shared>, params: Params) -> ApiResult<Response> {
+    let image = params
+        .get("fromImage")
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| {
+            ApiError::not_implemented(
+                "importing (fromSrc) is not supported by hull: use docker load",
+            )
+        })?;
+    let reference = match params.get("tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{image}:{tag}"),
+        None => image.to_string(),
+    };
+    let shown = reference.clone();
+    blocking(&state, move |s| {
+        match s.images()?.resolve(&reference, &()) {
+            Ok(_) => Ok(()),
+            Err(hull_engine::Error::NoSuchImage(_)) => Err(ApiError::not_found(format!(
+                "pull access denied for {reference}: hull cannot reach a registry yet; load the image (docker load -i FILE) or use a base image (busybox, debian:bookworm, scratch)"
+            ))),
+            Err(other) => Err(other.into()),
+        }
+    })
+    .await?;
+    let lines = [
+        json!({"status": format!("Pulling from {shown}")}),
+        json!({"status": format!("Status: Image is up to date for {shown}")}),
+    ]
+    .iter()
+    .map(|l| format!("{l}\n"))
+    .collect::<String>();
+    Ok(Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::from(lines))
+        .unwrap_or_default())
+}
