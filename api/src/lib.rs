@@ -3,7 +3,8 @@
 //! container still in its own VM. The handlers only parse, call the engine library (the
 //! same calls the CLI makes) and answer in Docker's shapes; nothing shells out to `hull`.
 //!
-//! - [`listen`]: `--host` endpoints (a unix socket by default, TCP on loopback).
+//! - [`listen`]: `--host` endpoints (a unix socket by default, TCP on loopback, TCP with
+//!   [`tls`] client certificates anywhere).
 //! - [`serve`]: the accept loop (hyper, HTTP/1.1 with upgrades for attach and exec).
 //! - `containers`, `exec`, `images`, `networks`, `system`: the routes.
 
@@ -18,6 +19,10 @@ mod query;
 mod serve;
 mod state;
 mod system;
+pub mod tls;
 mod version;
+
+#[cfg(test)]
+mod tests;
 
 pub use serve::{serve, ServiceOptions};

@@ -1,8 +1,9 @@
 //! Where the service listens (`--host`, dockerd's syntax): a unix socket (the default;
 //! mode 0660, group `hull` when it exists: whoever can write to it is root-equivalent) or
 //! TCP. Plain TCP is allowed on loopback addresses only: anywhere else the API would hand
-//! root to the network, so it is refused.
+//! root to the network, so it needs TLS with client certificates ([`crate::tls`]).
 
+use crate::tls::TlsFiles;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -60,25 +61,28 @@ pub enum Listener {
     Unix(tokio::net::UnixListener, PathBuf),
     /// TCP.
     Tcp(tokio::net::TcpListener),
+    /// TCP, every connection TLS with a verified client certificate.
+    Tls(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
 }
 
 impl Endpoint {
-    /// Refuses plain TCP off loopback.
-    pub fn check(&self) -> Result<()> {
-        if let Endpoint::Tcp(address) = self {
-            if !address.ip().is_loopback() {
-                bail!(
-                    "refusing to serve the API without TLS on {address}: anyone who reaches it gets root on this host. \
-                     Listen on 127.0.0.1 (tcp://127.0.0.1:2375) or a unix socket; TLS with client certificates is not built yet"
-                );
+    /// Refuses plain TCP off loopback, and TLS on a unix socket.
+    pub fn check(&self, tls: Option<&TlsFiles>) -> Result<()> {
+        match self {
+            Endpoint::Tcp(address) if !address.ip().is_loopback() && tls.is_none() => bail!(
+                "refusing to serve the API without TLS on {address}: anyone who reaches it gets root on this host. \
+                 Listen on 127.0.0.1 (tcp://127.0.0.1:2375) or a unix socket, or give --tlsverify --tlscacert --tlscert --tlskey"
+            ),
+            Endpoint::Unix(_) if tls.is_some() => {
+                bail!("TLS is for tcp:// endpoints; a unix socket is guarded by its file mode")
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Binds it (must be called inside the tokio runtime).
-    pub fn bind(&self) -> Result<Listener> {
-        self.check()?;
+    pub fn bind(&self, tls: Option<&TlsFiles>) -> Result<Listener> {
+        self.check(tls)?;
         match self {
             Endpoint::Unix(path) => {
                 prepare_socket_path(path)?;
@@ -91,7 +95,11 @@ impl Endpoint {
                 let listener = std::net::TcpListener::bind(address)
                     .with_context(|| format!("cannot listen on {address}"))?;
                 listener.set_nonblocking(true)?;
-                Ok(Listener::Tcp(tokio::net::TcpListener::from_std(listener)?))
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                Ok(match tls {
+                    Some(files) => Listener::Tls(listener, crate::tls::acceptor(files)?),
+                    None => Listener::Tcp(listener),
+                })
             }
         }
     }
@@ -153,8 +161,16 @@ mod tests {
     #[test]
     fn plain_tcp_is_refused_off_loopback() {
         let open: Endpoint = "tcp://0.0.0.0:2375".parse().unwrap();
-        assert!(open.check().unwrap_err().to_string().contains("root"));
+        assert!(open.check(None).unwrap_err().to_string().contains("root"));
+        let files = TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        };
+        assert!(open.check(Some(&files)).is_ok());
         let local: Endpoint = "tcp://127.0.0.1:2375".parse().unwrap();
-        assert!(local.check().is_ok());
+        assert!(local.check(None).is_ok());
+        let unix: Endpoint = "unix:///run/x.sock".parse().unwrap();
+        assert!(unix.check(Some(&files)).is_err());
     }
 }

@@ -6,6 +6,7 @@ use crate::listen::{Endpoint, Listener};
 use crate::state::{AppState, Shared};
 use crate::{containers, exec, images, networks, system, version};
 use anyhow::Result;
+use axum::http::Request;
 use axum::Router;
 use hull_engine::host::EngineKind;
 use hull_engine::networks::DaemonCommand;
@@ -32,6 +33,8 @@ pub struct ServiceOptions {
     pub engine: Option<EngineKind>,
     /// How networks' daemons start.
     pub network_daemon: DaemonCommand,
+    /// TLS for a tcp:// endpoint (`--tlsverify`).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 fn router(state: Shared) -> Router {
@@ -45,6 +48,15 @@ fn router(state: Shared) -> Router {
         .layer(axum::middleware::from_fn(version::check))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// The router behind the version-prefix layer.
+pub(crate) type App<B> = tower::util::MapRequest<Router, fn(Request<B>) -> Request<B>>;
+
+/// The service: the router behind the layer that takes the version prefix off paths
+/// (before routing).
+pub(crate) fn app<B>(state: Shared) -> App<B> {
+    tower::util::MapRequestLayer::new(version::strip_prefix as fn(_) -> _).layer(router(state))
 }
 
 /// Serves the API for `containers` until a signal (or the idle timeout) ends it.
@@ -67,9 +79,8 @@ async fn run(containers: Containers, options: ServiceOptions) -> Result<()> {
         stdin_once: Default::default(),
         execs: Default::default(),
     });
-    // The version prefix comes off before routing.
-    let app = tower::util::MapRequestLayer::new(version::strip_prefix).layer(router(state));
-    let listener = options.endpoint.bind()?;
+    let app = app(state);
+    let listener = options.endpoint.bind(options.tls.as_ref())?;
     tracing::info!("API listening on {}", options.endpoint);
     eprintln!("hull: API listening on {}", options.endpoint);
     let active = Arc::new(AtomicUsize::new(0));
@@ -90,8 +101,8 @@ async fn run(containers: Containers, options: ServiceOptions) -> Result<()> {
                 continue;
             }
         };
-        let io = match accepted {
-            Ok(io) => io,
+        let accepted = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 tracing::warn!("accept failed: {err}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -102,6 +113,10 @@ async fn run(containers: Containers, options: ServiceOptions) -> Result<()> {
         let active = Arc::clone(&active);
         active.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
+            let Some(io) = accepted.ready().await else {
+                active.fetch_sub(1, Ordering::SeqCst);
+                return;
+            };
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -126,9 +141,43 @@ type Connection = TokioIo<Box<dyn Io>>;
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
-async fn accept(listener: &Listener) -> std::io::Result<Connection> {
+/// An accepted connection; a TLS one still has its handshake to do (in its own task, so
+/// a slow handshake holds up nobody else).
+enum Accepted {
+    Ready(Connection),
+    Handshake(tokio::net::TcpStream, tokio_rustls::TlsAcceptor),
+}
+
+impl Accepted {
+    /// The connection to serve, or None when the TLS handshake failed (no client
+    /// certificate, a wrong one, a client too slow).
+    async fn ready(self) -> Option<Connection> {
+        match self {
+            Accepted::Ready(io) => Some(io),
+            Accepted::Handshake(stream, acceptor) => {
+                match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => Some(TokioIo::new(Box::new(tls))),
+                    Ok(Err(err)) => {
+                        tracing::info!("TLS handshake refused: {err}");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+        }
+    }
+}
+
+async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
     Ok(match listener {
-        Listener::Unix(listener, _) => TokioIo::new(Box::new(listener.accept().await?.0)),
-        Listener::Tcp(listener) => TokioIo::new(Box::new(listener.accept().await?.0)),
+        Listener::Unix(listener, _) => {
+            Accepted::Ready(TokioIo::new(Box::new(listener.accept().await?.0)))
+        }
+        Listener::Tcp(listener) => {
+            Accepted::Ready(TokioIo::new(Box::new(listener.accept().await?.0)))
+        }
+        Listener::Tls(listener, acceptor) => {
+            Accepted::Handshake(listener.accept().await?.0, acceptor.clone())
+        }
     })
 }

@@ -11,6 +11,7 @@
 //! * `HULL_CACHE`: passed through (kernels and the initramfs are cached there; overriding it
 //!   for the tests would make hull rebuild the kernel).
 
+pub mod api;
 pub mod compat;
 
 use std::path::{Path, PathBuf};
