@@ -17,6 +17,7 @@ use hull_protocol::ExecRequest;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One exec instance.
 pub struct ExecInstance {
@@ -33,7 +34,12 @@ struct ExecState {
     running: bool,
     exit_code: Option<i32>,
     input: Option<SessionInput>,
+    ended_at: Option<Instant>,
 }
+
+/// How long an ended exec instance stays inspectable (its client reads the exit code at
+/// once; dockerd drops them with their container).
+const KEEP_ENDED: Duration = Duration::from_secs(300);
 
 impl ExecInstance {
     fn lock(&self) -> std::sync::MutexGuard<'_, ExecState> {
@@ -45,6 +51,13 @@ impl ExecInstance {
         state.running = false;
         state.exit_code = Some(status.unwrap_or(-1));
         state.input = None;
+        state.ended_at = Some(Instant::now());
+    }
+
+    fn expired(&self) -> bool {
+        self.lock()
+            .ended_at
+            .is_some_and(|t| t.elapsed() > KEEP_ENDED)
     }
 }
 
@@ -85,17 +98,6 @@ fn parse_json<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> ApiResult<
         .map_err(|err| ApiError::bad_request(format!("invalid JSON body: {err}")))
 }
 
-fn new_id() -> String {
-    let mut bytes = [0u8; 32];
-    let _ = getrandom(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn getrandom(bytes: &mut [u8]) -> std::io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")?.read_exact(bytes)
-}
-
 async fn create(
     State(state): State<Shared>,
     Path(container): Path<String>,
@@ -119,7 +121,7 @@ async fn create(
     })
     .await?;
     let instance = Arc::new(ExecInstance {
-        id: new_id(),
+        id: hull_engine::container::ids::new_id()?,
         container_id: container.id,
         request: ExecRequest {
             args: body.cmd,
@@ -139,11 +141,10 @@ async fn create(
         state: Mutex::default(),
     });
     let id = instance.id.clone();
-    state
-        .execs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone(), instance);
+    let mut execs = state.execs.lock().unwrap_or_else(|e| e.into_inner());
+    execs.retain(|_, exec| !exec.expired());
+    execs.insert(id.clone(), instance);
+    drop(execs);
     Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
 }
 

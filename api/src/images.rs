@@ -3,6 +3,7 @@
 //! client). Image names may hold slashes, so the per-image routes are one wildcard whose
 //! last segment says what is asked.
 
+use crate::channel_io::ChannelWriter;
 use crate::containers::unix_seconds;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Params;
@@ -16,7 +17,6 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use hull_engine::images::{ImageFilter, Removed};
 use serde_json::{json, Value};
-use std::io::Write;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -164,22 +164,6 @@ async fn save(State(state): State<Shared>, params: Params) -> ApiResult<Response
         return Err(ApiError::bad_request("no image names given (names=...)"));
     }
     save_names(state, names).await
-}
-
-/// A writer that sends what is written down a channel (the response body).
-struct ChannelWriter(mpsc::Sender<Bytes>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client left"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 async fn save_names(state: Shared, names: Vec<String>) -> ApiResult<Response> {

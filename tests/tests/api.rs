@@ -579,3 +579,80 @@ fn tls_on_tcp_needs_a_client_certificate_from_the_given_ca() {
     );
     assert!(!anonymous.status.success());
 }
+
+#[test]
+fn docker_cp_copies_both_ways_running_or_stopped() {
+    let Some(d) = Docker::start("docker_cp_copies_both_ways_running_or_stopped") else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "files",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo deep > /data/sub/f && echo hi > /greeting && sleep 600",
+    ]);
+    assert!(wait_until(Duration::from_secs(20), || d
+        .run(&["exec", "files", "test", "-f", "/greeting"])
+        .status
+        .success()));
+    let out = d.hull.root.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let out_text = out.to_str().unwrap();
+    d.ok(&["cp", "files:/data", &format!("{out_text}/copied")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("copied/sub/f")).unwrap(),
+        "deep\n"
+    );
+    let host_file = out.join("from-host");
+    std::fs::write(&host_file, "host text\n").unwrap();
+    d.ok(&["cp", host_file.to_str().unwrap(), "files:/tmp/"]);
+    assert_eq!(
+        d.ok(&["exec", "files", "cat", "/tmp/from-host"]),
+        "host text\n"
+    );
+    let missing = d.run(&["cp", "files:/no/such", out_text]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("Could not find the file /no/such"),
+        "{}",
+        stderr(&missing)
+    );
+    // A stopped container's files come through a helper VM.
+    d.ok(&["stop", "-t", "0", "files"]);
+    d.ok(&["cp", "files:/greeting", out_text]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("greeting")).unwrap(),
+        "hi\n"
+    );
+}
+
+#[test]
+fn many_clients_at_once_are_all_served() {
+    let Some(d) = Docker::start("many_clients_at_once_are_all_served") else {
+        return;
+    };
+    d.hull.ok(&["image", "bootstrap", "busybox"]);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..3)
+            .map(|i| {
+                let d = &d;
+                scope.spawn(move || d.ok(&["run", "--rm", "busybox", "echo", &format!("run-{i}")]))
+            })
+            .collect();
+        let listings: Vec<_> = (0..20)
+            .map(|_| scope.spawn(|| d.run(&["ps", "-a"]).status.success()))
+            .collect();
+        for (i, run) in runs.into_iter().enumerate() {
+            assert_eq!(run.join().unwrap(), format!("run-{i}\n"));
+        }
+        assert!(listings.into_iter().all(|l| l.join().unwrap()));
+    });
+    assert_eq!(
+        d.service.request("GET", "/_ping", b"").unwrap().text(),
+        "OK"
+    );
+}

@@ -1,6 +1,7 @@
 //! `/containers/...`: each handler parses, calls the engine's [`hull_engine::Containers`]
 //! on the blocking pool and answers in Docker's shapes.
 
+mod archive;
 mod attach;
 mod create_body;
 mod logs;
@@ -40,6 +41,10 @@ pub fn routes() -> Router<Shared> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/top", get(top))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/containers/{id}", delete(remove))
 }
 

@@ -262,6 +262,20 @@ impl Containers {
         })
     }
 
+    /// The stat of `path` in the container `reference` names (the API's `HEAD archive`,
+    /// which Docker's `cp` asks first).
+    pub fn stat_path(&self, reference: &str, path: &str) -> Result<PathStat> {
+        let path = container_path(path);
+        let container = self.find(reference)?;
+        let vm = self.copy_vm(&container)?;
+        let stat = self.container_stat(&container, &vm.socket, reference, &path);
+        vm.finish()?;
+        stat?.ok_or_else(|| Error::CopyNotFound {
+            path,
+            container: reference.to_string(),
+        })
+    }
+
     /// The container's stat of `path`; `None` when it does not exist.
     fn container_stat(
         &self,
