@@ -170,6 +170,11 @@ fn a_detached_container_is_listed_logged_execed_stopped_and_removed() {
     d.ok(&["stop", "ticker"]);
     let stopped = d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     assert!(stopped.starts_with("ticker Exited (0)"), "{stopped}");
+    let stamped = d.ok(&["logs", "--timestamps", "--tail", "1", "ticker"]);
+    assert!(
+        stamped.starts_with("20") && stamped.contains("Z tick "),
+        "{stamped}"
+    );
     // `logs -f` of an ended container ends too.
     assert!(d.ok(&["logs", "-f", "ticker"]).contains("tick 0"));
     d.ok(&["rm", "ticker"]);

@@ -33,6 +33,7 @@ pub async fn logs(
     let request = LogsRequest {
         follow: params.flag("follow", false),
         tail,
+        timestamps: params.flag("timestamps", false),
     };
     let container = blocking(&state, move |s| Ok(s.containers.find(&id)?)).await?;
     let framing = Framing::for_tty(container.options.tty);

@@ -14,6 +14,9 @@ pub struct LogsArgs {
     /// Number of lines to show from the end of the logs ("all" for every line).
     #[arg(short = 'n', long, default_value = "all")]
     pub tail: String,
+    /// Show timestamps.
+    #[arg(short, long)]
+    pub timestamps: bool,
     /// The container.
     pub container: String,
 }
@@ -31,6 +34,7 @@ pub fn run(args: LogsArgs, globals: &Globals) -> Result<i32> {
     let request = LogsRequest {
         follow: args.follow,
         tail,
+        timestamps: args.timestamps,
     };
     containers.logs(&args.container, request, &mut emit)?;
     Ok(0)

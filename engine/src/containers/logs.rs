@@ -34,6 +34,8 @@ pub struct LogsRequest {
     pub follow: bool,
     /// Only the last this many lines of what is logged so far (all when None).
     pub tail: Option<usize>,
+    /// Each line starts with the RFC 3339 time it was logged at and a space.
+    pub timestamps: bool,
 }
 
 /// How often a followed log is read again.
@@ -73,7 +75,7 @@ impl Containers {
             }
             line.clear();
         }
-        let pieces = split_lines(&records);
+        let pieces = split_lines(&records, request.timestamps);
         let skip = request.tail.map_or(0, |n| pieces.len().saturating_sub(n));
         for (stream, text) in &pieces[skip..] {
             sink(*stream, text);
@@ -84,7 +86,8 @@ impl Containers {
         let mut position = reader.stream_position()?;
         loop {
             // A --rm container's files go with it when it ends: that ends the stream too.
-            let Some(read) = read_complete_records(&path, position, sink)? else {
+            let Some(read) = read_complete_records(&path, position, request.timestamps, sink)?
+            else {
                 return Ok(());
             };
             position = read;
@@ -105,7 +108,7 @@ impl Containers {
                     file.seek(SeekFrom::Start(position))?;
                     for line in BufReader::new(file).lines().map_while(Result::ok) {
                         if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
-                            sink(LogStream::of(&record), &record.log);
+                            emit_record(&record, request.timestamps, sink);
                         }
                     }
                     return Ok(());
@@ -120,6 +123,7 @@ impl Containers {
 fn read_complete_records(
     path: &Path,
     mut position: u64,
+    timestamps: bool,
     sink: &mut dyn FnMut(LogStream, &str),
 ) -> Result<Option<u64>> {
     let Ok(mut file) = std::fs::File::open(path) else {
@@ -134,15 +138,28 @@ fn read_complete_records(
         }
         position += line.len() as u64;
         if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
-            sink(LogStream::of(&record), &record.log);
+            emit_record(&record, timestamps, sink);
         }
         line.clear();
     }
     Ok(Some(position))
 }
 
-/// (stream, line) pieces of the records, each line with its newline.
-fn split_lines(records: &[LogRecord]) -> Vec<(LogStream, String)> {
+/// Hands one record written while following to `sink` (with `timestamps`, each of its
+/// lines starts with the record's time).
+fn emit_record(record: &LogRecord, timestamps: bool, sink: &mut dyn FnMut(LogStream, &str)) {
+    let stream = LogStream::of(record);
+    if !timestamps {
+        return sink(stream, &record.log);
+    }
+    for piece in record.log.split_inclusive('\n') {
+        sink(stream, &format!("{} {piece}", record.time));
+    }
+}
+
+/// (stream, line) pieces of the records, each line with its newline (and, with
+/// `timestamps`, the time of the record it starts in).
+fn split_lines(records: &[LogRecord], timestamps: bool) -> Vec<(LogStream, String)> {
     let mut pieces: Vec<(LogStream, String)> = Vec::new();
     for record in records {
         let stream = LogStream::of(record);
@@ -152,6 +169,7 @@ fn split_lines(records: &[LogRecord]) -> Vec<(LogStream, String)> {
                 Some((last, text)) if *last == stream && !text.ends_with('\n') => {
                     text.push_str(piece);
                 }
+                _ if timestamps => pieces.push((stream, format!("{} {piece}", record.time))),
                 _ => pieces.push((stream, piece.to_string())),
             }
         }
@@ -172,6 +190,22 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_start_each_line_with_the_time_its_first_chunk_was_logged() {
+        let mut first = record("stdout", "a\nb");
+        first.time = "T1".into();
+        let mut second = record("stdout", "c\n");
+        second.time = "T2".into();
+        let lines = split_lines(&[first, second], true);
+        assert_eq!(
+            lines,
+            vec![
+                (LogStream::Stdout, "T1 a\n".to_string()),
+                (LogStream::Stdout, "T1 bc\n".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn chunks_become_lines_per_stream() {
         let records = [
             record("stdout", "a\nb"),
@@ -179,7 +213,7 @@ mod tests {
             record("stderr", "e\n"),
             record("stdout", "d\n"),
         ];
-        let lines = split_lines(&records);
+        let lines = split_lines(&records, false);
         assert_eq!(
             lines,
             vec![
