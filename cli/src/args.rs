@@ -110,6 +110,8 @@ pub enum Command {
     System(commands::system::SystemCommand),
     /// List port mappings or a specific mapping for the container.
     Port(commands::port::PortArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(commands::diff::DiffArgs),
     /// Show the hull version information.
     Version(commands::version::VersionArgs),
     /// Supervise one container's VM (started detached by `run -d` and `start`).

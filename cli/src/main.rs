@@ -60,6 +60,7 @@ fn end_quietly_on_closed_stdout(command: &args::Command) {
             | C::Events(_)
             | C::System(_)
             | C::Port(_)
+            | C::Diff(_)
             | C::Network(_)
     ) || matches!(command, C::Container(c) if c.only_prints())
     {

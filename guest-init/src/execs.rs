@@ -798,15 +798,24 @@ fn archive_child(
         ));
     };
     nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
-    let container = ctx.container;
-    let root_path = PathBuf::from(format!("/proc/{container}/root"));
-    let root = File::open(&root_path).map_err(|e| SetupError::io("cannot open", &root_path, e))?;
-    if ctx.plan.namespaces.has(LinuxNamespaceType::Mount) {
-        join_namespace(container, LinuxNamespaceType::Mount)?;
+    // The changes are read from the overlay's upper directory, which only PID 1's mount
+    // namespace shows; every other operation works in the container's root.
+    if !matches!(
+        request,
+        ArchiveRequest::Changes | ArchiveRequest::ExportChanges
+    ) {
+        let container = ctx.container;
+        let root_path = PathBuf::from(format!("/proc/{container}/root"));
+        let root =
+            File::open(&root_path).map_err(|e| SetupError::io("cannot open", &root_path, e))?;
+        if ctx.plan.namespaces.has(LinuxNamespaceType::Mount) {
+            join_namespace(container, LinuxNamespaceType::Mount)?;
+        }
+        nix::unistd::fchdir(&root).map_err(|e| SetupError::sys("enter the container's root", e))?;
+        nix::unistd::chroot(".")
+            .map_err(|e| SetupError::sys("chroot into the container's root", e))?;
+        nix::unistd::chdir("/").map_err(|e| SetupError::sys("chdir /", e))?;
     }
-    nix::unistd::fchdir(&root).map_err(|e| SetupError::sys("enter the container's root", e))?;
-    nix::unistd::chroot(".").map_err(|e| SetupError::sys("chroot into the container's root", e))?;
-    nix::unistd::chdir("/").map_err(|e| SetupError::sys("chdir /", e))?;
     let clone = |fd: &OwnedFd| {
         fd.try_clone()
             .map(File::from)

@@ -16,7 +16,8 @@ use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 /// Where PID 1 mounts layers, the writable disk and the container root.
-const WORK_DIR: &str = "/mnt";
+/// Where the guest mounts the layers, the writable disk and the container's root.
+pub const WORK_DIR: &str = "/mnt";
 
 /// The guest's own pseudo filesystems: (fstype, target, flags, data).
 const BASIC_MOUNTS: [(&str, &str, MsFlags, Option<&str>); 4] = [

@@ -22,6 +22,7 @@ macro_rules! log {
 
 pub mod archive;
 pub mod cgroup;
+pub mod changes;
 pub mod console;
 pub mod container;
 pub mod container_init;

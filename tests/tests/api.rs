@@ -661,3 +661,23 @@ fn many_clients_at_once_are_all_served() {
         "OK"
     );
 }
+
+#[test]
+fn docker_diff_reads_the_changes_through_the_api() {
+    let Some(d) = Docker::start("docker_diff_reads_the_changes_through_the_api") else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "--name",
+        "changed",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /tmp/new; rm /bin/ls",
+    ]);
+    assert_eq!(
+        d.ok(&["diff", "changed"]),
+        "C /bin\nD /bin/ls\nC /tmp\nA /tmp/new\n"
+    );
+}

@@ -41,6 +41,7 @@ pub fn routes() -> Router<Shared> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/changes", get(changes))
         .route(
             "/containers/{id}/archive",
             get(archive::get).head(archive::head).put(archive::put),
@@ -206,6 +207,23 @@ async fn top(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<R
         })
         .collect();
     Ok(Json(json!({"Titles": titles, "Processes": rows})).into_response())
+}
+
+/// Docker's change kinds: 0 modified, 1 added, 2 deleted.
+async fn changes(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    let changes = blocking(&state, move |s| Ok(s.containers.diff(&id)?)).await?;
+    let list: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|change| {
+            let kind = match change.kind {
+                'A' => 1,
+                'D' => 2,
+                _ => 0,
+            };
+            json!({"Path": change.path, "Kind": kind})
+        })
+        .collect();
+    Ok(Json(list).into_response())
 }
 
 async fn remove(

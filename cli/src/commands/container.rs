@@ -46,6 +46,8 @@ pub enum ContainerCommand {
     Cp(cp::CpArgs),
     /// List port mappings or a specific mapping for the container.
     Port(port::PortArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(super::diff::DiffArgs),
     /// Display the running processes of a container.
     Top(top::TopArgs),
     /// Pause all processes within one or more containers.
@@ -67,7 +69,12 @@ impl ContainerCommand {
     pub fn only_prints(&self) -> bool {
         matches!(
             self,
-            Self::Ls(_) | Self::Logs(_) | Self::Inspect(_) | Self::Wait(_) | Self::Port(_)
+            Self::Ls(_)
+                | Self::Logs(_)
+                | Self::Inspect(_)
+                | Self::Wait(_)
+                | Self::Port(_)
+                | Self::Diff(_)
         )
     }
 
@@ -95,6 +102,7 @@ impl ContainerCommand {
             Self::Stats(args) => Command::Stats(args),
             Self::Cp(args) => Command::Cp(args),
             Self::Port(args) => Command::Port(args),
+            Self::Diff(args) => Command::Diff(args),
             Self::Top(args) => Command::Top(args),
             Self::Pause(args) => Command::Pause(args),
             Self::Unpause(args) => Command::Unpause(args),

@@ -4,6 +4,7 @@ pub mod attach;
 pub mod container;
 pub mod cp;
 pub mod create;
+pub mod diff;
 pub mod events;
 pub mod exec;
 pub mod image;
@@ -73,6 +74,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Events(args) => events::run(args, &globals),
         Command::System(command) => system::dispatch(command, &globals),
         Command::Port(args) => port::run(args, &globals),
+        Command::Diff(args) => diff::run(args, &globals),
         Command::Version(args) => version::run(args),
         Command::Shim(args) => shim::run(args, &globals),
         Command::Pause(args) => pause::pause(args, &globals),

@@ -386,6 +386,21 @@ pub enum ArchiveRequest {
         #[serde(default)]
         keep_owner: bool,
     },
+    /// The container's changes against its image (`hull diff`): one [`ContainerChange`] as
+    /// JSON per line on stdout, read from the overlay's upper directory.
+    Changes,
+    /// The container's changes as an OCI layer tar on stdout (`hull commit`): whiteouts as
+    /// `.wh.` files, hull-init's own files left out.
+    ExportChanges,
+}
+
+/// One line of [`ArchiveRequest::Changes`] (Docker's `docker diff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerChange {
+    /// `A` added, `C` changed, `D` deleted.
+    pub kind: char,
+    /// Absolute path in the container.
+    pub path: String,
 }
 
 impl ArchiveRequest {

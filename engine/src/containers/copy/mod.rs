@@ -13,6 +13,7 @@
 //! Docker's client does ([`host`]); the tar streams are [`streams`], over a session's
 //! stdin and stdout ([`session_io`]).
 
+mod changes;
 mod host;
 pub mod paths;
 mod session_io;
