@@ -31,6 +31,7 @@ pub fn routes() -> Router<Shared> {
         .route("/images/load", post(load))
         .route("/images/create", post(create))
         .route("/images/prune", post(prune))
+        .route("/commit", post(commit))
         .route("/images/{*rest}", any(per_image))
 }
 
@@ -62,6 +63,48 @@ async fn per_image(
         )),
         _ => Err(ApiError::not_found("page not found")),
     }
+}
+
+/// `docker commit`: `container`, `repo`/`tag`, `comment`, `author`, `pause`, `changes`
+/// (repeated); the body (a container config to start from) is not used: hull takes the
+/// container's own, as Docker does when the body is empty.
+async fn commit(State(state): State<Shared>, params: Params) -> ApiResult<Response> {
+    let container = params
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("a container must be given (container=...)"))?
+        .to_string();
+    let repository = match (
+        params.get("repo").filter(|r| !r.is_empty()),
+        params.get("tag"),
+    ) {
+        (Some(repo), Some(tag)) if !tag.is_empty() => Some(format!("{repo}:{tag}")),
+        (Some(repo), _) => Some(repo.to_string()),
+        (None, _) => None,
+    };
+    let request = hull_engine::containers::CommitRequest {
+        repository,
+        message: params
+            .get("comment")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
+        author: params
+            .get("author")
+            .filter(|a| !a.is_empty())
+            .map(str::to_string),
+        changes: params
+            .all("changes")
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        pause: params.flag("pause", true),
+    };
+    let image = blocking(&state, move |s| {
+        Ok(s.containers.commit(&container, &request)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": image.id }))).into_response())
 }
 
 async fn list(State(state): State<Shared>, params: Params) -> ApiResult<Response> {

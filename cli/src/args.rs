@@ -112,6 +112,8 @@ pub enum Command {
     Port(commands::port::PortArgs),
     /// Inspect changes to files or directories on a container's filesystem.
     Diff(commands::diff::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(commands::commit::CommitArgs),
     /// Show the hull version information.
     Version(commands::version::VersionArgs),
     /// Supervise one container's VM (started detached by `run -d` and `start`).

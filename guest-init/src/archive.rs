@@ -56,7 +56,7 @@ pub fn run(
         ArchiveRequest::Stat { path } => stat(Path::new(path), output),
         ArchiveRequest::Export { path, follow_link } => export(path, *follow_link, output),
         ArchiveRequest::Import { path, keep_owner } => import(Path::new(path), *keep_owner, input),
-        ArchiveRequest::Changes | ArchiveRequest::ExportChanges => {
+        ArchiveRequest::Changes | ArchiveRequest::ExportChanges { .. } => {
             let layout = crate::rootfs::Layout::new(crate::guest::WORK_DIR);
             crate::changes::run(request, &layout, output)
                 .map_err(|e| ArchiveError::Failed(format!("read the container's changes: {e}")))

@@ -26,6 +26,38 @@ pub trait CgroupManager {
     }
 }
 
+/// A cgroup frozen (`cgroup.freeze`) until dropped: `hull commit` reads the container's
+/// changes while its processes cannot write.
+pub struct Frozen {
+    dir: PathBuf,
+}
+
+impl Frozen {
+    /// Freezes the cgroup at `dir` and waits (briefly) until the kernel says it is frozen;
+    /// a cgroup that cannot be frozen is read as it is.
+    pub fn new(dir: &Path) -> Self {
+        let frozen = Self {
+            dir: dir.to_path_buf(),
+        };
+        if std::fs::write(dir.join("cgroup.freeze"), "1").is_ok() {
+            for _ in 0..100 {
+                let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+                if events.lines().any(|line| line == "frozen 1") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        frozen
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("cgroup.freeze"), "0");
+    }
+}
+
 /// A cgroup v2 directory.
 #[derive(Debug, Clone)]
 pub struct CgroupV2 {

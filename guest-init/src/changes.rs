@@ -34,7 +34,7 @@ pub fn run(
 ) -> io::Result<()> {
     let (upper, lowers) = overlay_dirs(layout);
     match request {
-        hull_protocol::ArchiveRequest::ExportChanges => export(&upper, output),
+        hull_protocol::ArchiveRequest::ExportChanges { .. } => export(&upper, output),
         _ => {
             for change in changes(&upper, &lowers)? {
                 let mut line = serde_json::to_vec(&change).map_err(io::Error::other)?;
@@ -195,6 +195,8 @@ fn append_empty<W: Write>(
     header.set_entry_type(tar::EntryType::Regular);
     header.set_size(0);
     header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
     header.set_mtime(u64::try_from(like.mtime()).unwrap_or(0));
     builder.append_data(&mut header, path, io::empty())
 }
@@ -279,6 +281,13 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
         assert!(names.contains(&"bin/.wh.gone".to_string()), "{names:?}");
+        // Every header field is filled (a strict reader refuses an empty uid).
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            entry.header().uid().unwrap();
+            entry.header().gid().unwrap();
+        }
         assert!(!names.contains(&"bin/gone".to_string()), "{names:?}");
     }
 

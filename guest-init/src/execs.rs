@@ -802,7 +802,7 @@ fn archive_child(
     // namespace shows; every other operation works in the container's root.
     if !matches!(
         request,
-        ArchiveRequest::Changes | ArchiveRequest::ExportChanges
+        ArchiveRequest::Changes | ArchiveRequest::ExportChanges { .. }
     ) {
         let container = ctx.container;
         let root_path = PathBuf::from(format!("/proc/{container}/root"));
@@ -822,7 +822,15 @@ fn archive_child(
             .map_err(|e| SetupError::io("cannot duplicate", "an archive pipe", e))
     };
     let (input, output, errors) = (clone(stdin)?, clone(stdout)?, clone(stderr)?);
+    let frozen = match request {
+        ArchiveRequest::ExportChanges { freeze: true } => ctx
+            .cgroup
+            .and_then(|c| c.dir())
+            .map(crate::cgroup::Frozen::new),
+        _ => None,
+    };
     let code = crate::archive::run(request, input, output, errors);
+    drop(frozen);
     // SAFETY: _exit only ends the process (its output is written unbuffered or flushed by
     // `run`); exit() would run PID 1's atexit handlers in this forked copy.
     unsafe { libc::_exit(code) }

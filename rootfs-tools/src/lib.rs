@@ -56,6 +56,7 @@ mod apply;
 mod assemble;
 mod blockimage;
 mod bootstrap;
+mod commit;
 mod digest;
 mod error;
 mod export;
@@ -76,6 +77,7 @@ mod workdir;
 
 pub use blockimage::{create_writable_disk, create_writable_disk_from_template, FsType};
 pub use bootstrap::BaseImage;
+pub use commit::CommitInfo;
 pub use error::{Result, StoreError};
 pub use image::{
     short_id, HistoryEntry, Image, ImageInspect, ImageSummary, InspectHull, InspectRootFs,

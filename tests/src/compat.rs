@@ -215,14 +215,15 @@ impl Side {
 }
 
 /// podman with its own store, runc, cgroupfs, and the rlimits runc can set on this host.
-struct Podman {
+pub struct Podman {
     /// Holds podman's store; removed on drop.
     _store: tempfile::TempDir,
     side: Side,
 }
 
 impl Podman {
-    fn new() -> Option<Self> {
+    /// A podman with a store of its own (removed on drop); None if it cannot be made.
+    pub fn new() -> Option<Self> {
         let dir = tempfile::Builder::new()
             .prefix("hull-compat-podman-")
             .tempdir()
@@ -251,6 +252,13 @@ impl Podman {
             _store: dir,
             side: Side { command },
         })
+    }
+}
+
+impl Podman {
+    /// The podman command line (its global flags included), for `sh -c`.
+    pub fn command(&self) -> &str {
+        &self.side.command
     }
 }
 

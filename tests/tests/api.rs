@@ -681,3 +681,32 @@ fn docker_diff_reads_the_changes_through_the_api() {
         "C /bin\nD /bin/ls\nC /tmp\nA /tmp/new\n"
     );
 }
+
+#[test]
+fn docker_commit_makes_an_image_docker_run_uses() {
+    let Some(d) = Docker::start("docker_commit_makes_an_image_docker_run_uses") else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "--name",
+        "made",
+        "busybox",
+        "sh",
+        "-c",
+        "echo committed > /note",
+    ]);
+    let id = d.ok(&[
+        "commit",
+        "-c",
+        "CMD cat /note",
+        "-m",
+        "a note",
+        "made",
+        "noted:1",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(d.ok(&["run", "--rm", "noted:1"]), "committed\n");
+    let history = d.ok(&["history", "--format", "{{.Comment}}", "noted:1"]);
+    assert_eq!(history.lines().next(), Some("a note"));
+}

@@ -48,6 +48,8 @@ pub enum ContainerCommand {
     Port(port::PortArgs),
     /// Inspect changes to files or directories on a container's filesystem.
     Diff(super::diff::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(super::commit::CommitArgs),
     /// Display the running processes of a container.
     Top(top::TopArgs),
     /// Pause all processes within one or more containers.
@@ -103,6 +105,7 @@ impl ContainerCommand {
             Self::Cp(args) => Command::Cp(args),
             Self::Port(args) => Command::Port(args),
             Self::Diff(args) => Command::Diff(args),
+            Self::Commit(args) => Command::Commit(args),
             Self::Top(args) => Command::Top(args),
             Self::Pause(args) => Command::Pause(args),
             Self::Unpause(args) => Command::Unpause(args),

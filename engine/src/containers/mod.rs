@@ -4,6 +4,7 @@
 //! never print or exit.
 
 mod admin;
+mod commit_changes;
 mod connect;
 mod copy;
 mod create;
@@ -22,7 +23,7 @@ mod top;
 
 pub use crate::supervisor::top::TopAnswer;
 pub use connect::ConnectRequest;
-pub use copy::{CopyOptions, CopySource, CopyTarget};
+pub use copy::{CommitRequest, CopyOptions, CopySource, CopyTarget};
 pub use create::CreateRequest;
 pub use hull_protocol::TopProcess;
 pub use lifecycle::signal_number;

@@ -391,7 +391,12 @@ pub enum ArchiveRequest {
     Changes,
     /// The container's changes as an OCI layer tar on stdout (`hull commit`): whiteouts as
     /// `.wh.` files, hull-init's own files left out.
-    ExportChanges,
+    ExportChanges {
+        /// Freeze the container's processes (its cgroup) while the tar is written (Docker's
+        /// `commit --pause`).
+        #[serde(default)]
+        freeze: bool,
+    },
 }
 
 /// One line of [`ArchiveRequest::Changes`] (Docker's `docker diff`).

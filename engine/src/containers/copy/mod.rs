@@ -14,6 +14,8 @@
 //! stdin and stdout ([`session_io`]).
 
 mod changes;
+pub use commit::CommitRequest;
+mod commit;
 mod host;
 pub mod paths;
 mod session_io;

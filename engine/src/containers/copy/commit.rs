@@ -1,0 +1,66 @@
+//! `hull commit`: the container's changes become a new image. hull-init writes them as an
+//! OCI layer tar inside the VM (a helper VM for a stopped container; a running one's
+//! processes are frozen meanwhile unless `pause` is off), and the image store ingests the
+//! tar as it ingests any loaded layer: the host never mounts what the guest wrote.
+
+use super::session_io::SessionOutput;
+use crate::container::state::now_rfc3339;
+use crate::containers::commit_changes::{self, ConfigChange};
+use crate::containers::Containers;
+use crate::error::Result;
+use crate::images::Images;
+use hull_protocol::ArchiveRequest;
+use hull_rootfs::{CommitInfo, Image};
+
+/// What `hull commit` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// `REPO[:TAG]` (None: a dangling image).
+    pub repository: Option<String>,
+    /// `-m`.
+    pub message: Option<String>,
+    /// `-a`.
+    pub author: Option<String>,
+    /// `-c` instructions.
+    pub changes: Vec<String>,
+    /// `-p` (Docker's default: true): freeze a running container while it is read.
+    pub pause: bool,
+}
+
+impl Containers {
+    /// Commits the container `reference` names as a new image.
+    pub fn commit(&self, reference: &str, request: &CommitRequest) -> Result<Image> {
+        let edits: Vec<ConfigChange> = request
+            .changes
+            .iter()
+            .map(|c| commit_changes::parse(c))
+            .collect::<Result<_>>()?;
+        let container = self.find(reference)?;
+        let images = Images::open(&self.root)?;
+        let info = CommitInfo {
+            author: request.author.clone(),
+            comment: request.message.clone(),
+            created_by: container.command.join(" "),
+            created: now_rfc3339(),
+        };
+        let vm = self.copy_vm(&container)?;
+        let freeze = request.pause && container.is_running();
+        let export = ArchiveRequest::ExportChanges { freeze };
+        let mut output = SessionOutput::new(self.archive_session(&container, &vm.socket, export)?);
+        let committed = images.store().commit_layer(
+            &container.image_id,
+            &mut output,
+            &info,
+            |config| commit_changes::apply(config, &container, &edits),
+            request.repository.as_deref(),
+            &(),
+        );
+        let (status, errors) = output.finish();
+        let finished = vm.finish();
+        self.archive_status(reference, "/", status, &errors)?;
+        finished?;
+        let image = committed?;
+        self.store.record_event("commit", &container, &[]);
+        Ok(image)
+    }
+}
