@@ -21,6 +21,9 @@ PACKAGES=(
     # podman: the save -> podman load interoperability test, and the reference runtime of the
     # Docker CLI conformance suite (tests/compat), run with runc (catatonit for --init).
     podman runc catatonit
+    # Docker's Python clients, as Debian ships them, drive `hull system service` in the API
+    # client tests: docker-py (python3-docker) and docker-compose 1.29.
+    python3-docker docker-compose
     # Containers' outbound traffic: pasta (passt) in each network's namespace, and
     # iptables to masquerade the containers' subnet to pasta's address there.
     passt iptables
@@ -46,3 +49,14 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null
 echo "$want" >"$stamp"
+
+# Docker's own `docker` client drives `hull system service` in the API tests. Debian's
+# docker.io package would also install and start dockerd, so only its client binary is
+# taken from the package (API 1.41, as hull serves). A docker client already on PATH is kept.
+if ! command -v docker >/dev/null; then
+    work=$(mktemp -d)
+    (cd "$work" && apt-get download -q docker.io >/dev/null && dpkg-deb -x docker.io_*.deb root)
+    install -m 0755 "$work/root/usr/bin/docker" /usr/local/bin/docker
+    rm -rf "$work"
+    echo "install-deps: docker client installed from Debian's docker.io" >&2
+fi

@@ -181,14 +181,8 @@ async fn start(
         exec.started = true;
         exec.running = true;
     }
-    let opener = Arc::clone(&instance);
-    let session = blocking(&state, move |s| {
-        Ok(s.containers.exec(&opener.container_id, &opener.request)?)
-    })
-    .await
-    .inspect_err(|_| instance.ended(None))?;
-    instance.lock().input = Some(session.input());
     if start.detach {
+        let session = open(&state, &instance).await?;
         let detached = Arc::clone(&instance);
         tokio::task::spawn_blocking(move || {
             let mut session = session;
@@ -201,8 +195,31 @@ async fn start(
         });
         return Ok(StatusCode::OK.into_response());
     }
+    // Refusals (a container that stopped or paused since the create) are still answers.
+    let container = instance.container_id.clone();
+    blocking(&state, move |s| {
+        let found = s.containers.find(&container)?;
+        if !found.is_running() {
+            return Err(hull_engine::Error::ExecNotRunning(found.name).into());
+        }
+        if found.is_paused() {
+            return Err(hull_engine::Error::Paused(found.id, "exec").into());
+        }
+        Ok(())
+    })
+    .await
+    .inspect_err(|_| instance.ended(None))?;
+    // The process starts once the answer is on its way, as dockerd starts it after the
+    // hijack: docker-py reads the hijacked socket past its HTTP reader's buffer, so output
+    // that reaches it in one read with the 101's headers is lost (docker/docker-py#3332).
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let _ = tx.send(session);
+    let (opener, opener_state) = (Arc::clone(&instance), Arc::clone(&state));
+    tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        if let Ok(session) = open(&opener_state, &opener).await {
+            let _ = tx.send(session);
+        }
+    });
     let ended = Arc::clone(&instance);
     Ok(hijack::respond(
         upgrade,
@@ -211,6 +228,25 @@ async fn start(
         instance.streams,
         move |status| ended.ended(status),
     ))
+}
+
+/// Opens the exec session of `instance` in its container (ended, with no status, when
+/// that fails).
+async fn open(
+    state: &Shared,
+    instance: &Arc<ExecInstance>,
+) -> ApiResult<hull_engine::containers::Session> {
+    let opener = Arc::clone(instance);
+    let session = blocking(state, move |s| {
+        Ok(s.containers.exec(&opener.container_id, &opener.request)?)
+    })
+    .await
+    .inspect_err(|err| {
+        tracing::info!("exec {} did not start: {}", instance.id, err.message);
+        instance.ended(None);
+    })?;
+    instance.lock().input = Some(session.input());
+    Ok(session)
 }
 
 async fn resize(

@@ -4,7 +4,7 @@
 //! last segment says what is asked.
 
 use crate::channel_io::ChannelWriter;
-use crate::containers::unix_seconds;
+use crate::containers::{fill_missing, unix_seconds};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Params;
 use crate::state::{blocking, Shared};
@@ -52,7 +52,8 @@ async fn per_image(
     let name = name.to_string();
     match (method, action) {
         (Method::GET, "json") => {
-            let value = blocking(&state, move |s| Ok(s.images()?.inspect(&name)?)).await?;
+            let mut value = blocking(&state, move |s| Ok(s.images()?.inspect(&name)?)).await?;
+            complete_inspect(&mut value);
             Ok(Json(value).into_response())
         }
         (Method::GET, "history") => history(state, name).await,
@@ -63,6 +64,32 @@ async fn per_image(
         )),
         _ => Err(ApiError::not_found("page not found")),
     }
+}
+
+/// Fills what dockerd's image inspect always has and the store's leaves out:
+/// docker-compose reads `ContainerConfig.Volumes` of every service's image, docker-py
+/// `Config.Labels`; an absent key is a `KeyError` in those clients, an empty one is not.
+fn complete_inspect(inspect: &mut Value) {
+    let config = json!({
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+        "AttachStdout": false, "AttachStderr": false, "ExposedPorts": null, "Tty": false,
+        "OpenStdin": false, "StdinOnce": false, "Env": null, "Cmd": null, "Image": "",
+        "Volumes": null, "WorkingDir": "", "Entrypoint": null, "OnBuild": null,
+        "Labels": null,
+    });
+    let defaults = json!({
+        "Parent": "",
+        "Comment": "",
+        "Container": "",
+        "DockerVersion": "",
+        "Author": "",
+        "VirtualSize": inspect["Size"].clone(),
+        "Config": config.clone(),
+        "ContainerConfig": config,
+        "GraphDriver": {"Name": "hull-layers", "Data": {}},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    });
+    fill_missing(inspect, &defaults);
 }
 
 /// `docker commit`: `container`, `repo`/`tag`, `comment`, `author`, `pause`, `changes`

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use hull_engine::containers::ConnectRequest;
 use hull_engine::networks::{CreateNetwork, NetworkFilter};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// The network and volume routes.
@@ -45,7 +45,7 @@ async fn list(State(state): State<Shared>, params: Params) -> ApiResult<Response
         networks
             .list(&filter)?
             .iter()
-            .map(|n| Ok(networks.inspect(&n.id)?))
+            .map(|n| Ok(document(&networks.inspect(&n.id)?)))
             .collect::<ApiResult<Vec<_>>>()
     })
     .await?;
@@ -54,7 +54,32 @@ async fn list(State(state): State<Shared>, params: Params) -> ApiResult<Response
 
 async fn inspect(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
     let network = blocking(&state, move |s| Ok(s.networks()?.inspect(&id)?)).await?;
-    Ok(Json(network).into_response())
+    Ok(Json(document(&network)).into_response())
+}
+
+/// Docker's document for a network. hull's own notes (`io.hull.*`, what the network's
+/// containers reach beyond it) move from `Options` to `Hull`: Docker's `Options` holds
+/// only the driver options a client gave, and docker-compose compares them with its
+/// file's `driver_opts`, refusing `up` ("needs to be recreated") on any other key.
+fn document(inspect: &impl serde::Serialize) -> Value {
+    let mut value = serde_json::to_value(inspect).unwrap_or_default();
+    let mut notes = Map::new();
+    if let Some(options) = value.get_mut("Options").and_then(Value::as_object_mut) {
+        let hull_keys: Vec<String> = options
+            .keys()
+            .filter(|key| key.starts_with("io.hull."))
+            .cloned()
+            .collect();
+        for key in hull_keys {
+            if let Some(note) = options.remove(&key) {
+                notes.insert(key, note);
+            }
+        }
+    }
+    if !notes.is_empty() {
+        value["Hull"] = Value::Object(notes);
+    }
+    value
 }
 
 #[derive(Deserialize, Default)]
@@ -185,4 +210,21 @@ async fn disconnect(
     })
     .await?;
     Ok(StatusCode::OK.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hulls_notes_leave_the_driver_options() {
+        let inspect = json!({"Name": "app_default", "Options": {
+            "io.hull.network.outbound": "none", "com.docker.network.driver.mtu": "1500"}});
+        let shown = document(&inspect);
+        assert_eq!(
+            shown["Options"],
+            json!({"com.docker.network.driver.mtu": "1500"})
+        );
+        assert_eq!(shown["Hull"]["io.hull.network.outbound"], "none");
+    }
 }

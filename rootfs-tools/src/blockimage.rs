@@ -139,13 +139,18 @@ pub fn create_writable_disk(path: &Path, size_bytes: u64) -> Result<()> {
     result
 }
 
-/// A private name beside `path` (`.NAME.KIND-PID`), renamed over `path` once complete.
+/// A private name beside `path` (`.NAME.KIND-PID-N`), renamed over `path` once complete.
+/// N tells apart the threads of one process: `hull system service` creates containers on
+/// several at once (docker-compose's services), and on a fresh store each builds the
+/// writable template.
 fn beside(path: &Path, kind: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let parent = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned());
-    parent.join(format!(".{name}.{kind}-{}", std::process::id()))
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    parent.join(format!(".{name}.{kind}-{}-{n}", std::process::id()))
 }
 
 /// Creates a container's writable disk at `path` as a copy of the empty template for
@@ -278,5 +283,36 @@ mod tests {
             "01234567-89ab-cdef-0123-456789abcdef"
         );
         assert_eq!(uuid_from_hex(""), "00000000-0000-0000-0000-000000000000");
+    }
+
+    #[test]
+    fn threads_of_one_process_make_the_template_at_once() {
+        let path = Path::new("/store/templates/writable.img");
+        assert_ne!(beside(path, "tmp"), beside(path, "tmp"));
+        if std::process::Command::new("mkfs.ext4")
+            .arg("-V")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIPPED threads_of_one_process_make_the_template_at_once: no mkfs.ext4");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("hull-template-race-{}", std::process::id()));
+        let templates = dir.join("templates");
+        let made: Vec<Result<()>> = std::thread::scope(|scope| {
+            let disks: Vec<_> = (0..4)
+                .map(|i| {
+                    let (templates, disk) = (&templates, dir.join(format!("rw-{i}.img")));
+                    scope.spawn(move || {
+                        create_writable_disk_from_template(templates, &disk, 64 << 20)
+                    })
+                })
+                .collect();
+            disks.into_iter().map(|d| d.join().unwrap()).collect()
+        });
+        let _ = fs::remove_dir_all(&dir);
+        for result in made {
+            result.unwrap();
+        }
     }
 }

@@ -41,6 +41,30 @@ impl Store {
         tag: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<Image> {
+        self.new_image(base, Some(&mut { layer }), info, edit, tag, progress)
+    }
+
+    /// A new image with `base`'s layers and config after `edit`, and a history entry
+    /// without a layer (a build's CMD, ENV, LABEL...).
+    pub fn commit_config(
+        &self,
+        base: &str,
+        info: &CommitInfo,
+        edit: impl FnOnce(&mut ImageConfiguration),
+        tag: Option<&str>,
+    ) -> Result<Image> {
+        self.new_image(base, None::<&mut &[u8]>, info, edit, tag, &())
+    }
+
+    fn new_image(
+        &self,
+        base: &str,
+        layer: Option<&mut impl Read>,
+        info: &CommitInfo,
+        edit: impl FnOnce(&mut ImageConfiguration),
+        tag: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<Image> {
         let tags = match tag {
             Some(tag) => vec![reference::normalize(tag)?],
             None => Vec::new(),
@@ -63,15 +87,21 @@ impl Store {
             media_type: Some(MEDIA_OCI_LAYER_TAR),
             diff_id: None,
         };
-        let added = ingest_layer(self, &work, layer, &spec, progress)?;
+        let added = match layer {
+            Some(layer) => Some(ingest_layer(self, &work, layer, &spec, progress)?),
+            None => None,
+        };
         edit(&mut config);
-        let mut diff_ids = config.rootfs().diff_ids().clone();
-        diff_ids.push(added.diff_id.clone());
-        config.rootfs_mut().set_diff_ids(diff_ids);
+        if let Some(added) = &added {
+            let mut diff_ids = config.rootfs().diff_ids().clone();
+            diff_ids.push(added.diff_id.clone());
+            config.rootfs_mut().set_diff_ids(diff_ids);
+        }
         let mut history = config.history().clone().unwrap_or_default();
         let mut entry = HistoryBuilder::default()
             .created(info.created.clone())
-            .created_by(info.created_by.clone());
+            .created_by(info.created_by.clone())
+            .empty_layer(added.is_none());
         if let Some(author) = &info.author {
             entry = entry.author(author.clone());
         }
@@ -92,7 +122,7 @@ impl Store {
             source: std::io::Error::other(e),
         })?;
         let mut layers = base_record.layers;
-        layers.push(added);
+        layers.extend(added);
         let record = assemble_image(&work, &config_bytes, layers, None)?;
         let mut images = self.commit(&work, vec![NewImage { record, tags }])?;
         images

@@ -4,10 +4,12 @@
 mod archive;
 mod attach;
 mod create_body;
+mod inspect;
 mod logs;
 mod summary;
 mod wait;
 
+pub use inspect::fill_missing;
 pub use summary::unix_seconds;
 
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +30,7 @@ pub fn routes() -> Router<Shared> {
         .route("/containers/json", get(summary::list))
         .route("/containers/create", post(create))
         .route("/containers/prune", post(prune))
-        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/json", get(inspect::inspect))
         .route("/containers/{id}/start", post(attach::start))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/wait", post(wait::wait))
@@ -79,11 +81,6 @@ async fn create(
         Json(json!({"Id": container.id, "Warnings": []})),
     )
         .into_response())
-}
-
-async fn inspect(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
-    let value = blocking(&state, move |s| Ok(s.containers.inspect(&id)?)).await?;
-    Ok(Json(value).into_response())
 }
 
 fn no_content() -> Response {

@@ -12,7 +12,8 @@ use axum::response::Response;
 use serde_json::json;
 use std::time::Duration;
 
-const POLL: Duration = Duration::from_millis(50);
+/// How often the journal is read: the client's exit waits on this answer.
+const POLL: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Condition {

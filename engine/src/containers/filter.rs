@@ -1,7 +1,9 @@
 //! `ps --filter KEY=VALUE`, as Docker matches them: `id` and `name` by substring (a name
 //! pattern may be anchored with `^`/`$`), `label` (`KEY` or `KEY=VALUE`), `status`,
 //! `exited`, `ancestor` (the image as named or its id), `before`/`since` (another
-//! container). Filters with different keys must all match; several of one key, any.
+//! container). Filters with different keys must all match; several of one key, any,
+//! except `label`: every label asked for must be there (Docker's `MatchKVList`; what
+//! docker-compose's `label=project=P` plus `label=oneoff=False` relies on).
 
 use crate::container::{Container, Status};
 use crate::error::{Error, Result};
@@ -85,7 +87,7 @@ impl ContainerFilter {
                     if values.peek().is_none() {
                         return true;
                     }
-                    values.any(|(_, value)| match *key {
+                    let one = |(_, value): &(String, String)| match *key {
                         "before" | "since" => bounds.iter().any(|(k, at)| {
                             k == key
                                 && at.is_some_and(|at| {
@@ -98,7 +100,12 @@ impl ContainerFilter {
                                 })
                         }),
                         _ => matches(container, key, value),
-                    })
+                    };
+                    if *key == "label" {
+                        values.all(one)
+                    } else {
+                        values.any(one)
+                    }
                 })
             })
             .map(|(_, c)| c.clone())
@@ -229,6 +236,9 @@ mod tests {
         assert_eq!(names(&["exited=3"], &all), ["db"]);
         assert_eq!(names(&["label=tier"], &all), ["web", "db"]);
         assert_eq!(names(&["label=tier=back"], &all), ["db"]);
+        // Labels: every one asked for (docker-compose's project and one-off labels).
+        assert_eq!(names(&["label=tier", "label=tier=front"], &all), ["web"]);
+        assert!(names(&["label=tier=front", "label=tier=back"], &all).is_empty());
         assert_eq!(names(&["name=web", "status=exited"], &all), ["webapp"]);
         assert_eq!(names(&["name=db", "name=webapp"], &all), ["db", "webapp"]);
         assert_eq!(names(&["ancestor=busybox:latest"], &all).len(), 3);

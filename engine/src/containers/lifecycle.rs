@@ -130,9 +130,11 @@ impl Containers {
         loop {
             let now = self.store.load(&container.id)?;
             if now.state.status == Status::Running {
+                reap_later(child);
                 return Ok(());
             }
             if now.state.finished_at.is_some() {
+                reap_later(child);
                 if now.state.exit_code == HULL_ERROR {
                     let why = now.state.error;
                     bail!(
@@ -278,6 +280,14 @@ impl Containers {
             .record_event("kill", container, &[("signal", signal.to_string())]);
         Ok(())
     }
+}
+
+/// Waits for the shim in the background: a long-lived front-end (`hull system service`)
+/// must reap every supervisor it started, or each leaves a zombie behind.
+fn reap_later(mut child: std::process::Child) {
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
 }
 
 /// A signal by name (`SIGUSR1`, `usr1`) or number, as `--stop-signal` takes it.

@@ -5,7 +5,6 @@ use super::Containers;
 use crate::error::Result;
 use crate::supervisor::pump::LogRecord;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::Path;
 use std::time::Duration;
 
 /// Which of the container's streams a piece of output came from.
@@ -69,7 +68,12 @@ impl Containers {
         };
         let mut records = Vec::new();
         let mut line = String::new();
-        while reader.read_line(&mut line)? > 0 {
+        while let read @ 1.. = reader.read_line(&mut line)? {
+            if !line.ends_with('\n') {
+                // Still being written: a follow reads it whole later.
+                reader.seek(SeekFrom::Current(-i64::try_from(read).unwrap_or(i64::MAX)))?;
+                break;
+            }
             if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
                 records.push(record);
             }
@@ -83,14 +87,10 @@ impl Containers {
         if !request.follow {
             return Ok(());
         }
-        let mut position = reader.stream_position()?;
+        // The open file is read to its end even after a removal (`--rm`, or a client that
+        // removes the container as soon as `wait` answers, as docker-py's `run` does).
         loop {
-            // A --rm container's files go with it when it ends: that ends the stream too.
-            let Some(read) = read_complete_records(&path, position, request.timestamps, sink)?
-            else {
-                return Ok(());
-            };
-            position = read;
+            read_complete_records(&mut reader, request.timestamps, sink)?;
             if reader_left.get() {
                 return Ok(());
             }
@@ -102,15 +102,7 @@ impl Containers {
                 Ok(Some(now)) if now.is_running() => std::thread::sleep(FOLLOW_INTERVAL),
                 _ => {
                     // One last read after the exit so nothing written just before is lost.
-                    let Ok(mut file) = std::fs::File::open(&path) else {
-                        return Ok(());
-                    };
-                    file.seek(SeekFrom::Start(position))?;
-                    for line in BufReader::new(file).lines().map_while(Result::ok) {
-                        if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
-                            emit_record(&record, request.timestamps, sink);
-                        }
-                    }
+                    read_complete_records(&mut reader, request.timestamps, sink)?;
                     return Ok(());
                 }
             }
@@ -118,31 +110,29 @@ impl Containers {
     }
 }
 
-/// Hands the whole records after `position` to `sink`; the position after them, or None
-/// when the log is gone.
+/// Hands the whole records from `reader`'s position on to `sink`; a record still being
+/// written is left for the next call.
 fn read_complete_records(
-    path: &Path,
-    mut position: u64,
+    reader: &mut BufReader<std::fs::File>,
     timestamps: bool,
     sink: &mut dyn FnMut(LogStream, &str),
-) -> Result<Option<u64>> {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return Ok(None);
-    };
-    file.seek(SeekFrom::Start(position))?;
-    let mut reader = BufReader::new(file);
+) -> Result<()> {
     let mut line = String::new();
-    while reader.read_line(&mut line)? > 0 {
-        if !line.ends_with('\n') {
-            break; // A record being written: read it whole next round.
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line)?;
+        if read == 0 {
+            return Ok(());
         }
-        position += line.len() as u64;
+        if !line.ends_with('\n') {
+            let back = i64::try_from(read).unwrap_or(i64::MAX);
+            reader.seek(SeekFrom::Current(-back))?;
+            return Ok(());
+        }
         if let Ok(record) = serde_json::from_str::<LogRecord>(&line) {
             emit_record(&record, timestamps, sink);
         }
-        line.clear();
     }
-    Ok(Some(position))
 }
 
 /// Hands one record written while following to `sink` (with `timestamps`, each of its

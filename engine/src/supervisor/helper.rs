@@ -59,6 +59,21 @@ pub fn lock_disks(dir: &Path) -> Result<Flock<File>> {
         .map_err(|(_, e)| anyhow::anyhow!("cannot lock the container's disks: {e}"))
 }
 
+/// Whether some process holds the disk lock of the container whose directory is `dir` right
+/// now: its supervisor from before it leases an address until its VM has ended (or a
+/// helper VM). Another container's start asks this before it reclaims that container's
+/// address lease as stale: a container still booting is not `Running` yet, but its lease
+/// is not stale.
+pub fn disks_in_use(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join("disks.lock")) else {
+        return false;
+    };
+    matches!(
+        Flock::lock(file, FlockArg::LockSharedNonblock),
+        Err((_, nix::errno::Errno::EWOULDBLOCK))
+    )
+}
+
 impl HelperVm {
     /// Boots the stopped `container`'s disks in hold mode; returns once its control socket
     /// listens (archive sessions wait there for the guest to be ready).

@@ -78,7 +78,11 @@ fn boot_and_wait(
     let paths = store.paths(&container.id);
     let options = &container.options;
     let artifacts = engines.guest(options.engine)?;
-    // Held until the VM has ended: its drop gives the address back.
+    // Held for the VM's life: a `hull cp` helper VM on these disks waits for it (and this
+    // waits for a helper that is copying). Taken before the address is leased: while it is
+    // held, other containers' starts know that lease is live (`helper::disks_in_use`).
+    let _disks = helper::lock_disks(&paths.dir)?;
+    // Held until the VM has ended: its drop gives the address back (before `_disks` goes).
     let mut attached = network::attach(networking, store, container)?;
     write_config_disk(&paths.run_spec(), &paths.config_disk(), attached.as_ref())?;
 
@@ -116,9 +120,6 @@ fn boot_and_wait(
             .collect(),
     };
     let engine = engines.engine(options.engine);
-    // Held for the VM's life: a `hull cp` helper VM on these disks waits for it (and this
-    // waits for a helper that is copying).
-    let _disks = helper::lock_disks(&paths.dir)?;
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
     let mut vm = engine.spawn(&spec)?;
     // The VMM holds the taps now: once it is gone, so are they.

@@ -114,7 +114,12 @@ pub fn attach(
         ))
     })?;
 
-    let is_live = |id: &str| containers.find_current(id).is_ok_and(|c| c.is_up());
+    // A container between leasing its address and `Running` (a concurrent start, as
+    // docker-compose's) holds its disk lock: its lease is live too.
+    let is_live = |id: &str| {
+        containers.find_current(id).is_ok_and(|c| c.is_up())
+            || super::helper::disks_in_use(&containers.paths(id).dir)
+    };
     let request = AttachRequest {
         container_id: container.id.clone(),
         name: container.name.clone(),

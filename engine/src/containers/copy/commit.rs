@@ -5,12 +5,14 @@
 
 use super::session_io::SessionOutput;
 use crate::container::state::now_rfc3339;
+use crate::container::Container;
 use crate::containers::commit_changes::{self, ConfigChange};
 use crate::containers::Containers;
 use crate::error::Result;
 use crate::images::Images;
 use hull_protocol::ArchiveRequest;
 use hull_rootfs::{CommitInfo, Image};
+use oci_spec::image::ImageConfiguration;
 
 /// What `hull commit` was asked.
 #[derive(Debug, Clone, Default)]
@@ -36,31 +38,46 @@ impl Containers {
             .map(|c| commit_changes::parse(c))
             .collect::<Result<_>>()?;
         let container = self.find(reference)?;
-        let images = Images::open(&self.root)?;
         let info = CommitInfo {
             author: request.author.clone(),
             comment: request.message.clone(),
             created_by: container.command.join(" "),
             created: now_rfc3339(),
         };
-        let vm = self.copy_vm(&container)?;
-        let freeze = request.pause && container.is_running();
-        let export = ArchiveRequest::ExportChanges { freeze };
-        let mut output = SessionOutput::new(self.archive_session(&container, &vm.socket, export)?);
-        let committed = images.store().commit_layer(
-            &container.image_id,
-            &mut output,
+        let image = self.commit_with(
+            &container,
+            request.pause,
             &info,
             |config| commit_changes::apply(config, &container, &edits),
             request.repository.as_deref(),
-            &(),
-        );
-        let (status, errors) = output.finish();
-        let finished = vm.finish();
-        self.archive_status(reference, "/", status, &errors)?;
-        finished?;
-        let image = committed?;
+        )?;
         self.store.record_event("commit", &container, &[]);
         Ok(image)
+    }
+
+    /// `container`'s changes as a new image whose config is its image's after `edit`
+    /// (`hull commit`, and each RUN and COPY of `hull build`).
+    pub(crate) fn commit_with(
+        &self,
+        container: &Container,
+        pause: bool,
+        info: &CommitInfo,
+        edit: impl FnOnce(&mut ImageConfiguration),
+        tag: Option<&str>,
+    ) -> Result<Image> {
+        let images = Images::open(&self.root)?;
+        let vm = self.copy_vm(container)?;
+        let freeze = pause && container.is_running();
+        let export = ArchiveRequest::ExportChanges { freeze };
+        let mut output = SessionOutput::new(self.archive_session(container, &vm.socket, export)?);
+        let committed =
+            images
+                .store()
+                .commit_layer(&container.image_id, &mut output, info, edit, tag, &());
+        let (status, errors) = output.finish();
+        let finished = vm.finish();
+        self.archive_status(&container.id, "/", status, &errors)?;
+        finished?;
+        Ok(committed?)
     }
 }
