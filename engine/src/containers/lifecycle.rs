@@ -284,10 +284,23 @@ impl Containers {
 
 /// Waits for the shim in the background: a long-lived front-end (`hull system service`)
 /// must reap every supervisor it started, or each leaves a zombie behind.
+/// The thread blocks every signal (it is created with them blocked, so none is delivered
+/// to it even at its start): a front-end that takes signals on a thread of its own
+/// (`run -it`'s SIGWINCH relay) must not have them land here and be lost.
 fn reap_later(mut child: std::process::Child) {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut previous = SigSet::empty();
+    let blocked = pthread_sigmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&SigSet::all()),
+        Some(&mut previous),
+    );
     std::thread::spawn(move || {
         let _ = child.wait();
     });
+    if blocked.is_ok() {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+    }
 }
 
 /// A signal by name (`SIGUSR1`, `usr1`) or number, as `--stop-signal` takes it.
