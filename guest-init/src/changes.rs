@@ -52,6 +52,10 @@ const HULL_WRITTEN: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
 
 pub use hull_protocol::ContainerChange as Change;
 
+fn is_hull_written(relative: &Path) -> bool {
+    HULL_WRITTEN.iter().any(|w| relative == Path::new(w))
+}
+
 /// How an entry of the upper directory reads.
 enum Entry {
     /// A whiteout: the path was deleted.
@@ -118,7 +122,7 @@ fn walk(upper: &Path) -> io::Result<Vec<PathBuf>> {
 pub fn changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
     let mut list = Vec::new();
     for relative in walk(upper)? {
-        if HULL_WRITTEN.iter().any(|w| relative == Path::new(w)) {
+        if is_hull_written(&relative) {
             continue;
         }
         let full = upper.join(&relative);
@@ -164,7 +168,7 @@ pub fn export(upper: &Path, output: impl Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(BufWriter::with_capacity(64 * 1024, output));
     builder.follow_symlinks(false);
     for relative in walk(upper)? {
-        if HULL_WRITTEN.iter().any(|w| relative == Path::new(w)) {
+        if is_hull_written(&relative) {
             continue;
         }
         let full = upper.join(&relative);
@@ -222,6 +226,18 @@ mod tests {
         (dir, lower, upper)
     }
 
+    /// The export of `upper`: its bytes and its entry names.
+    fn exported(upper: &Path) -> (Vec<u8>, Vec<String>) {
+        let mut tar_bytes = Vec::new();
+        export(upper, &mut tar_bytes).unwrap();
+        let names = tar::Archive::new(&tar_bytes[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        (tar_bytes, names)
+    }
+
     #[test]
     fn added_changed_and_hull_written_files_read_as_docker_diff() {
         let (_dir, lower, upper) = tree();
@@ -272,14 +288,7 @@ mod tests {
             }),
             "{list:?}"
         );
-        let mut tar_bytes = Vec::new();
-        export(&upper, &mut tar_bytes).unwrap();
-        let mut archive = tar::Archive::new(&tar_bytes[..]);
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
+        let (tar_bytes, names) = exported(&upper);
         assert!(names.contains(&"bin/.wh.gone".to_string()), "{names:?}");
         // Every header field is filled (a strict reader refuses an empty uid).
         let mut archive = tar::Archive::new(&tar_bytes[..]);
@@ -304,14 +313,7 @@ mod tests {
     #[test]
     fn the_export_is_a_layer_without_hulls_files() {
         let (_dir, _lower, upper) = tree();
-        let mut tar_bytes = Vec::new();
-        export(&upper, &mut tar_bytes).unwrap();
-        let mut archive = tar::Archive::new(&tar_bytes[..]);
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
+        let (_, names) = exported(&upper);
         assert!(names.contains(&"etc/passwd".to_string()), "{names:?}");
         assert!(names.contains(&"tmp/new/file".to_string()), "{names:?}");
         assert!(!names.iter().any(|n| n.contains("hosts")), "{names:?}");

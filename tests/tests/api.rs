@@ -514,8 +514,8 @@ fn tls_on_tcp_needs_a_client_certificate_from_the_given_ca() {
         .port();
     let host = format!("tcp://127.0.0.1:{port}");
     let file = |name: &str| certs.join(name).to_str().unwrap().to_string();
-    let mut service = hull
-        .cmd(&[
+    let start_service = || {
+        hull.cmd(&[
             "system",
             "service",
             "--host",
@@ -529,7 +529,9 @@ fn tls_on_tcp_needs_a_client_certificate_from_the_given_ca() {
             &file("server-key.pem"),
         ])
         .spawn()
-        .unwrap();
+        .unwrap()
+    };
+    let mut service = start_service();
     let config = tempfile::tempdir().unwrap();
     let version = || {
         std::process::Command::new(&client)
@@ -548,22 +550,7 @@ fn tls_on_tcp_needs_a_client_certificate_from_the_given_ca() {
     assert!(answered, "docker over TLS failed: {}", stderr(&last));
     assert_eq!(stdout(&last).trim(), "1.41");
     // Without a client certificate the handshake is refused.
-    let mut service = hull
-        .cmd(&[
-            "system",
-            "service",
-            "--host",
-            &host,
-            "--tlsverify",
-            "--tlscacert",
-            &file("ca.pem"),
-            "--tlscert",
-            &file("server.pem"),
-            "--tlskey",
-            &file("server-key.pem"),
-        ])
-        .spawn()
-        .unwrap();
+    let mut service = start_service();
     let url = format!("https://127.0.0.1:{port}/_ping");
     let curl = |with_cert: bool| {
         let mut command = std::process::Command::new("curl");
