@@ -24,6 +24,9 @@ PACKAGES=(
     # Docker's Python clients, as Debian ships them, drive `hull system service` in the API
     # client tests: docker-py (python3-docker) and docker-compose 1.29.
     python3-docker docker-compose
+    # The API's TLS test makes its certificates with openssl and checks a client without
+    # one is refused with curl.
+    openssl curl
     # Containers' outbound traffic: pasta (passt) in each network's namespace, and
     # iptables to masquerade the containers' subnet to pasta's address there.
     passt iptables
