@@ -104,7 +104,8 @@ fn engine_status(err: &EngineError) -> StatusCode {
         | E::InvalidName(_)
         | E::InvalidArgument(_)
         | E::NotABaseImage(_)
-        | E::Copy(_) => StatusCode::BAD_REQUEST,
+        | E::Copy(_)
+        | E::Build(_) => StatusCode::BAD_REQUEST,
         E::NameInUse(_)
         | E::RemoveRunning(_)
         | E::KillNotRunning(..)

@@ -136,9 +136,10 @@ async fn commit(State(state): State<Shared>, params: Params) -> ApiResult<Respon
 
 async fn list(State(state): State<Shared>, params: Params) -> ApiResult<Response> {
     let terms = params.filter_terms()?;
+    let all = params.flag("all", false);
     let rows = blocking(&state, move |s| {
         let filter = ImageFilter::parse(&terms, None)?;
-        Ok(s.images()?.list_matching(&filter)?)
+        Ok(s.images()?.list_matching(&filter, all)?)
     })
     .await?;
     // One summary per image, all its tags together.

@@ -114,6 +114,8 @@ pub enum Command {
     Diff(commands::diff::DiffArgs),
     /// Create a new image from a container's changes.
     Commit(commands::commit::CommitArgs),
+    /// Build an image from a Dockerfile.
+    Build(commands::build::BuildArgs),
     /// Show the hull version information.
     Version(commands::version::VersionArgs),
     /// Supervise one container's VM (started detached by `run -d` and `start`).

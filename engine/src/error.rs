@@ -71,6 +71,9 @@ pub enum Error {
     /// A flag value Docker would refuse (its message).
     #[error("{0}")]
     InvalidArgument(String),
+    /// `hull build` failed: a Dockerfile or context error, or a step that failed.
+    #[error("{0}")]
+    Build(String),
     #[error(transparent)]
     Image(#[from] hull_rootfs::StoreError),
     /// A network refused or failed (Docker's wording where Docker has the same failure).

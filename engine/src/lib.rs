@@ -6,6 +6,7 @@
 //! - [`containers::Containers`]: create, start, attach, exec, wait, stop, kill, rm, inspect,
 //!   list, logs.
 //! - [`images::Images`]: resolve, load, save, tag, rmi, history, prune, inspect, bootstrap.
+//! - [`build`]: `hull build`, a Dockerfile's steps run in build VMs.
 //! - [`networks::Networks`]: network create, ls, inspect, rm, prune (the host side lives
 //!   in the `hull-network` crate).
 //! - [`vm`]: the [`vm::Engine`] trait, its QEMU and hull-vmm implementations, and
@@ -13,6 +14,7 @@
 //! - [`supervisor`]: boots one container's VM and serves its control socket
 //!   ([`supervisor::wire`] is that socket's format).
 
+pub mod build;
 pub mod capabilities;
 pub mod container;
 pub mod containers;

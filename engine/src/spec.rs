@@ -55,6 +55,8 @@ pub struct ProcessFlags {
     /// The container gets a network interface (not `--network none`): its process then
     /// shares the guest's network namespace, where hull-init configures `eth0`.
     pub networked: bool,
+    /// The process never runs: hull-init holds the container for execs (build steps).
+    pub hold: bool,
 }
 
 /// One `--ulimit`: a resource (`nofile`, `nproc`, ...) and its soft and hard limits.
@@ -315,6 +317,12 @@ pub fn runtime_spec(
         annotations.insert(
             hull_protocol::ANNOTATION_INIT.into(),
             hull_protocol::ENABLED.into(),
+        );
+    }
+    if flags.hold {
+        annotations.insert(
+            hull_protocol::ANNOTATION_MODE.into(),
+            hull_protocol::MODE_HOLD.into(),
         );
     }
     if !flags.extra_hosts.is_empty() {

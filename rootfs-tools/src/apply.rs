@@ -17,6 +17,7 @@
 //! OCI whiteouts become overlayfs whiteouts: `.wh.NAME` -> character device 0/0 named NAME,
 //! `.wh..wh..opq` -> xattr `trusted.overlay.opaque=y` on its directory.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -70,12 +71,35 @@ pub(crate) fn apply_layer<R: Read>(
     layer: &str,
     limits: ApplyLimits,
 ) -> Result<(R, ApplyStats)> {
+    apply(reader, root, layer, limits, None)
+}
+
+/// Applies the tar stream `reader` over `root`, which holds the layers below it already
+/// applied (a squash of several layers into one): an opaque directory loses what the
+/// layers below put in it, as overlayfs would hide it.
+pub(crate) fn apply_layer_over<R: Read>(
+    reader: R,
+    root: &Path,
+    layer: &str,
+    limits: ApplyLimits,
+) -> Result<(R, ApplyStats)> {
+    apply(reader, root, layer, limits, Some(HashSet::new()))
+}
+
+fn apply<R: Read>(
+    reader: R,
+    root: &Path,
+    layer: &str,
+    limits: ApplyLimits,
+    written: Option<HashSet<PathBuf>>,
+) -> Result<(R, ApplyStats)> {
     let mut applier = Applier {
         root,
         layer,
         limits,
         stats: ApplyStats::default(),
         dirs: Vec::new(),
+        written,
     };
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| applier.stream_error(e))?;
@@ -95,6 +119,9 @@ struct Applier<'a> {
     stats: ApplyStats,
     /// Directories whose mode and times are set last: creating children changes their mtime.
     dirs: Vec<(PathBuf, Meta)>,
+    /// Over lower layers (a squash): the paths this layer wrote, which an opaque marker of
+    /// their directory keeps.
+    written: Option<HashSet<PathBuf>>,
 }
 
 impl Applier<'_> {
@@ -143,10 +170,14 @@ impl Applier<'_> {
         let rel = clean_path(&raw).map_err(|reason| self.reject(&raw, reason))?;
         let meta = self.read_meta(&mut entry, &raw)?;
         let path = self.prepare_parents(&rel, &raw)?;
+        if let Some(written) = self.written.as_mut() {
+            written.insert(path.clone());
+        }
 
         if let Some(name) = rel.file_name().and_then(|n| n.to_str()) {
             if name == OPAQUE_MARKER {
                 let dir = path.parent().unwrap_or(self.root);
+                self.clear_lower_children(dir)?;
                 return rustix::fs::lsetxattr(dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
                     .map_err(|e| self.privileged("set the opaque xattr", dir, e));
             }
@@ -216,6 +247,23 @@ impl Applier<'_> {
             }
         }
         self.set_meta(&path, &meta, kind == EntryType::Symlink)
+    }
+
+    /// Over lower layers, removes what they put in `dir` (an opaque directory of this one).
+    fn clear_lower_children(&self, dir: &Path) -> Result<()> {
+        let Some(written) = &self.written else {
+            return Ok(());
+        };
+        if !is_real_dir(dir) {
+            return Ok(());
+        }
+        for entry in fs::read_dir(dir).io("list", dir)? {
+            let child = entry.io("list", dir)?.path();
+            if !written.contains(&child) {
+                remove_any(&child)?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads owner, mode, mtime and xattrs from the header and its PAX records.
@@ -551,6 +599,73 @@ mod tests {
         assert!(clean_path(Path::new("a/../../etc")).is_err());
         assert!(clean_path(Path::new("/etc/passwd")).is_err());
         assert_eq!(clean_path(Path::new("./")).unwrap(), Path::new(""));
+    }
+
+    fn layer(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(1_700_000_000);
+            match content {
+                Some(bytes) => {
+                    header.set_entry_type(EntryType::Regular);
+                    header.set_mode(0o644);
+                    header.set_size(bytes.len() as u64);
+                    builder.append_data(&mut header, name, *bytes).unwrap();
+                }
+                None => {
+                    header.set_entry_type(EntryType::Directory);
+                    header.set_mode(0o755);
+                    header.set_size(0);
+                    builder.append_data(&mut header, name, &[][..]).unwrap();
+                }
+            }
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn layers_squash_as_overlayfs_stacks_them() {
+        // mknod and trusted.* xattrs need root (as every layer conversion does).
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIPPED layers_squash_as_overlayfs_stacks_them: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let limits = ApplyLimits {
+            max_bytes: 1 << 20,
+            max_entries: 100,
+        };
+        let bottom = layer(&[
+            ("a/", None),
+            ("a/x", Some(b"x")),
+            ("a/y", Some(b"y")),
+            ("b", Some(b"b")),
+            ("c/", None),
+            ("c/keep", Some(b"k")),
+        ]);
+        let top = layer(&[
+            ("a/", None),
+            ("a/z", Some(b"z")),
+            ("a/.wh..wh..opq", Some(b"")),
+            (".wh.b", Some(b"")),
+            ("c/new", Some(b"n")),
+        ]);
+        apply_layer_over(&bottom[..], dir.path(), "bottom", limits).unwrap();
+        apply_layer_over(&top[..], dir.path(), "top", limits).unwrap();
+        let root = dir.path();
+        assert!(
+            root.join("a/z").is_file(),
+            "written by the opaque layer itself"
+        );
+        assert!(!root.join("a/x").exists() && !root.join("a/y").exists());
+        let whiteout = fs::symlink_metadata(root.join("b")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+            &whiteout.file_type()
+        ));
+        assert!(root.join("c/keep").is_file() && root.join("c/new").is_file());
     }
 
     #[test]

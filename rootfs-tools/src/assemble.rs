@@ -85,5 +85,6 @@ pub(crate) fn assemble_image(
         config_size: config_bytes.len() as u64,
         layers,
         added: now_rfc3339(),
+        parent: None,
     })
 }

@@ -26,7 +26,14 @@ pub struct CommitInfo {
     pub created_by: String,
     /// RFC 3339 time of the commit.
     pub created: String,
+    /// Docker's config keys the OCI config has no field for ([`DOCKER_CONFIG_EXTENSIONS`]),
+    /// set in the new image's `config` (`Null` removes one); the base's are kept otherwise.
+    pub config_extensions: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Docker's image config keys outside the OCI spec that a build sets and keeps:
+/// `HEALTHCHECK`, `ONBUILD`, `SHELL`.
+pub const DOCKER_CONFIG_EXTENSIONS: [&str; 3] = ["Healthcheck", "OnBuild", "Shell"];
 
 impl Store {
     /// A new image: `base`'s layers, then `layer` (a tar, possibly with OCI whiteouts); its
@@ -117,16 +124,50 @@ impl Store {
         if info.author.is_some() {
             config.set_author(info.author.clone());
         }
-        let config_bytes = serde_json::to_vec(&config).map_err(|e| StoreError::Corrupt {
-            what: "the new image config".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let config_bytes = with_extensions(&config, &base_config, &info.config_extensions)?;
         let mut layers = base_record.layers;
         layers.extend(added);
-        let record = assemble_image(&work, &config_bytes, layers, None)?;
+        let mut record = assemble_image(&work, &config_bytes, layers, None)?;
+        record.parent = Some(base_id);
         let mut images = self.commit(&work, vec![NewImage { record, tags }])?;
         images
             .pop()
             .ok_or_else(|| StoreError::ConcurrentChange("the committed image vanished".into()))
     }
+}
+
+/// `config` as JSON with [`DOCKER_CONFIG_EXTENSIONS`] from `base_config` (the base image's
+/// JSON), then `extensions`, in its `config` object.
+fn with_extensions(
+    config: &ImageConfiguration,
+    base_config: &[u8],
+    extensions: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<u8>> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+        what: "the new image config".into(),
+        source: std::io::Error::other(e),
+    };
+    let mut value = serde_json::to_value(config).map_err(corrupt)?;
+    let base: serde_json::Value = serde_json::from_slice(base_config).unwrap_or_default();
+    let mut merged = serde_json::Map::new();
+    for key in DOCKER_CONFIG_EXTENSIONS {
+        if let Some(kept) = base.get("config").and_then(|c| c.get(key)) {
+            merged.insert(key.to_owned(), kept.clone());
+        }
+    }
+    for (key, extension) in extensions {
+        merged.insert(key.clone(), extension.clone());
+    }
+    merged.retain(|_, v| !v.is_null());
+    if !merged.is_empty() {
+        if let Some(root) = value.as_object_mut() {
+            let runtime = root
+                .entry("config")
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let Some(runtime) = runtime.as_object_mut() {
+                runtime.extend(merged);
+            }
+        }
+    }
+    serde_json::to_vec(&value).map_err(corrupt)
 }

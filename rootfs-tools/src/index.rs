@@ -42,6 +42,20 @@ pub(crate) struct ImageRecord {
     pub(crate) layers: Vec<LayerRecord>,
     /// When this store got the image (RFC 3339).
     pub(crate) added: String,
+    /// The image this one was committed or built on (Docker's `Parent`; None for images
+    /// loaded or pulled): `images` hides an untagged parent and `image prune` keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parent: Option<String>,
+}
+
+impl Index {
+    /// Whether some image names `id` as its parent (Docker: an image with children is an
+    /// intermediate one, not dangling).
+    pub(crate) fn has_children(&self, id: &str) -> bool {
+        self.images
+            .values()
+            .any(|record| record.parent.as_deref() == Some(id))
+    }
 }
 
 /// One layer of an image.

@@ -69,6 +69,7 @@ mod oci;
 mod progress;
 mod reference;
 mod source;
+mod squash;
 mod store;
 mod tool;
 mod treetar;
@@ -77,7 +78,7 @@ mod workdir;
 
 pub use blockimage::{create_writable_disk, create_writable_disk_from_template, FsType};
 pub use bootstrap::BaseImage;
-pub use commit::CommitInfo;
+pub use commit::{CommitInfo, DOCKER_CONFIG_EXTENSIONS};
 pub use error::{Result, StoreError};
 pub use image::{
     short_id, HistoryEntry, Image, ImageInspect, ImageSummary, InspectHull, InspectRootFs,

@@ -229,15 +229,25 @@ impl Store {
         })
     }
 
-    /// Every image, one row per reference (dangling images once, as `<none>`), newest first.
-    pub fn list(&self) -> Result<Vec<ImageSummary>> {
+    /// The image's config as stored (Docker's keys outside the OCI spec included).
+    pub fn raw_config(&self, reference: &str) -> Result<serde_json::Value> {
+        let index = self.read_index()?;
+        let id = resolve_id(&index, reference)?;
+        let path = self.blob_path(&id)?;
+        let bytes = fs::read(&path).io("read image config", &path)?;
+        from_json(&bytes, &format!("image config {id}"))
+    }
+
+    /// Every image, one row per reference (dangling images once, as `<none>`), newest first;
+    /// untagged intermediate images (a build's steps) only with `intermediates` (`-a`).
+    pub fn list(&self, intermediates: bool) -> Result<Vec<ImageSummary>> {
         let index = self.read_index()?;
         let mut rows = Vec::new();
         for record in index.images.values() {
             let created = self.created_of(record);
             let size = record.layers.iter().map(|l| l.diff_size).sum();
             let refs = index.refs_of(&record.id);
-            if refs.is_empty() {
+            if refs.is_empty() && (intermediates || !index.has_children(&record.id)) {
                 rows.push(ImageSummary {
                     repository: "<none>".into(),
                     tag: "<none>".into(),
@@ -328,8 +338,9 @@ impl Store {
                     removed.push(Removed::Untagged(name));
                 }
                 if !used {
-                    index.images.remove(&id);
+                    let parent = index.images.remove(&id).and_then(|r| r.parent);
                     removed.push(Removed::Deleted(id.clone()));
+                    remove_orphaned_parents(&mut index, parent, in_use, &mut removed);
                 }
             }
         }
@@ -347,15 +358,18 @@ impl Store {
         let ids: Vec<String> = index.images.keys().cloned().collect();
         for id in ids {
             let refs = index.refs_of(&id);
-            if (!refs.is_empty() && !all) || in_use(&id) {
+            // Docker's dangling: untagged and no child (a build's steps stay with its image).
+            let dangling = refs.is_empty() && !index.has_children(&id);
+            if (!dangling && !all) || in_use(&id) || !index.images.contains_key(&id) {
                 continue;
             }
             for name in refs {
                 index.refs.remove(&name);
                 report.removed.push(Removed::Untagged(name));
             }
-            index.images.remove(&id);
+            let parent = index.images.remove(&id).and_then(|r| r.parent);
             report.removed.push(Removed::Deleted(id));
+            remove_orphaned_parents(&mut index, parent, in_use, &mut report.removed);
         }
         self.write_index(&index)?;
         report.reclaimed_bytes = self.collect_garbage(&index)?;
@@ -376,11 +390,18 @@ impl Store {
                 keep_layers.insert(self.layer_path(&layer.diff_id, layer.fstype)?);
             }
         }
+        let records: Vec<&[crate::index::LayerRecord]> =
+            index.images.values().map(|r| r.layers.as_slice()).collect();
+        let keep_squashes: BTreeSet<PathBuf> = self.squashes_in_use(&records).into_iter().collect();
         let mut freed = 0;
         for (dir, keep) in [
             (self.blobs_dir(), keep_blobs),
             (self.layers_dir(), keep_layers),
+            (self.squashed_dir(), keep_squashes),
         ] {
+            if !dir.exists() {
+                continue;
+            }
             for entry in fs::read_dir(&dir).io("list", &dir)? {
                 let path = entry.io("list", &dir)?.path();
                 if !keep.contains(&path) {
@@ -513,6 +534,27 @@ impl Store {
 }
 
 /// The image id `reference` names: a reference first, then a full id or id prefix.
+/// Docker's rmi of a built image: its untagged parents go with it, up the chain, while
+/// nothing else (another child, a tag, a container) keeps them.
+fn remove_orphaned_parents(
+    index: &mut Index,
+    mut parent: Option<String>,
+    in_use: &dyn Fn(&str) -> bool,
+    removed: &mut Vec<Removed>,
+) {
+    while let Some(id) = parent.take() {
+        let orphan = index.images.contains_key(&id)
+            && index.refs_of(&id).is_empty()
+            && !index.has_children(&id)
+            && !in_use(&id);
+        if !orphan {
+            return;
+        }
+        parent = index.images.remove(&id).and_then(|r| r.parent);
+        removed.push(Removed::Deleted(id));
+    }
+}
+
 pub(crate) fn resolve_id(index: &Index, reference: &str) -> Result<String> {
     if let Ok(name) = reference::normalize(reference) {
         if let Some(id) = index.refs.get(&name) {

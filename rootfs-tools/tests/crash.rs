@@ -104,7 +104,7 @@ fn tmp_has(root: &Path, prefix: &str) -> bool {
 /// Opens the store like the next hull process would and checks it is consistent.
 fn assert_consistent(root: &Path, expected_rows: &[hull_rootfs::ImageSummary]) -> Result<Store> {
     let store = Store::open(root)?;
-    let rows = store.list()?;
+    let rows = store.list(true)?;
     let names = |r: &[hull_rootfs::ImageSummary]| {
         r.iter()
             .map(|r| format!("{}:{}", r.repository, r.tag))
@@ -140,7 +140,7 @@ fn assert_consistent(root: &Path, expected_rows: &[hull_rootfs::ImageSummary]) -
 }
 
 fn kill_when(root: &Path, archive: &Path, prefix: &str) -> Result<()> {
-    let before = Store::open(root)?.list()?;
+    let before = Store::open(root)?.list(true)?;
     let mut child = spawn_helper(root, archive)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !tmp_has(root, prefix) {
@@ -154,7 +154,10 @@ fn kill_when(root: &Path, archive: &Path, prefix: &str) -> Result<()> {
     child.kill()?; // SIGKILL
     child.wait()?;
     let store = assert_consistent(root, &before)?;
-    ensure!(store.list()? == before, "a killed load changed the listing");
+    ensure!(
+        store.list(true)? == before,
+        "a killed load changed the listing"
+    );
     let image = store.load(archive, &())?.remove(0);
     ensure!(image.layers.iter().all(|l| l.path.exists()));
     ensure!(store.resolve("big:latest")?.id == image.id);
@@ -208,7 +211,7 @@ fn kill_9_at_spread_out_moments_never_leaves_half_an_image() -> Result<()> {
     let total = started.elapsed();
     eprintln!("one load of the 16 MiB archive in a helper: {total:?}");
     let root = store_with_one_image(dir.path(), "store")?;
-    let before = Store::open(&root)?.list()?;
+    let before = Store::open(&root)?.list(true)?;
     for step in 1..=6u32 {
         let mut child = spawn_helper(&root, &archive)?;
         std::thread::sleep(total * step / 6);
@@ -222,6 +225,6 @@ fn kill_9_at_spread_out_moments_never_leaves_half_an_image() -> Result<()> {
     }
     let store = Store::open(&root)?;
     store.load(&archive, &())?;
-    ensure!(store.list()?.len() == before.len() + 1);
+    ensure!(store.list(true)?.len() == before.len() + 1);
     Ok(())
 }

@@ -54,7 +54,7 @@ impl Fixture {
 
     /// Loads `archive` expecting an error; checks store and outside are unchanged.
     fn reject(&self, archive: Vec<u8>) -> StoreError {
-        let before = (self.store.list().unwrap(), files(&self.root));
+        let before = (self.store.list(true).unwrap(), files(&self.root));
         let path = self.outside.parent().unwrap().join("hostile.tar");
         fs::write(&path, archive).unwrap();
         let err = self
@@ -63,7 +63,7 @@ impl Fixture {
             .expect_err("hostile archive must be rejected");
         eprintln!("rejected with: {err}");
         assert_eq!(
-            self.store.list().unwrap(),
+            self.store.list(true).unwrap(),
             before.0,
             "the store lists the same images"
         );

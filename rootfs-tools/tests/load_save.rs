@@ -131,8 +131,8 @@ fn tag_rmi_prune_follow_docker() -> anyhow::Result<()> {
     let image = load_bytes(&store, dir.path(), "in.tar", two_layer_archive()).remove(0);
     store.tag("app:v1", "app:latest")?;
     store.tag(&image.id[7..19], "other")?;
-    assert_eq!(store.list()?.len(), 3);
-    assert!(store.list()?.iter().all(|row| row.id == image.id));
+    assert_eq!(store.list(true)?.len(), 3);
+    assert!(store.list(true)?.iter().all(|row| row.id == image.id));
 
     let never = |_: &str| false;
     let always = |_: &str| true;
@@ -159,7 +159,7 @@ fn tag_rmi_prune_follow_docker() -> anyhow::Result<()> {
         store.remove("app:v1", true, &always)?,
         vec![Removed::Untagged("app:v1".into())]
     );
-    let rows = store.list()?;
+    let rows = store.list(true)?;
     assert_eq!(
         (
             rows.len(),
@@ -179,7 +179,7 @@ fn tag_rmi_prune_follow_docker() -> anyhow::Result<()> {
     let report = store.prune(false, &never)?;
     assert_eq!(report.removed, vec![Removed::Deleted(image.id.clone())]);
     assert!(report.reclaimed_bytes > 0);
-    assert!(store.list()?.is_empty());
+    assert!(store.list(true)?.is_empty());
     assert_eq!(fs::read_dir(dir.path().join("store/layers"))?.count(), 0);
     assert_eq!(
         fs::read_dir(dir.path().join("store/blobs/sha256"))?.count(),
@@ -382,7 +382,7 @@ fn concurrent_loads_into_one_store_all_land() -> anyhow::Result<()> {
         });
     });
     let store = Store::open(&root)?;
-    assert_eq!(store.list()?.len(), 5);
+    assert_eq!(store.list(true)?.len(), 5);
     for i in 0..4 {
         assert!(store
             .resolve(&format!("img{i}"))?

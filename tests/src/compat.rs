@@ -260,6 +260,19 @@ impl Podman {
     pub fn command(&self) -> &str {
         &self.side.command
     }
+
+    /// `podman load -i ARCHIVE`, then `podman run --rm --network none IMAGE`: its output.
+    pub fn load_and_run(&self, archive: &std::path::Path, image: &str) -> std::process::Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "$D load -i {} >/dev/null && $D run --rm --network none {image}",
+                archive.display()
+            ))
+            .env("D", &self.side.command)
+            .output()
+            .expect("sh runs")
+    }
 }
 
 impl Drop for Podman {

@@ -6,7 +6,6 @@
 #![allow(clippy::tests_outside_test_module)]
 
 use hull_tests::{setup, stderr, stdout, wait_until, which};
-use std::process::Command;
 use std::time::Duration;
 
 #[test]
@@ -140,15 +139,7 @@ fn podman_loads_and_runs_a_committed_image_hull_saved() {
     hull.ok(&["commit", "-c", "CMD cat /made", "made", "localhost/made:1"]);
     let archive = hull.root.path().join("made.tar");
     hull.ok(&["save", "-o", archive.to_str().unwrap(), "localhost/made:1"]);
-    let run = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "$D load -i {} >/dev/null && $D run --rm --network none localhost/made:1",
-            archive.display()
-        ))
-        .env("D", podman.command())
-        .output()
-        .unwrap();
+    let run = podman.load_and_run(&archive, "localhost/made:1");
     assert!(run.status.success(), "podman: {}", stderr(&run));
     assert_eq!(stdout(&run), "from-hull\n");
 }

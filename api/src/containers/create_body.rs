@@ -248,6 +248,7 @@ impl CreateBody {
                     hard: u.hard,
                 })
                 .collect(),
+            hold: false,
         })
     }
 }

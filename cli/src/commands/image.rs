@@ -15,7 +15,7 @@ pub struct ImagesArgs {
     /// Only show image IDs.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Show all images (hull keeps no intermediate images, so the same as without).
+    /// Show all images, a build's intermediate ones too.
     #[arg(short, long)]
     pub all: bool,
     /// Output format: `table`, `json` (one object per line) or a Go template
@@ -172,7 +172,7 @@ pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
     let filter = ImageFilter::parse(&args.filters, args.reference.as_deref())
         .map_err(crate::exit::daemon_error)?;
     let store = super::images(globals)?;
-    let rows = store.list_matching(&filter)?;
+    let rows = store.list_matching(&filter, args.all)?;
     let id = |full: &str| -> String {
         if args.no_trunc {
             full.to_string()

@@ -1,6 +1,7 @@
 //! One file per verb: a clap `Args` struct and a `run` function returning the exit status.
 
 pub mod attach;
+pub mod build;
 pub mod commit;
 pub mod container;
 pub mod cp;
@@ -77,6 +78,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Port(args) => port::run(args, &globals),
         Command::Diff(args) => diff::run(args, &globals),
         Command::Commit(args) => commit::run(args, &globals),
+        Command::Build(args) => build::run(args, &globals),
         Command::Version(args) => version::run(args),
         Command::Shim(args) => shim::run(args, &globals),
         Command::Pause(args) => pause::pause(args, &globals),

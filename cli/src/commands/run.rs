@@ -207,6 +207,7 @@ impl CreateArgs {
             read_only: self.read_only,
             group_add: self.group_add.clone(),
             ulimits: self.ulimits.clone(),
+            hold: false,
         })
     }
 }

@@ -60,6 +60,9 @@ pub struct CreateRequest {
     pub group_add: Vec<u32>,
     /// `--ulimit`.
     pub ulimits: Vec<crate::spec::Ulimit>,
+    /// A build container (`hull build`): the VM boots and sets the container up, but its
+    /// process never runs; RUN steps run as execs and the container ends when killed.
+    pub hold: bool,
 }
 
 impl Containers {
@@ -120,6 +123,7 @@ impl Containers {
             init: config.init,
             extra_hosts,
             networked: !config.network.is_none(),
+            hold: request.hold,
         };
         let image_config = images::runtime_config(&image);
         let user_spec = request
@@ -136,7 +140,10 @@ impl Containers {
             .as_ref()
             .and_then(|p| p.args().clone())
             .unwrap_or_default();
-        let layers = images::layers(&image);
+        let engine = request.engine.unwrap_or_else(default_engine);
+        let nics = usize::from(!config.network.is_none());
+        let max_disks = crate::vm::max_layer_disks(engine, nics);
+        let layers = images::layers(images.store(), &image, max_disks)?;
         let run_spec = RunSpec {
             version: PROTOCOL_VERSION,
             container_id: id.clone(),
@@ -168,7 +175,7 @@ impl Containers {
             memory_limit: request.memory.limit.unwrap_or(0),
             memory_swap: request.memory.reported_swap(),
             cpus,
-            engine: request.engine.unwrap_or_else(default_engine),
+            engine,
         };
         let container = Container::new(
             id,

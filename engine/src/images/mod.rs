@@ -66,12 +66,13 @@ impl Images {
 
     /// Every tagged (and dangling) image, as `hull images` lists them.
     pub fn list(&self) -> Result<Vec<ImageSummary>> {
-        Ok(self.store.list()?)
+        Ok(self.store.list(false)?)
     }
 
-    /// The `images` rows that pass `filter`, in [`Self::list`]'s order.
-    pub fn list_matching(&self, filter: &ImageFilter) -> Result<Vec<ImageSummary>> {
-        let rows = self.store.list()?;
+    /// The `images` rows that pass `filter`, in [`Self::list`]'s order; a build's
+    /// intermediate images too with `all` (`images -a`).
+    pub fn list_matching(&self, filter: &ImageFilter, all: bool) -> Result<Vec<ImageSummary>> {
+        let rows = self.store.list(all)?;
         let mut images: std::collections::HashMap<String, Image> = Default::default();
         for row in &rows {
             if !images.contains_key(&row.id) {
@@ -208,8 +209,8 @@ pub fn runtime_config(image: &Image) -> oci_spec::image::Config {
 }
 
 /// The image's layer disks, bottom first.
-pub fn layers(image: &Image) -> Vec<LayerImage> {
-    image.layers.clone()
+pub fn layers(store: &Store, image: &Image, max_disks: usize) -> Result<Vec<LayerImage>> {
+    Ok(store.bootable_layers(image, max_disks)?)
 }
 
 /// The image's id (`sha256:...`).

@@ -163,6 +163,20 @@ pub fn engine_for(kind: EngineKind, accel_kvm: bool) -> Box<dyn Engine> {
 /// The console ports in guest order (hvc0, hvc1, hvc2): each engine attaches them so.
 pub const CONSOLE_PORTS: [&str; 3] = [CONSOLE_STDIO, CONSOLE_STDERR, CONSOLE_CONTROL];
 
+/// How many read-only layer disks a VM of `kind` with `nics` NICs has room for: its
+/// virtio-mmio transports less its fixed devices, the config and writable disks and the
+/// NICs (one at least: a network may be connected later). An image with more layers
+/// boots with its bottom ones squashed into one disk.
+pub fn max_layer_disks(kind: crate::host::EngineKind, nics: usize) -> usize {
+    let (transports, fixed): (usize, usize) = match kind {
+        // microvm without ACPI: 8 transports; the balloon and the virtio-serial device.
+        crate::host::EngineKind::Qemu => (8, 2),
+        // hull-vmm: IOAPIC pins 5-23; three socket consoles, hvc0 and the balloon.
+        crate::host::EngineKind::Hull => (19, 5),
+    };
+    transports.saturating_sub(fixed + 2 + nics.max(1)).max(1)
+}
+
 /// How long an engine may take to create its console sockets before we give up.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -43,6 +43,7 @@ impl Containers {
             comment: request.message.clone(),
             created_by: container.command.join(" "),
             created: now_rfc3339(),
+            config_extensions: Default::default(),
         };
         let image = self.commit_with(
             &container,

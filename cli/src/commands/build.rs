@@ -1,0 +1,364 @@
+//! `hull build [OPTIONS] CONTEXT|-`: builds an image from a Dockerfile, its progress drawn
+//! as `docker build` (BuildKit) draws it: numbered steps, RUN output as it comes, CACHED
+//! steps, times; on a terminal, finished steps fold into one line each.
+
+use crate::args::Globals;
+use crate::exit::daemon_error;
+use anyhow::{bail, Context, Result};
+use hull_engine::build::{BuildProgress, BuildRequest, DockerfileSource};
+use hull_engine::container::network::NetworkConfig;
+use hull_engine::containers::CreateRequest;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// `hull build` flags.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format.
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"); "-" reads it from stdin.
+    #[arg(short, long)]
+    pub file: Option<String>,
+    /// Set build-time variables (NAME=VALUE, or NAME to take it from the environment).
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Set metadata for an image (KEY=VALUE).
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Set type of progress output (auto, plain, tty).
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Suppress the build output and print image ID on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image ID to the file.
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Set the networking mode for the RUN instructions during build.
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Always attempt to pull a newer version of the image (hull has no registry yet).
+    #[arg(long)]
+    pub pull: bool,
+    /// Remove intermediate containers after a successful build (always done).
+    #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    pub rm: bool,
+    /// Set platform if server is multi-platform capable (linux/amd64 only).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Build context: a directory, or "-" for a Dockerfile or a tar context on stdin.
+    pub context: String,
+}
+
+/// Builds; prints the image id with `-q`.
+pub fn run(args: BuildArgs, globals: &Globals) -> Result<i32> {
+    if let Some(platform) = args.platform.as_deref() {
+        if !matches!(platform, "linux/amd64" | "linux/x86_64") {
+            bail!("--platform {platform}: hull builds linux/amd64 images only");
+        }
+    }
+    let mode = match (args.quiet, args.progress.as_str()) {
+        (true, _) => Mode::Quiet,
+        (false, "plain") => Mode::Plain,
+        (false, "tty") => Mode::Tty,
+        (false, "auto") if std::io::stderr().is_terminal() => Mode::Tty,
+        (false, "auto") => Mode::Plain,
+        (false, other) => bail!("invalid --progress {other:?}: auto, plain or tty"),
+    };
+    let staged_context = tempfile::tempdir().context("cannot make a directory for the context")?;
+    let (context, stdin_dockerfile) = if args.context == "-" {
+        let mut input = Vec::new();
+        std::io::stdin().read_to_end(&mut input)?;
+        if hull_engine::build::is_tar(&input) {
+            hull_engine::build::unpack_context(&input[..], staged_context.path())
+                .map_err(daemon_error)?;
+            (staged_context.path().to_path_buf(), None)
+        } else {
+            let text = String::from_utf8(input).context("the Dockerfile on stdin is not UTF-8")?;
+            (staged_context.path().to_path_buf(), Some(text))
+        }
+    } else {
+        (PathBuf::from(&args.context), None)
+    };
+    let dockerfile = match (args.file.as_deref(), stdin_dockerfile) {
+        (Some("-"), _) => {
+            if args.context == "-" {
+                bail!("cannot read both the Dockerfile and the context from stdin");
+            }
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the Dockerfile from stdin")?;
+            Some(DockerfileSource::Text(text))
+        }
+        (Some(path), _) => {
+            // Docker: a relative -f is relative to the current directory.
+            Some(DockerfileSource::Path(PathBuf::from(path)))
+        }
+        (None, Some(text)) => Some(DockerfileSource::Text(text)),
+        (None, None) => None,
+    };
+    let network = match args.network.as_str() {
+        "default" | "bridge" => "bridge",
+        "none" => "none",
+        other => bail!("--network {other:?}: hull build supports default, bridge and none"),
+    };
+    let request = BuildRequest {
+        context,
+        dockerfile,
+        tags: args.tag.clone(),
+        build_args: args
+            .build_arg
+            .iter()
+            .filter_map(|arg| match arg.split_once('=') {
+                Some((k, v)) => Some((k.to_string(), v.to_string())),
+                None => std::env::var(arg).ok().map(|v| (arg.clone(), v)),
+            })
+            .collect(),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        labels: args
+            .label
+            .iter()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+        container: CreateRequest {
+            engine: globals.vmm,
+            config: hull_engine::container::ContainerConfig {
+                network: NetworkConfig {
+                    mode: network.into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let progress = Progress::new(mode);
+    let containers = super::containers(globals)?;
+    let built = containers.build(&request, &progress);
+    progress.finish_bar();
+    let outcome = match built {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            progress.failed();
+            return Err(daemon_error(e));
+        }
+    };
+    let id = outcome.image.id.clone();
+    progress.wrote(&id, &args.tag);
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, &id).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if mode == Mode::Quiet {
+        println!("{id}");
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Quiet,
+    Plain,
+    Tty,
+}
+
+/// The build's display on stderr.
+struct Progress {
+    mode: Mode,
+    started: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The running step: number, title, when it began, its output so far.
+    current: Option<(usize, String, Instant, Vec<u8>)>,
+    bar: Option<indicatif::ProgressBar>,
+    /// Output not yet ended by a newline (plain mode prefixes whole lines).
+    partial: Vec<u8>,
+    last_step: usize,
+}
+
+impl Progress {
+    fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            started: Instant::now(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn eprint(&self, text: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+
+    fn finish_bar(&self) {
+        if let Some(bar) = self.lock().bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// A failed step shows its output (a terminal folded it away).
+    fn failed(&self) {
+        let state = self.lock();
+        if let (Mode::Tty, Some((number, title, _, output))) = (self.mode, &state.current) {
+            let mut text = format!("=> ERROR {title}\n");
+            for line in String::from_utf8_lossy(output).lines() {
+                text.push_str(&format!("#{number} {line}\n"));
+            }
+            self.eprint(&text);
+        }
+    }
+
+    fn wrote(&self, id: &str, tags: &[String]) {
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        let step = self.lock().last_step + 1;
+        let mut text = match self.mode {
+            Mode::Plain => format!("#{step} exporting to image\n#{step} writing image {id} done\n"),
+            _ => format!("=> exporting to image\n=> => writing image {id}\n"),
+        };
+        for tag in tags {
+            let name = hull_rootfs::normalize_reference(tag).unwrap_or_else(|_| tag.clone());
+            text.push_str(&match self.mode {
+                Mode::Plain => format!("#{step} naming to docker.io/library/{name} done\n"),
+                _ => format!("=> => naming to docker.io/library/{name}\n"),
+            });
+        }
+        if self.mode == Mode::Plain {
+            text.push_str(&format!(
+                "#{step} DONE {:.1}s\n",
+                self.started.elapsed().as_secs_f64()
+            ));
+        }
+        self.eprint(&text);
+    }
+}
+
+fn seconds(elapsed: Duration) -> String {
+    format!("{:.1}s", elapsed.as_secs_f64())
+}
+
+impl hull_rootfs::Progress for Progress {}
+impl hull_engine::images::ImageProgress for Progress {}
+
+impl BuildProgress for Progress {
+    fn step_started(&self, number: usize, title: &str) {
+        let mut state = self.lock();
+        state.last_step = number;
+        state.current = Some((number, title.to_string(), Instant::now(), Vec::new()));
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => self.eprint(&format!("#{number} {title}\n")),
+            Mode::Tty => {
+                let bar = indicatif::ProgressBar::new_spinner().with_style(
+                    indicatif::ProgressStyle::with_template("=> {msg} {elapsed}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar.set_message(title.to_string());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                if let Some(old) = state.bar.replace(bar) {
+                    old.finish_and_clear();
+                }
+            }
+        }
+    }
+
+    fn step_cached(&self, number: usize) {
+        let mut state = self.lock();
+        let title = state.current.take().map(|c| c.1).unwrap_or_default();
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => self.eprint(&format!("#{number} CACHED\n\n")),
+            Mode::Tty => {
+                if let Some(bar) = state.bar.take() {
+                    bar.finish_and_clear();
+                }
+                self.eprint(&format!("=> CACHED {title}\n"));
+            }
+        }
+    }
+
+    fn step_output(&self, number: usize, bytes: &[u8]) {
+        let mut state = self.lock();
+        if let Some(current) = state.current.as_mut() {
+            current.3.extend_from_slice(bytes);
+        }
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => {
+                let at = state
+                    .current
+                    .as_ref()
+                    .map_or(Duration::ZERO, |c| c.2.elapsed());
+                state.partial.extend_from_slice(bytes);
+                let mut text = String::new();
+                while let Some(end) = state.partial.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = state.partial.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    text.push_str(&format!("#{number} {:.3} {line}\n", at.as_secs_f64()));
+                }
+                self.eprint(&text);
+            }
+            Mode::Tty => {
+                let last = String::from_utf8_lossy(bytes)
+                    .lines()
+                    .rfind(|l| !l.trim().is_empty())
+                    .map(|l| l.chars().take(60).collect::<String>());
+                if let (Some(bar), Some(line), Some(current)) = (&state.bar, last, &state.current) {
+                    bar.set_message(format!("{}\n   {line}", current.1));
+                }
+            }
+        }
+    }
+
+    fn step_done(&self, number: usize, elapsed: Duration) {
+        let mut state = self.lock();
+        let title = state.current.take().map(|c| c.1).unwrap_or_default();
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => {
+                let rest = std::mem::take(&mut state.partial);
+                let mut text = String::new();
+                if !rest.is_empty() {
+                    text.push_str(&format!("#{number} {}\n", String::from_utf8_lossy(&rest)));
+                }
+                text.push_str(&format!("#{number} DONE {}\n\n", seconds(elapsed)));
+                self.eprint(&text);
+            }
+            Mode::Tty => {
+                if let Some(bar) = state.bar.take() {
+                    bar.finish_and_clear();
+                }
+                self.eprint(&format!("=> {title} {}\n", seconds(elapsed)));
+            }
+        }
+    }
+
+    fn warning(&self, text: &str) {
+        if self.mode != Mode::Quiet {
+            self.eprint(&format!("[Warning] {text}\n"));
+        }
+    }
+}
