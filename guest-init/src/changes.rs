@@ -34,7 +34,12 @@ pub fn run(
 ) -> io::Result<()> {
     let (upper, lowers) = overlay_dirs(layout);
     match request {
-        hull_protocol::ArchiveRequest::ExportChanges { .. } => export(&upper, output),
+        hull_protocol::ArchiveRequest::ExportChanges { since_last, .. } => {
+            let record = layout.writable().join(SNAPSHOT_FILE);
+            let previous = since_last.then(|| Snapshot::load(&record)).flatten();
+            let seen = export(&upper, output, previous.as_ref())?;
+            seen.save(&record)
+        }
         _ => {
             for change in changes(&upper, &lowers)? {
                 let mut line = serde_json::to_vec(&change).map_err(io::Error::other)?;
@@ -162,18 +167,74 @@ fn is_below(path: &str, dir: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// Where the last export's [`Snapshot`] is kept: on the writable disk, beside (not in)
+/// the upper directory, so it is never a change itself.
+const SNAPSHOT_FILE: &str = "export-snapshot.json";
+
+/// What an export saw: each upper entry's metadata signature (inode, type and mode,
+/// owner, size, mtime, ctime, device, opaque), by relative path.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Snapshot(std::collections::BTreeMap<String, [u64; 10]>);
+
+impl Snapshot {
+    fn load(path: &Path) -> Option<Self> {
+        serde_json::from_slice(&fs::read(path).ok()?).ok().map(Self)
+    }
+
+    fn save(&self, path: &Path) -> io::Result<()> {
+        let staging = path.with_extension("new");
+        fs::write(
+            &staging,
+            serde_json::to_vec(&self.0).map_err(io::Error::other)?,
+        )?;
+        fs::rename(&staging, path)
+    }
+}
+
+fn signature(meta: &fs::Metadata, opaque: bool) -> [u64; 10] {
+    let signed = |n: i64| u64::from_ne_bytes(n.to_ne_bytes());
+    [
+        meta.ino(),
+        u64::from(meta.mode()),
+        u64::from(meta.uid()) << 32 | u64::from(meta.gid()),
+        meta.size(),
+        signed(meta.mtime()),
+        signed(meta.mtime_nsec()),
+        signed(meta.ctime()),
+        signed(meta.ctime_nsec()),
+        meta.rdev(),
+        u64::from(opaque),
+    ]
+}
+
 /// A tar of the changes in `upper` as an OCI layer: whiteouts as `.wh.` files, opaque
-/// directories with `.wh..wh..opq`; hull's own files left out.
-pub fn export(upper: &Path, output: impl Write) -> io::Result<()> {
+/// directories with `.wh..wh..opq`; hull's own files left out. With `since` (the previous
+/// export's snapshot), only what changed since then: changed or new entries, everything
+/// under a directory that became opaque, whiteouts for entries that went away, and the
+/// parent directories of all of them. Returns what it saw.
+pub fn export(upper: &Path, output: impl Write, since: Option<&Snapshot>) -> io::Result<Snapshot> {
     let mut builder = tar::Builder::new(BufWriter::with_capacity(64 * 1024, output));
     builder.follow_symlinks(false);
+    let mut seen = Snapshot::default();
+    let mut emitted: std::collections::BTreeSet<PathBuf> = Default::default();
+    let mut forced: Vec<PathBuf> = Vec::new();
     for relative in walk(upper)? {
         if is_hull_written(&relative) {
             continue;
         }
         let full = upper.join(&relative);
         let meta = fs::symlink_metadata(&full)?;
-        match classify(&full, &meta) {
+        let entry = classify(&full, &meta);
+        let key = relative.to_string_lossy().into_owned();
+        let sig = signature(&meta, matches!(entry, Entry::OpaqueDir));
+        let changed = since.is_none_or(|s| s.0.get(&key) != Some(&sig));
+        seen.0.insert(key, sig);
+        let under_forced = forced.iter().any(|dir| relative.starts_with(dir));
+        if !changed && !under_forced {
+            continue;
+        }
+        append_parents(&mut builder, upper, &relative, &mut emitted)?;
+        match entry {
             Entry::Whiteout => {
                 let name = relative.file_name().unwrap_or_default().to_string_lossy();
                 let marker = relative.with_file_name(format!(".wh.{name}"));
@@ -182,11 +243,59 @@ pub fn export(upper: &Path, output: impl Write) -> io::Result<()> {
             Entry::OpaqueDir => {
                 builder.append_path_with_name(&full, &relative)?;
                 append_empty(&mut builder, &relative.join(".wh..wh..opq"), &meta)?;
+                // The marker hides the layers below, the previous steps' included.
+                forced.push(relative.clone());
             }
             Entry::Plain => builder.append_path_with_name(&full, &relative)?,
         }
+        emitted.insert(relative);
     }
-    builder.into_inner()?.flush()
+    if let Some(since) = since {
+        // Gone since the last export (an entry only the upper directory had): a whiteout,
+        // unless a parent went too (its whiteout covers it).
+        for gone in since.0.keys().filter(|k| !seen.0.contains_key(*k)) {
+            let gone = Path::new(gone);
+            let parent_gone = gone
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .any(|a| !seen.0.contains_key(&*a.to_string_lossy()));
+            if parent_gone {
+                continue;
+            }
+            append_parents(&mut builder, upper, gone, &mut emitted)?;
+            let name = gone.file_name().unwrap_or_default().to_string_lossy();
+            let like = fs::symlink_metadata(upper)?;
+            append_empty(
+                &mut builder,
+                &gone.with_file_name(format!(".wh.{name}")),
+                &like,
+            )?;
+        }
+    }
+    builder.into_inner()?.flush()?;
+    Ok(seen)
+}
+
+/// The parent directories of `relative` not in the tar yet, as the upper directory has
+/// them (a layer without them would give them default owners and modes).
+fn append_parents<W: Write>(
+    builder: &mut tar::Builder<W>,
+    upper: &Path,
+    relative: &Path,
+    emitted: &mut std::collections::BTreeSet<PathBuf>,
+) -> io::Result<()> {
+    let parents: Vec<&Path> = relative
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .collect();
+    for parent in parents.into_iter().rev() {
+        if emitted.insert(parent.to_path_buf()) {
+            builder.append_path_with_name(upper.join(parent), parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// An empty regular file entry named `path` (a whiteout marker).
@@ -228,14 +337,42 @@ mod tests {
 
     /// The export of `upper`: its bytes and its entry names.
     fn exported(upper: &Path) -> (Vec<u8>, Vec<String>) {
+        let (bytes, names, _) = exported_since(upper, None);
+        (bytes, names)
+    }
+
+    fn exported_since(upper: &Path, since: Option<&Snapshot>) -> (Vec<u8>, Vec<String>, Snapshot) {
         let mut tar_bytes = Vec::new();
-        export(upper, &mut tar_bytes).unwrap();
+        let seen = export(upper, &mut tar_bytes, since).unwrap();
         let names = tar::Archive::new(&tar_bytes[..])
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        (tar_bytes, names)
+        (tar_bytes, names, seen)
+    }
+
+    #[test]
+    fn an_export_since_the_last_holds_only_that_steps_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let upper = dir.path().join("upper");
+        for d in ["a", "kept/deep"] {
+            fs::create_dir_all(upper.join(d)).unwrap();
+        }
+        fs::write(upper.join("a/x"), "1").unwrap();
+        fs::write(upper.join("kept/deep/y"), "y").unwrap();
+        fs::create_dir_all(upper.join("gone/sub")).unwrap();
+        fs::write(upper.join("gone/sub/z"), "z").unwrap();
+        fs::write(upper.join("b"), "b").unwrap();
+        let (_, first, snapshot) = exported_since(&upper, None);
+        assert!(first.contains(&"kept/deep/y".to_string()), "{first:?}");
+        // The next step: a file changed, one added, a file and a tree removed.
+        fs::write(upper.join("a/x"), "2").unwrap();
+        fs::write(upper.join("c"), "c").unwrap();
+        fs::remove_file(upper.join("b")).unwrap();
+        fs::remove_dir_all(upper.join("gone")).unwrap();
+        let (_, second, _) = exported_since(&upper, Some(&snapshot));
+        assert_eq!(second, ["a", "a/x", "c", ".wh.b", ".wh.gone"], "{second:?}");
     }
 
     #[test]

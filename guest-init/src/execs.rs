@@ -823,7 +823,7 @@ fn archive_child(
     };
     let (input, output, errors) = (clone(stdin)?, clone(stdout)?, clone(stderr)?);
     let frozen = match request {
-        ArchiveRequest::ExportChanges { freeze: true } => ctx
+        ArchiveRequest::ExportChanges { freeze: true, .. } => ctx
             .cgroup
             .and_then(|c| c.dir())
             .map(crate::cgroup::Frozen::new),

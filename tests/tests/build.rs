@@ -36,6 +36,28 @@ fn build_ok(hull: &Hull, args: &[&str], dir: &Path) -> String {
     stderr(&out)
 }
 
+/// Build VMs booted so far (their containers' create events).
+fn build_vms(hull: &Hull) -> usize {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    hull.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &now.to_string(),
+        "--filter",
+        "event=create",
+        "--filter",
+        "label=io.hull.build",
+    ])
+    .lines()
+    .count()
+}
+
 #[test]
 fn every_instruction_family_lands_in_the_image_as_docker_puts_it() {
     let test = "every_instruction_family_lands_in_the_image_as_docker_puts_it";
@@ -197,8 +219,10 @@ fn an_unchanged_rebuild_is_all_cached_and_a_touched_source_rebuilds_from_its_ste
         ],
     );
     build_ok(&hull, &["-t", "cached:1"], &dir);
+    assert_eq!(build_vms(&hull), 1, "two RUN and a COPY share one VM");
     let first = hull.inspect("cached:1", "{{.Id}}");
     let again = build_ok(&hull, &["-t", "cached:1"], &dir);
+    assert_eq!(build_vms(&hull), 1, "a cached rebuild boots no VM");
     assert_eq!(again.matches(" CACHED").count(), 4, "{again}");
     assert!(
         !again.contains("DONE") || !again.contains("RUN echo first\n#2 DONE"),

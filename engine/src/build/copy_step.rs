@@ -116,8 +116,8 @@ pub(super) fn copy(
             Sources::Image { image, paths } => export(stage, image, paths)?,
             Sources::Context(_) => Vec::new(),
         };
-        let vm = stage.boot()?;
-        let placed = (|| {
+        let mut vm = stage.take_vm()?;
+        let placed: Result<()> = (|| {
             let ownership = Ownership {
                 owner: owner(&vm, chown.as_deref())?,
                 chmod,
@@ -166,10 +166,12 @@ pub(super) fn copy(
                 let mut stream = decompressed(File::open(&archive)?)?;
                 vm.extract(&mut stream, &dest)?;
             }
-            Ok(vm.commit(&commit_info(&created_by))?.id)
+            Ok(())
         })();
-        vm.remove();
-        placed
+        placed?;
+        let image = vm.commit(&stage.image, &commit_info(&created_by))?.id;
+        stage.vm = Some(vm);
+        Ok(image)
     })
 }
 

@@ -38,6 +38,10 @@ pub(super) struct StageBuilder<'b, 'a> {
     pub args: BTreeMap<String, String>,
     /// SHELL.
     pub shell: Vec<String>,
+    /// The image whose filesystem the stage has (config-only steps keep it).
+    fs_image: String,
+    /// The build VM of the stage's filesystem steps, while it runs.
+    pub vm: Option<BuildVm<'a>>,
     /// The step being run, 1-based within the stage (FROM is 1).
     position: usize,
     total: usize,
@@ -53,6 +57,8 @@ impl<'b, 'a> StageBuilder<'b, 'a> {
             config: Config::default(),
             args: BTreeMap::new(),
             shell: steps::default_shell(),
+            fs_image: String::new(),
+            vm: None,
             position: 0,
             total: stage.steps.len() + 1,
         }
@@ -139,6 +145,7 @@ impl<'b, 'a> StageBuilder<'b, 'a> {
             _ => self.build.images.resolve(&base, self.build.progress)?.id,
         };
         self.set_image(&image)?;
+        self.fs_image = self.image.clone();
         self.build.progress.step_done(number, started.elapsed());
         Ok(())
     }
@@ -230,6 +237,7 @@ impl<'b, 'a> StageBuilder<'b, 'a> {
         let number = self.begin(&step.text);
         let started = Instant::now();
         let cached_before = self.build.cached;
+        let changes_files = matches!(step.op, Op::Run(_) | Op::Copy(_));
         let image = match &step.op {
             Op::Arg(raw) => {
                 let (config, args) = (self.config.clone(), self.args.clone());
@@ -245,6 +253,9 @@ impl<'b, 'a> StageBuilder<'b, 'a> {
         };
         if let Some(image) = image {
             self.set_image(&image)?;
+            if changes_files {
+                self.fs_image = self.image.clone();
+            }
         }
         if self.build.cached > cached_before {
             self.build.progress.step_cached(number);
@@ -270,43 +281,49 @@ impl<'b, 'a> StageBuilder<'b, 'a> {
         let env_json = serde_json::to_string(&env).unwrap_or_default();
         let key = BuildCache::key(&[&self.image, "RUN", &args_json, &env_json]);
         self.cached_or(&key, |this| {
-            let vm = this.boot()?;
-            let result = this.run_in(&vm, number, args.clone(), env.clone());
-            let committed = result.and_then(|()| {
-                let created_by = format!("RUN {} # buildkit", args.join(" "));
-                Ok(vm.commit(&commit_info(&created_by))?.id)
-            });
-            vm.remove();
-            committed
+            let mut vm = this.take_vm()?;
+            this.run_in(&vm, number, args.clone(), env.clone())?;
+            let created_by = format!("RUN {} # buildkit", args.join(" "));
+            let image = vm.commit(&this.image, &commit_info(&created_by))?.id;
+            this.vm = Some(vm);
+            Ok(image)
         })
     }
 
-    /// Boots a build container on the stage's image, its WORKDIR made if missing.
-    pub fn boot(&mut self) -> Result<BuildVm<'a>> {
-        let build = &mut *self.build;
-        let vm = BuildVm::boot(
-            build.containers,
-            &self.image,
-            &build.request.container,
-            build.progress,
-        )?;
-        build.vms_booted += 1;
+    /// The build VM for a filesystem step, taken from the stage (put it back after a
+    /// commit): the running one while its filesystem is the stage's, else a new one on
+    /// the stage's image. Its WORKDIR is made if missing.
+    pub fn take_vm(&mut self) -> Result<BuildVm<'a>> {
+        let vm = match self.vm.take() {
+            Some(vm) if vm.fs_image == self.fs_image => vm,
+            stale => {
+                // A cached step moved the stage past what the VM holds: a new one.
+                drop(stale);
+                let build = &mut *self.build;
+                let mut vm = BuildVm::boot(
+                    build.containers,
+                    &self.image,
+                    &build.request.container,
+                    build.progress,
+                )?;
+                build.vms_booted += 1;
+                vm.fs_image = self.fs_image.clone();
+                vm
+            }
+        };
         if let Some(dir) = self
             .config
             .working_dir()
             .clone()
             .filter(|d| d != "/" && !d.is_empty())
         {
-            let made = (|| {
+            let missing = super::copy_step::missing_dirs(&vm, &dir)?;
+            if !missing.is_empty() {
                 let mut tar = super::import_tar::ImportTar::new()?;
-                for missing in super::copy_step::missing_dirs(&vm, &dir)? {
-                    tar.directory(&missing, Default::default())?;
+                for dir in missing {
+                    tar.directory(&dir, Default::default())?;
                 }
-                vm.extract(&mut tar.finish()?, "/")
-            })();
-            if let Err(e) = made {
-                vm.remove();
-                return Err(e);
+                vm.extract(&mut tar.finish()?, "/")?;
             }
         }
         Ok(vm)
@@ -321,6 +338,15 @@ impl<'b, 'a> StageBuilder<'b, 'a> {
     ) -> Result<()> {
         let progress = self.build.progress;
         let mut output = |bytes: &[u8]| progress.step_output(number, bytes);
+        // The VM may have booted before this stage's latest ENV: the whole environment.
+        let env = self
+            .config
+            .env()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(env)
+            .collect();
         let status = vm.run(RunCommand {
             args: args.clone(),
             env,

@@ -4,7 +4,7 @@
 //! inside the VM, as `hull commit` reads them, never mounted on the host.
 
 use crate::container::{Container, ContainerConfig};
-use crate::containers::{Containers, CreateRequest, SessionEvent};
+use crate::containers::{Containers, CreateRequest, LayerExport, SessionEvent};
 use crate::containers::{CopyOptions, CopySource, CopyTarget};
 use crate::error::{Error, Result};
 use crate::images::ImageProgress;
@@ -29,10 +29,13 @@ pub struct RunCommand<'a> {
     pub output: &'a mut dyn FnMut(&[u8]),
 }
 
-/// A running build container.
+/// A running build container. Dropping it removes it.
 pub struct BuildVm<'c> {
     containers: &'c Containers,
     container: Container,
+    /// The image whose filesystem the container's now is: it booted on it, or its last
+    /// commit made it. A step may run here only if the stage's filesystem is this one.
+    pub fs_image: String,
 }
 
 impl<'c> BuildVm<'c> {
@@ -54,13 +57,14 @@ impl<'c> BuildVm<'c> {
             ..request.config
         };
         let container = containers.create(&request, progress)?;
-        let vm = BuildVm {
+        let mut vm = BuildVm {
             containers,
             container,
+            fs_image: image.to_string(),
         };
         containers.start_detached(&vm.container)?;
-        let container = containers.find(&vm.container.id)?;
-        Ok(BuildVm { container, ..vm })
+        vm.container = containers.find(&vm.container.id)?;
+        Ok(vm)
     }
 
     /// Runs `command`; its exit status.
@@ -131,14 +135,26 @@ impl<'c> BuildVm<'c> {
         Ok(Some(text))
     }
 
-    /// The container's changes as a new image on top of its own.
-    pub fn commit(&self, info: &CommitInfo) -> Result<Image> {
-        self.containers
-            .commit_with(&self.container, false, info, |_| {}, None)
+    /// The changes since the previous commit (or the boot) as a layer on `base` (the
+    /// stage's image, whose filesystem is [`Self::fs_image`]'s); the VM's filesystem is the
+    /// new image's then.
+    pub fn commit(&mut self, base: &str, info: &CommitInfo) -> Result<Image> {
+        let export = LayerExport {
+            base,
+            pause: false,
+            since_last: true,
+        };
+        let image = self
+            .containers
+            .commit_with(&self.container, &export, info, |_| {}, None)?;
+        self.fs_image = image.id.clone();
+        Ok(image)
     }
+}
 
+impl Drop for BuildVm<'_> {
     /// Stops and removes the container (best effort: a build that failed says why itself).
-    pub fn remove(self) {
+    fn drop(&mut self) {
         let _ = self.containers.remove(&self.container.id, true);
     }
 }

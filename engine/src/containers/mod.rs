@@ -23,6 +23,7 @@ mod top;
 
 pub use crate::supervisor::top::TopAnswer;
 pub use connect::ConnectRequest;
+pub(crate) use copy::LayerExport;
 pub use copy::{CommitRequest, CopyOptions, CopySource, CopyTarget};
 pub use create::CreateRequest;
 pub use hull_protocol::TopProcess;

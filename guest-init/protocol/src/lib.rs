@@ -396,6 +396,11 @@ pub enum ArchiveRequest {
         /// `commit --pause`).
         #[serde(default)]
         freeze: bool,
+        /// Only what changed since this container's previous export (a build runs its
+        /// steps in one VM, each step its own layer): changed and new entries with their
+        /// parent directories, and whiteouts for what went away.
+        #[serde(default)]
+        since_last: bool,
     },
 }
 

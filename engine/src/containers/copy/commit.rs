@@ -29,6 +29,17 @@ pub struct CommitRequest {
     pub pause: bool,
 }
 
+/// Which changes of a container become a layer, and on what.
+pub(crate) struct LayerExport<'a> {
+    /// The image the layer goes on: the container's own, or (a build step in a VM that
+    /// ran earlier steps) the previous step's image.
+    pub base: &'a str,
+    /// Freeze a running container while it is read.
+    pub pause: bool,
+    /// Only the changes since the previous export.
+    pub since_last: bool,
+}
+
 impl Containers {
     /// Commits the container `reference` names as a new image.
     pub fn commit(&self, reference: &str, request: &CommitRequest) -> Result<Image> {
@@ -45,9 +56,14 @@ impl Containers {
             created: now_rfc3339(),
             config_extensions: Default::default(),
         };
+        let export = LayerExport {
+            base: &container.image_id,
+            pause: request.pause,
+            since_last: false,
+        };
         let image = self.commit_with(
             &container,
-            request.pause,
+            &export,
             &info,
             |config| commit_changes::apply(config, &container, &edits),
             request.repository.as_deref(),
@@ -56,25 +72,26 @@ impl Containers {
         Ok(image)
     }
 
-    /// `container`'s changes as a new image whose config is its image's after `edit`
-    /// (`hull commit`, and each RUN and COPY of `hull build`).
+    /// `container`'s changes as a new image on `export.base` whose config is the base's
+    /// after `edit` (`hull commit`, and each RUN and COPY of `hull build`).
     pub(crate) fn commit_with(
         &self,
         container: &Container,
-        pause: bool,
+        export: &LayerExport<'_>,
         info: &CommitInfo,
         edit: impl FnOnce(&mut ImageConfiguration),
         tag: Option<&str>,
     ) -> Result<Image> {
         let images = Images::open(&self.root)?;
         let vm = self.copy_vm(container)?;
-        let freeze = pause && container.is_running();
-        let export = ArchiveRequest::ExportChanges { freeze };
-        let mut output = SessionOutput::new(self.archive_session(container, &vm.socket, export)?);
-        let committed =
-            images
-                .store()
-                .commit_layer(&container.image_id, &mut output, info, edit, tag, &());
+        let request = ArchiveRequest::ExportChanges {
+            freeze: export.pause && container.is_running(),
+            since_last: export.since_last,
+        };
+        let mut output = SessionOutput::new(self.archive_session(container, &vm.socket, request)?);
+        let committed = images
+            .store()
+            .commit_layer(export.base, &mut output, info, edit, tag, &());
         let (status, errors) = output.finish();
         let finished = vm.finish();
         self.archive_status(&container.id, "/", status, &errors)?;

@@ -15,6 +15,7 @@
 
 mod changes;
 pub use commit::CommitRequest;
+pub(crate) use commit::LayerExport;
 mod commit;
 mod host;
 pub mod paths;
