@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use hull_engine::images::{ImageFilter, Removed};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -275,31 +276,8 @@ async fn save_names(state: Shared, names: Vec<String>) -> ApiResult<Response> {
 /// `docker load`: the archive is spooled to a file under the root (the store reads it
 /// twice), checked by the store as any archive is, then removed.
 async fn load(State(state): State<Shared>, request: Request) -> ApiResult<Response> {
-    // Not the store's tmp/: opening the store clears that of other processes' files.
-    let spool_dir = state.containers.root().join("api-uploads");
-    tokio::fs::create_dir_all(&spool_dir).await?;
-    let spool = spool_dir.join(format!("api-load-{}.tar", unique()));
-    let mut file = tokio::fs::File::create(&spool).await?;
-    let mut body = request.into_body().into_data_stream();
-    let mut written = 0u64;
-    let copied: ApiResult<()> = async {
-        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
-            let chunk = chunk
-                .map_err(|e| ApiError::bad_request(format!("cannot read the archive: {e}")))?;
-            written += chunk.len() as u64;
-            if written > LOAD_LIMIT {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("image archives over {LOAD_LIMIT} bytes are refused"),
-                ));
-            }
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
-        Ok(())
-    }
-    .await;
-    drop(file);
+    let spool = upload_path(&state, "load", "tar").await?;
+    let copied = spool_body(request, &spool, LOAD_LIMIT, "image archives").await;
     let loaded = match copied {
         Ok(()) => {
             let path = spool.clone();
@@ -328,6 +306,41 @@ async fn load(State(state): State<Shared>, request: Request) -> ApiResult<Respon
         .header("Content-Type", "application/json")
         .body(Body::from(lines))
         .unwrap_or_default())
+}
+
+/// A new file name in the service's upload directory (not the store's tmp/: opening the
+/// store clears that of other processes' files).
+pub(crate) async fn upload_path(state: &Shared, what: &str, extension: &str) -> ApiResult<PathBuf> {
+    let spool_dir = state.containers.root().join("api-uploads");
+    tokio::fs::create_dir_all(&spool_dir).await?;
+    Ok(spool_dir.join(format!("api-{what}-{}.{extension}", unique())))
+}
+
+/// Writes the request's body to `path`, refusing more than `limit` bytes (`what` names
+/// them in the error).
+pub(crate) async fn spool_body(
+    request: Request,
+    path: &std::path::Path,
+    limit: u64,
+    what: &str,
+) -> ApiResult<()> {
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut body = request.into_body().into_data_stream();
+    let mut written = 0u64;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("cannot read the {what}: {e}")))?;
+        written += chunk.len() as u64;
+        if written > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{what} over {limit} bytes are refused"),
+            ));
+        }
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok(())
 }
 
 fn unique() -> u128 {

@@ -8,6 +8,7 @@
 //! - [`serve`]: the accept loop (hyper, HTTP/1.1 with upgrades for attach and exec).
 //! - `containers`, `exec`, `images`, `networks`, `system`: the routes.
 
+mod build;
 mod channel_io;
 mod containers;
 mod error;

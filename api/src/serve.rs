@@ -4,7 +4,7 @@
 
 use crate::listen::{Endpoint, Listener};
 use crate::state::{AppState, Shared};
-use crate::{containers, exec, images, networks, system, version};
+use crate::{build, containers, exec, images, networks, system, version};
 use anyhow::Result;
 use axum::http::Request;
 use axum::Router;
@@ -40,6 +40,7 @@ pub struct ServiceOptions {
 fn router(state: Shared) -> Router {
     Router::new()
         .merge(system::routes())
+        .merge(build::routes())
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())

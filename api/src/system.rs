@@ -26,14 +26,6 @@ pub fn routes() -> Router<Shared> {
         .route("/info", get(info))
         .route("/events", get(events))
         .route("/system/df", get(df))
-        .route(
-            "/build",
-            axum::routing::post(|| async {
-                ApiError::not_implemented(
-                    "hull cannot build images yet (docker build needs hull build)",
-                )
-            }),
-        )
 }
 
 /// The headers clients negotiate the API version from.

@@ -697,3 +697,65 @@ fn docker_commit_makes_an_image_docker_run_uses() {
     let history = d.ok(&["history", "--format", "{{.Comment}}", "noted:1"]);
     assert_eq!(history.lines().next(), Some("a note"));
 }
+
+#[test]
+fn docker_build_builds_through_the_api() {
+    let Some(d) = Docker::start("docker_build_builds_through_the_api") else {
+        return;
+    };
+    let context = d.hull.root.path().join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("note.txt"), "from the context\n").unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM busybox\nARG WHO=nobody\nCOPY note.txt /\nRUN echo \"built for $WHO\" >> /note.txt\nCMD [\"cat\", \"/note.txt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        context.join("Broken.Dockerfile"),
+        "FROM busybox\nRUN exit 4\n",
+    )
+    .unwrap();
+    // The classic builder's protocol: POST /build with the context as a tar.
+    let build = |args: &[&str]| {
+        let child = hull_tests::api::docker(&d.client, &d.service, d.config(), args)
+            .env("DOCKER_BUILDKIT", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        hull_tests::finish(child, args)
+    };
+    let out = build(&[
+        "build",
+        "-t",
+        "api-built:1",
+        "--build-arg",
+        "WHO=docker",
+        context.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Successfully tagged api-built:1"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "api-built:1"]),
+        "from the context\nbuilt for docker\n"
+    );
+    let broken = context.join("Broken.Dockerfile");
+    let out = build(&[
+        "build",
+        "-f",
+        broken.to_str().unwrap(),
+        context.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("exit code: 4") || stdout(&out).contains("exit code: 4"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}

@@ -21,7 +21,7 @@ const DEBIAN_MODULES: &str = "/usr/lib/python3/dist-packages";
 /// The docker-py session: every call a docker-py user makes first, answers as JSON on the
 /// last line of stdout (an `error` key, with the traceback, when a call failed).
 const DOCKER_PY_SCRIPT: &str = r#"
-import json, os, sys, time, traceback
+import io, json, os, sys, time, traceback
 import docker
 
 name = sys.argv[1]
@@ -56,6 +56,9 @@ def session():
     container.remove()
     results["listed_after_remove"] = [c.name for c in client.containers.list(all=True)]
     results["images"] = sorted(tag for image in client.images.list() for tag in image.tags)
+    dockerfile = io.BytesIO(b'FROM busybox\nRUN echo py-built > /made\nCMD ["cat", "/made"]\n')
+    image, _ = client.images.build(fileobj=dockerfile, tag=name + "-image:1", rm=True)
+    results["built"] = client.containers.run(image.id, remove=True).decode()
 
 try:
     session()
@@ -212,6 +215,7 @@ fn docker_py_runs_lists_logs_execs_stops_and_removes() {
                 .is_some_and(|l| l.contains(&"busybox:latest".into())),
             "{results}"
         );
+        assert_eq!(results["built"], "py-built\n", "images.build: {context}");
     }
 }
 
