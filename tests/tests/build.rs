@@ -345,7 +345,23 @@ fn dockerfiles_come_from_stdin_and_errors_name_their_line() {
     let id = stdout(&out);
     assert!(id.trim().starts_with("sha256:"), "-q prints the id: {id}");
     assert_eq!(hull.ok(&["run", "--rm", "stdin:1"]), "from-context\n");
-    // Errors before any VM: the file and line of a bad instruction.
+    // `-` as the context: the Dockerfile itself on stdin, no context.
+    let mut child = hull
+        .cmd(&["build", "--progress", "plain", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM busybox\nRUN echo no-context\n")
+        .unwrap();
+    let out = hull_tests::finish(child, &["build", "-"]);
+    assert!(stderr(&out).contains(" no-context\n"), "{}", stderr(&out));
+    // Errors before any VM: the file and line of a bad instruction; ADD of a URL.
     let bad = context(
         &hull,
         "bad",
@@ -358,6 +374,43 @@ fn dockerfiles_come_from_stdin_and_errors_name_their_line() {
         "{}",
         stderr(&out)
     );
+    let url = context(
+        &hull,
+        "url",
+        &[("Dockerfile", "FROM busybox\nADD https://example.com/f /f\n")],
+    );
+    let out = build(&hull, &[], &url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("hull build does not download"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_scratch_image_gets_files_from_the_context_and_from_another_image() {
+    let test = "a_scratch_image_gets_files_from_the_context_and_from_another_image";
+    let Some(hull) = setup(test) else {
+        return;
+    };
+    let dir = context(
+        &hull,
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY --from=busybox /bin/busybox /bin/busybox\nCOPY message /\nENTRYPOINT [\"/bin/busybox\"]\nCMD [\"cat\", \"/message\"]\n",
+            ),
+            ("message", "only two files\n"),
+        ],
+    );
+    build_ok(&hull, &["-t", "tiny:1"], &dir);
+    assert_eq!(hull.ok(&["run", "--rm", "tiny:1"]), "only two files\n");
+    let listed = hull.ok(&["run", "--rm", "tiny:1", "find", "/", "-xdev", "-type", "f"]);
+    let mut files: Vec<&str> = listed.lines().filter(|l| !l.starts_with("/etc/")).collect();
+    files.sort_unstable();
+    assert_eq!(files, ["/bin/busybox", "/message"]);
 }
 
 #[test]
