@@ -164,7 +164,7 @@ for l in "${listings[@]}"; do list_med[$l]=$(median <"$work/list-$l"); done
 
 # The service's children that ended and were never waited for (one per container started
 # through it would be a leak in a long-running service).
-zombies=$(ps -o stat= --ppid "$service_pid" | awk '/Z/' | wc -l)
+zombies=$( { ps -o stat= --ppid "$service_pid" || true; } | awk '/Z/' | wc -l)
 
 printf '\n== start-up, %d runs each, interleaved (QEMU TCG)\n' "$runs"
 printf '%-44s %10s %10s\n' '' median min
