@@ -175,15 +175,18 @@ fn multi_stage_builds_only_what_the_target_needs() {
     let Some(hull) = setup(test) else {
         return;
     };
-    let dockerfile = "FROM busybox AS builder\nRUN <<EOF\nmkdir -p /out\necho built-in-stage > /out/artifact\nEOF\n\nFROM busybox AS broken\nRUN exit 3\n\nFROM busybox\nCOPY --from=builder /out /app\nCMD [\"cat\", \"/app/artifact\"]\n";
+    let dockerfile = "FROM --platform=$BUILDPLATFORM busybox AS builder\nARG TARGETARCH\nRUN <<EOF\nmkdir -p /out\necho built-in-stage-$TARGETARCH > /out/artifact\nEOF\n\nFROM busybox AS broken\nRUN exit 3\n\nFROM busybox\nCOPY --from=builder /out /app\nCMD [\"cat\", \"/app/artifact\"]\n";
     let dir = context(&hull, "ctx", &[("Dockerfile", dockerfile)]);
     let progress = build_ok(&hull, &["-t", "multi:1"], &dir);
     assert!(
         !progress.contains("exit 3"),
         "an unneeded stage is not built: {progress}"
     );
-    assert!(progress.contains("[builder 2/2] RUN"), "{progress}");
-    assert_eq!(hull.ok(&["run", "--rm", "multi:1"]), "built-in-stage\n");
+    assert!(progress.contains("[builder 3/3] RUN"), "{progress}");
+    assert_eq!(
+        hull.ok(&["run", "--rm", "multi:1"]),
+        "built-in-stage-amd64\n"
+    );
     // --target stops at that stage; a failing stage fails the build without a tag.
     let out = build(&hull, &["--target", "broken", "-t", "broken:1"], &dir);
     assert_eq!(out.status.code(), Some(1));

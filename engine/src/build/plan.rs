@@ -51,7 +51,7 @@ impl<'a> Build<'a> {
             context,
             cache: BuildCache::open(containers.root()),
             build_args: request.build_args.iter().cloned().collect(),
-            global_args: BTreeMap::new(),
+            global_args: platform_args(),
             consumed: BTreeSet::new(),
             stage_images: BTreeMap::new(),
             steps: 0,
@@ -237,6 +237,24 @@ impl<'a> Build<'a> {
         self.cache.put(&key, &labelled.id);
         Ok(labelled.id)
     }
+}
+
+/// BuildKit's automatic platform ARGs, in the global scope (FROM can use them; a stage
+/// gets one by declaring `ARG NAME`): hull builds linux/amd64 on linux/amd64.
+fn platform_args() -> BTreeMap<String, String> {
+    [
+        ("BUILDPLATFORM", "linux/amd64"),
+        ("BUILDOS", "linux"),
+        ("BUILDARCH", "amd64"),
+        ("BUILDVARIANT", ""),
+        ("TARGETPLATFORM", "linux/amd64"),
+        ("TARGETOS", "linux"),
+        ("TARGETARCH", "amd64"),
+        ("TARGETVARIANT", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// Looks `name` up in `values`.
