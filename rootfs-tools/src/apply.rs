@@ -199,8 +199,19 @@ impl Applier<'_> {
             EntryType::Directory => {
                 // An existing directory is kept (its children stay); anything else is replaced.
                 if !rel.as_os_str().is_empty() && !is_real_dir(&path) {
+                    let over_whiteout = self.written.is_some() && is_whiteout(&path);
                     remove_any(&path)?;
                     fs::create_dir(&path).io("create directory", &path)?;
+                    if over_whiteout {
+                        // Squashed over a deletion: the layers below must not show through.
+                        rustix::fs::lsetxattr(
+                            &path,
+                            OVERLAY_OPAQUE_XATTR,
+                            b"y",
+                            XattrFlags::empty(),
+                        )
+                        .map_err(|e| self.privileged("set the opaque xattr", &path, e))?;
+                    }
                 }
                 self.dirs.push((path, meta));
                 return Ok(());
@@ -542,6 +553,12 @@ fn libc_o_nofollow() -> i32 {
     i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0)
 }
 
+/// An overlayfs whiteout: a 0/0 character device.
+fn is_whiteout(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0)
+}
+
 fn is_real_dir(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
@@ -666,6 +683,12 @@ mod tests {
             &whiteout.file_type()
         ));
         assert!(root.join("c/keep").is_file() && root.join("c/new").is_file());
+        // A directory over a whiteout of the layers squashed before it hides what lies below.
+        let again = layer(&[("b/", None), ("b/inner", Some(b"i"))]);
+        apply_layer_over(&again[..], dir.path(), "again", limits).unwrap();
+        let mut value = [0u8; 1];
+        let read = rustix::fs::lgetxattr(root.join("b"), OVERLAY_OPAQUE_XATTR, &mut value).unwrap();
+        assert_eq!(&value[..read], b"y");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Images with more layers than a VM has disk slots for (QEMU's microvm has 8 virtio-mmio
-//! transports; a built image gets a layer per RUN and COPY): the bottom layers are squashed
-//! into one block image, the layers above stay as they are. The squash applies the stored
-//! layer tars in order into one directory, with the same checks as any layer, whiteouts
-//! and opaque directories resolved as overlayfs would; it is cached under `squashed/`,
-//! named by the layers it holds, and collected with the images that need it.
+//! transports; a built image gets a layer per RUN and COPY): the top layers are squashed
+//! into one block image, the layers below stay as they are. The squash applies the stored
+//! layer tars in order into one directory, with the same checks as any layer; its
+//! whiteouts and opaque directories still hide what the layers below hold, as overlayfs
+//! stacks them. It is cached under `squashed/`, named by the layers it holds, and
+//! collected with the images that need it.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -20,32 +21,34 @@ use crate::index::LayerRecord;
 use crate::store::Store;
 
 impl Store {
-    /// `image`'s layers as at most `max_disks` block images: the bottom ones squashed into
-    /// one when there are more.
+    /// `image`'s layers as at most `max_disks` block images: when there are more, the
+    /// bottom `max_disks - 1` stay as they are and the ones above are squashed into one.
+    /// The top is squashed, not the bottom: a build adds small layers on a big base, and
+    /// each of its steps squashes only those.
     pub fn bootable_layers(&self, image: &Image, max_disks: usize) -> Result<Vec<LayerImage>> {
-        let max_disks = max_disks.max(1);
+        let max_disks = max_disks.max(2);
         if image.layers.len() <= max_disks {
             return Ok(image.layers.clone());
         }
-        let squashed = image.layers.len() - max_disks + 1;
+        let kept = max_disks - 1;
         let index = self.read_index()?;
         let record = index
             .images
             .get(&image.id)
             .ok_or_else(|| crate::error::StoreError::ImageNotFound(image.id.clone()))?;
-        let bottom = &record.layers[..squashed];
-        let path = self.squash_path(bottom);
+        let top = &record.layers[kept..];
+        let path = self.squash_path(top);
         if !path.exists() {
-            self.squash(bottom, &path)?;
+            self.squash(top, &path)?;
         }
         let size = fs::metadata(&path).io("inspect", &path)?.len();
-        let mut layers = vec![LayerImage {
-            diff_id: squash_name(bottom),
+        let mut layers: Vec<LayerImage> = image.layers[..kept].to_vec();
+        layers.push(LayerImage {
+            diff_id: squash_name(top),
             path,
             fstype: self.options.fstype.as_str().to_owned(),
             size,
-        }];
-        layers.extend(image.layers[squashed..].iter().cloned());
+        });
         Ok(layers)
     }
 
@@ -60,12 +63,12 @@ impl Store {
             .join(format!("{hex}.{}", self.options.fstype.as_str()))
     }
 
-    /// The squash files some image of `index` may use (every prefix of its layers).
+    /// The squash files some image of `index` may use (every run of its top layers).
     pub(crate) fn squashes_in_use(&self, records: &[&[LayerRecord]]) -> Vec<PathBuf> {
         let mut keep = Vec::new();
         for layers in records {
-            for end in 2..=layers.len() {
-                keep.push(self.squash_path(&layers[..end]));
+            for start in 1..layers.len().saturating_sub(1) {
+                keep.push(self.squash_path(&layers[start..]));
             }
         }
         keep

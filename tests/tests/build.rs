@@ -445,3 +445,29 @@ fn podman_runs_an_image_hull_built() {
     assert!(run.status.success(), "podman: {}", stderr(&run));
     assert_eq!(stdout(&run), "built-by-hull\npodman\n");
 }
+
+#[test]
+fn deletions_in_squashed_layers_still_hide_the_base() {
+    let test = "deletions_in_squashed_layers_still_hide_the_base";
+    let Some(hull) = setup(test) else {
+        return;
+    };
+    // Five layers: more than a QEMU VM has layer slots for, so the top ones boot squashed.
+    let dockerfile = "FROM busybox\nRUN echo x > /x\nRUN rm /bin/ls\nRUN mkdir /d && echo 1 > /d/f\nRUN rm -rf /d && mkdir /d && echo 2 > /d/g\n";
+    let dir = context(&hull, "ctx", &[("Dockerfile", dockerfile)]);
+    build_ok(&hull, &["-t", "deleted:1"], &dir);
+    assert_eq!(
+        hull.inspect("deleted:1", "{{len .RootFS.Layers}}"),
+        "5",
+        "every step its own layer"
+    );
+    let out = hull.ok(&[
+        "run",
+        "--rm",
+        "deleted:1",
+        "sh",
+        "-c",
+        "cat /x; ls /d; test -e /bin/ls && echo ls-still-there; echo done",
+    ]);
+    assert_eq!(out, "x\ng\ndone\n");
+}

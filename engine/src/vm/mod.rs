@@ -166,7 +166,7 @@ pub const CONSOLE_PORTS: [&str; 3] = [CONSOLE_STDIO, CONSOLE_STDERR, CONSOLE_CON
 /// How many read-only layer disks a VM of `kind` with `nics` NICs has room for: its
 /// virtio-mmio transports less its fixed devices, the config and writable disks and the
 /// NICs (one at least: a network may be connected later). An image with more layers
-/// boots with its bottom ones squashed into one disk.
+/// boots with its top ones squashed into one disk.
 pub fn max_layer_disks(kind: crate::host::EngineKind, nics: usize) -> usize {
     let (transports, fixed): (usize, usize) = match kind {
         // microvm without ACPI: 8 transports; the balloon and the virtio-serial device.
