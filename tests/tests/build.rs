@@ -36,6 +36,26 @@ fn build_ok(hull: &Hull, args: &[&str], dir: &Path) -> String {
     stderr(&out)
 }
 
+/// `hull build ARGS` that fails before any step, saying `reason`.
+fn build_refused(hull: &Hull, dir: &Path, reason: &str) {
+    let out = build(hull, &[], dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(reason), "{}", stderr(&out));
+}
+
+/// `hull ARGS` with `input` on its stdin.
+fn with_stdin(hull: &Hull, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = hull
+        .cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    hull_tests::finish(child, args)
+}
+
 /// Build VMs booted so far (their containers' create events).
 fn build_vms(hull: &Hull) -> usize {
     let now = std::time::SystemTime::now()
@@ -306,13 +326,7 @@ fn dockerignore_patterns_decide_what_copy_sees() {
         "outside",
         &[("Dockerfile", "FROM busybox\nCOPY ../ctx/main.c /\n")],
     );
-    let out = build(&hull, &[], &outside);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("outside the build context"),
-        "{}",
-        stderr(&out)
-    );
+    build_refused(&hull, &outside, "outside the build context");
 }
 
 #[test]
@@ -322,8 +336,9 @@ fn dockerfiles_come_from_stdin_and_errors_name_their_line() {
         return;
     };
     let dir = context(&hull, "ctx", &[("data.txt", "from-context\n")]);
-    let mut child = hull
-        .cmd(&[
+    let out = with_stdin(
+        &hull,
+        &[
             "build",
             "-q",
             "-t",
@@ -331,38 +346,19 @@ fn dockerfiles_come_from_stdin_and_errors_name_their_line() {
             "-f",
             "-",
             dir.to_str().unwrap(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM busybox\nCOPY data.txt /\nCMD [\"cat\", \"/data.txt\"]\n")
-        .unwrap();
-    let out = hull_tests::finish(child, &["build", "-f", "-"]);
+        ],
+        b"FROM busybox\nCOPY data.txt /\nCMD [\"cat\", \"/data.txt\"]\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let id = stdout(&out);
     assert!(id.trim().starts_with("sha256:"), "-q prints the id: {id}");
     assert_eq!(hull.ok(&["run", "--rm", "stdin:1"]), "from-context\n");
     // `-` as the context: the Dockerfile itself on stdin, no context.
-    let mut child = hull
-        .cmd(&["build", "--progress", "plain", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM busybox\nRUN echo no-context\n")
-        .unwrap();
-    let out = hull_tests::finish(child, &["build", "-"]);
+    let out = with_stdin(
+        &hull,
+        &["build", "--progress", "plain", "-"],
+        b"FROM busybox\nRUN echo no-context\n",
+    );
     assert!(stderr(&out).contains(" no-context\n"), "{}", stderr(&out));
     // Errors before any VM: the file and line of a bad instruction; ADD of a URL.
     let bad = context(
@@ -370,25 +366,13 @@ fn dockerfiles_come_from_stdin_and_errors_name_their_line() {
         "bad",
         &[("Dockerfile", "FROM busybox\nRUN true\nFROB x\n")],
     );
-    let out = build(&hull, &[], &bad);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("Dockerfile:3: unknown instruction"),
-        "{}",
-        stderr(&out)
-    );
+    build_refused(&hull, &bad, "Dockerfile:3: unknown instruction");
     let url = context(
         &hull,
         "url",
         &[("Dockerfile", "FROM busybox\nADD https://example.com/f /f\n")],
     );
-    let out = build(&hull, &[], &url);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("hull build does not download"),
-        "{}",
-        stderr(&out)
-    );
+    build_refused(&hull, &url, "hull build does not download");
 }
 
 #[test]
