@@ -30,6 +30,10 @@ PACKAGES=(
     # Containers' outbound traffic: pasta (passt) in each network's namespace, and
     # iptables to masquerade the containers' subnet to pasta's address there.
     passt iptables
+    # Registries: the pull/push tests start Debian's docker-registry (distribution 2.8)
+    # themselves, with htpasswd (apache2-utils) users; skopeo is the other client they and
+    # the pull benchmark compare with.
+    docker-registry apache2-utils skopeo
 )
 
 stamp=/var/lib/hull-deps.stamp
@@ -51,6 +55,11 @@ echo "install-deps: apt-get install ${#PACKAGES[@]} packages" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null
+# The package starts a registry on *:5000 where systemd runs; the tests start their own on
+# 127.0.0.1, so the system one stays off.
+if command -v systemctl >/dev/null && systemctl is-enabled docker-registry >/dev/null 2>&1; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
 echo "$want" >"$stamp"
 
 # Docker's own `docker` client drives `hull system service` in the API tests. Debian's

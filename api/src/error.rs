@@ -99,7 +99,10 @@ fn with_causes(err: &dyn std::error::Error) -> String {
 fn engine_status(err: &EngineError) -> StatusCode {
     use EngineError as E;
     match err {
-        E::NoSuchContainer(_) | E::NoSuchImage(_) | E::CopyNotFound { .. } => StatusCode::NOT_FOUND,
+        E::NoSuchContainer(_)
+        | E::NoSuchImage(_)
+        | E::NotTaggedLocally(_)
+        | E::CopyNotFound { .. } => StatusCode::NOT_FOUND,
         E::AmbiguousContainer(_)
         | E::InvalidName(_)
         | E::InvalidArgument(_)
@@ -119,6 +122,7 @@ fn engine_status(err: &EngineError) -> StatusCode {
         | E::AttachPaused => StatusCode::CONFLICT,
         E::Image(store) => store_status(store),
         E::Network(network) => network_status(network),
+        E::Registry(registry) => registry_status(registry),
         E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -135,6 +139,16 @@ fn store_status(err: &StoreError) -> StatusCode {
         | S::Corrupt { .. }
         | S::BadArchive { .. } => StatusCode::BAD_REQUEST,
         S::ImageInUse { .. } | S::MultipleReferences { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn registry_status(err: &hull_engine::images::RegistryError) -> StatusCode {
+    use hull_engine::images::RegistryError as R;
+    match err {
+        R::NotFound { .. } => StatusCode::NOT_FOUND,
+        R::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+        R::InvalidName { .. } | R::NoPlatform { .. } => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -1,7 +1,6 @@
-//! `/images/...`: list, inspect, history, tag, remove, prune, save (`get`), load, and
-//! `create` (a pull: only the base images hull makes offline until it has a registry
-//! client). Image names may hold slashes, so the per-image routes are one wildcard whose
-//! last segment says what is asked.
+//! `/images/...`: list, inspect, history, tag, remove, prune, save (`get`), load; `create`
+//! (a pull) and `push` are `registry`'s. Image names may hold slashes, so the per-image
+//! routes are one wildcard whose last segment says what is asked.
 
 use crate::channel_io::ChannelWriter;
 use crate::containers::{fill_missing, unix_seconds};
@@ -32,6 +31,7 @@ pub fn routes() -> Router<Shared> {
         .route("/images/load", post(load))
         .route("/images/create", post(create))
         .route("/images/prune", post(prune))
+        .route("/auth", post(crate::registry::auth))
         .route("/commit", post(commit))
         .route("/images/{*rest}", any(per_image))
 }
@@ -60,9 +60,9 @@ async fn per_image(
         (Method::GET, "history") => history(state, name).await,
         (Method::POST, "tag") => tag(state, name, params).await,
         (Method::GET, "get") => save_names(state, vec![name]).await,
-        (Method::POST, "push") => Err(ApiError::not_implemented(
-            "hull cannot push to a registry yet: save the image (docker save) instead",
-        )),
+        (Method::POST, "push") => {
+            crate::registry::push(state, name, params, request.headers().clone()).await
+        }
         _ => Err(ApiError::not_found("page not found")),
     }
 }
@@ -349,41 +349,16 @@ fn unique() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-/// `docker pull`: hull has no registry client yet; the base images it makes offline are
-/// made (or found) and reported as pulled.
-async fn create(State(state): State<Shared>, params: Params) -> ApiResult<Response> {
-    let image = params
-        .get("fromImage")
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| {
-            ApiError::not_implemented(
-                "importing (fromSrc) is not supported by hull: use docker load",
-            )
-        })?;
-    let reference = match params.get("tag").filter(|t| !t.is_empty()) {
-        Some(tag) => format!("{image}:{tag}"),
-        None => image.to_string(),
-    };
-    let shown = reference.clone();
-    blocking(&state, move |s| {
-        match s.images()?.resolve(&reference, &()) {
-            Ok(_) => Ok(()),
-            Err(hull_engine::Error::NoSuchImage(_)) => Err(ApiError::not_found(format!(
-                "pull access denied for {reference}: hull cannot reach a registry yet; load the image (docker load -i FILE) or use a base image (busybox, debian:bookworm, scratch)"
-            ))),
-            Err(other) => Err(other.into()),
-        }
-    })
-    .await?;
-    let lines = [
-        json!({"status": format!("Pulling from {shown}")}),
-        json!({"status": format!("Status: Image is up to date for {shown}")}),
-    ]
-    .iter()
-    .map(|l| format!("{l}\n"))
-    .collect::<String>();
-    Ok(Response::builder()
-        .header("Content-Type", "application/json")
-        .body(Body::from(lines))
-        .unwrap_or_default())
+/// `docker pull` (`fromImage`), or an import (`fromSrc`, not supported).
+async fn create(
+    State(state): State<Shared>,
+    params: Params,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    if params.get("fromImage").is_none_or(str::is_empty) {
+        return Err(ApiError::not_implemented(
+            "importing (fromSrc) is not supported by hull: use docker load",
+        ));
+    }
+    crate::registry::pull(state, params, headers).await
 }

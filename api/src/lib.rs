@@ -18,6 +18,7 @@ mod images;
 pub mod listen;
 mod networks;
 mod query;
+mod registry;
 mod serve;
 mod state;
 mod system;

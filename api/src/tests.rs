@@ -101,11 +101,13 @@ async fn bad_parameters_are_400s() {
 }
 
 #[tokio::test]
-async fn volumes_and_push_say_hull_has_none_yet() {
+async fn volumes_say_hull_has_none_yet_and_push_needs_a_stored_image() {
     let root = tempfile::tempdir().unwrap();
     let (status, body) = call(root.path(), "GET", "/volumes", "").await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
     assert!(body["message"].as_str().unwrap().contains("volumes"));
-    let (status, _) = call(root.path(), "POST", "/images/busybox/push", "").await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    let (status, body) = call(root.path(), "POST", "/images/busybox/push", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("does not exist locally"), "{message}");
 }

@@ -98,6 +98,14 @@ pub enum Command {
     Tag(commands::image::TagArgs),
     /// Show the history of an image.
     History(commands::image::HistoryArgs),
+    /// Download an image from a registry.
+    Pull(commands::registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(commands::registry::PushArgs),
+    /// Log in to a registry.
+    Login(commands::registry::LoginArgs),
+    /// Log out from a registry.
+    Logout(commands::registry::LogoutArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(commands::image::ImageCommand),

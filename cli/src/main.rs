@@ -14,6 +14,7 @@ mod processes;
 mod progress;
 mod streams;
 mod template;
+mod transfers;
 
 use clap::Parser;
 

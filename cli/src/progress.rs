@@ -5,19 +5,34 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-/// An indicatif bar on a terminal; silent otherwise.
+use crate::transfers::{Direction, TransferDisplay};
+
+/// An indicatif bar on a terminal (silent otherwise), and a pull's or push's progress.
 pub struct TerminalProgress {
     bar: Mutex<Option<ProgressBar>>,
     enabled: bool,
+    transfers: TransferDisplay,
 }
 
 impl TerminalProgress {
-    /// A reporter that draws only when stderr is a terminal.
+    /// A reporter that draws only when stderr is a terminal; an implicit pull (`run`,
+    /// `create`, `build`) reports on stderr, as Docker's.
     pub fn new() -> Self {
+        Self::with_transfers(TransferDisplay::new(Direction::Pull, false, false))
+    }
+
+    /// A reporter whose pull or push lines go to `transfers`.
+    pub fn with_transfers(transfers: TransferDisplay) -> Self {
         Self {
             bar: Mutex::new(None),
             enabled: std::io::stderr().is_terminal(),
+            transfers,
         }
+    }
+
+    /// Leaves the final state of a pull's or push's lines on screen.
+    pub fn finish_transfers(&self) {
+        self.transfers.finish();
     }
 }
 
@@ -63,5 +78,13 @@ impl hull_engine::images::ImageProgress for TerminalProgress {
         if self.enabled {
             eprintln!("Unable to find image '{reference}' locally");
         }
+    }
+
+    fn pull_status(&self, line: &str) {
+        self.transfers.line(line);
+    }
+
+    fn transfer(&self, blob: &str, event: &hull_engine::images::TransferEvent) {
+        self.transfers.blob(blob, event);
     }
 }

@@ -62,8 +62,11 @@ pub enum Error {
     #[error("{0}")]
     Copy(String),
     /// An image that is neither stored nor one hull can make offline.
-    #[error("Unable to find image '{0}' locally, and hull cannot pull from a registry: load it (hull load -i FILE) or use a base image (busybox, debian:bookworm, scratch)")]
+    #[error("No such image: {0} (--pull never: pull it first with hull pull {0}, or load it with hull load -i FILE)")]
     NoSuchImage(String),
+    /// `push` of a name no stored image has (Docker's words).
+    #[error("An image does not exist locally with the tag: {0}")]
+    NotTaggedLocally(String),
     /// `image bootstrap` of something that is not a base image.
     #[error("{0} is not a base image: hull can bootstrap busybox, debian:bookworm and scratch")]
     NotABaseImage(String),
@@ -76,6 +79,9 @@ pub enum Error {
     Build(String),
     #[error(transparent)]
     Image(#[from] hull_rootfs::StoreError),
+    /// A pull, push or login failed (unreachable, unauthorized, not found, corrupt).
+    #[error(transparent)]
+    Registry(#[from] hull_registry::RegistryError),
     /// A network refused or failed (Docker's wording where Docker has the same failure).
     #[error(transparent)]
     Network(#[from] hull_network::Error),

@@ -86,5 +86,6 @@ pub(crate) fn assemble_image(
         layers,
         added: now_rfc3339(),
         parent: None,
+        repo_digests: Vec::new(),
     })
 }

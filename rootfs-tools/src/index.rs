@@ -46,6 +46,9 @@ pub(crate) struct ImageRecord {
     /// loaded or pulled): `images` hides an untagged parent and `image prune` keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) parent: Option<String>,
+    /// `repository@sha256:...` names registries know this image by (pulls and pushes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) repo_digests: Vec<String>,
 }
 
 impl Index {

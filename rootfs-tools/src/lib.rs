@@ -58,12 +58,14 @@ mod blockimage;
 mod bootstrap;
 mod commit;
 mod digest;
+mod distribution;
 mod error;
 mod export;
 mod fsutil;
 mod image;
 mod index;
 mod ingest;
+mod ingest_parallel;
 mod load;
 mod oci;
 mod progress;
@@ -79,6 +81,7 @@ mod workdir;
 pub use blockimage::{create_writable_disk, create_writable_disk_from_template, FsType};
 pub use bootstrap::BaseImage;
 pub use commit::{CommitInfo, DOCKER_CONFIG_EXTENSIONS};
+pub use distribution::{StoredBlob, StoredManifest};
 pub use error::{Result, StoreError};
 pub use image::{
     short_id, HistoryEntry, Image, ImageInspect, ImageSummary, InspectHull, InspectRootFs,

@@ -12,7 +12,8 @@ use crate::assemble::assemble_image;
 use crate::digest::{is_sha256_hex, sha256_digest, sha256_hex};
 use crate::error::{from_json, IoContext, Result, StoreError};
 use crate::image::Image;
-use crate::ingest::{ingest_layer, LayerSpec};
+use crate::ingest::LayerSpec;
+use crate::ingest_parallel::{ingest_layers, PendingLayer};
 use crate::oci::{
     Descriptor, DockerManifestEntry, ImageIndex, Manifest, ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME, MEDIA_DOCKER_MANIFEST_LIST, MEDIA_OCI_INDEX,
@@ -125,17 +126,21 @@ impl Store {
                     plan.layers.len()
                 )));
             }
-            let mut layers = Vec::new();
-            for (layer, diff_id) in plan.layers.iter().zip(diff_ids) {
-                let (reader, _) = source.open_member(&layer.member)?;
-                let spec = LayerSpec {
-                    label: &layer.member,
-                    blob_digest: layer.blob_digest.as_deref(),
-                    media_type: layer.media_type.as_deref(),
-                    diff_id: Some(diff_id),
-                };
-                layers.push(ingest_layer(self, work, reader, &spec, progress)?);
-            }
+            let pending: Vec<PendingLayer<'_>> = plan
+                .layers
+                .iter()
+                .zip(diff_ids)
+                .map(|(layer, diff_id)| PendingLayer {
+                    spec: LayerSpec {
+                        label: &layer.member,
+                        blob_digest: layer.blob_digest.as_deref(),
+                        media_type: layer.media_type.as_deref(),
+                        diff_id: Some(diff_id),
+                    },
+                    open: Box::new(|| Ok(source.open_member(&layer.member)?.0)),
+                })
+                .collect();
+            let layers = ingest_layers(self, work, &pending, progress)?;
             let record = assemble_image(work, &config_bytes, layers, plan.manifest)?;
             images.push(NewImage {
                 record,

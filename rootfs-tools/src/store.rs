@@ -171,7 +171,7 @@ impl Store {
         }
     }
 
-    fn write_index(&self, index: &Index) -> Result<()> {
+    pub(crate) fn write_index(&self, index: &Index) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(index).map_err(|source| StoreError::Json {
             what: "the store index".into(),
             source,
@@ -460,7 +460,7 @@ impl Store {
         Ok(ImageInspect {
             id: image.id.clone(),
             repo_tags: image.references.clone(),
-            repo_digests: Vec::new(),
+            repo_digests: index_repo_digests(self, &image.id)?,
             created: image.created.clone(),
             author: config.author().clone().unwrap_or_default(),
             config: config.config().clone(),
@@ -518,9 +518,12 @@ impl Store {
                     )));
                 }
             }
-            index
-                .images
-                .insert(image.record.id.clone(), image.record.clone());
+            let mut record = image.record.clone();
+            if let Some(previous) = index.images.get(&record.id) {
+                // The same image again (a pull of what is here): registries still know it.
+                record.repo_digests = previous.repo_digests.clone();
+            }
+            index.images.insert(record.id.clone(), record);
             for tag in &image.tags {
                 index.refs.insert(tag.clone(), image.record.id.clone());
             }
@@ -531,6 +534,16 @@ impl Store {
             .map(|i| self.image_from(&index, &i.record.id))
             .collect()
     }
+}
+
+/// The registry names of image `id` (`inspect`'s RepoDigests).
+fn index_repo_digests(store: &Store, id: &str) -> Result<Vec<String>> {
+    Ok(store
+        .read_index()?
+        .images
+        .get(id)
+        .map(|record| record.repo_digests.clone())
+        .unwrap_or_default())
 }
 
 /// The image id `reference` names: a reference first, then a full id or id prefix.
@@ -556,6 +569,16 @@ fn remove_orphaned_parents(
 }
 
 pub(crate) fn resolve_id(index: &Index, reference: &str) -> Result<String> {
+    if let Some((_, digest)) = reference.split_once('@') {
+        // NAME@sha256:...: the image whose manifest has that digest (as Docker, the name
+        // only says where it came from).
+        return index
+            .images
+            .values()
+            .find(|record| record.manifest_digest == digest)
+            .map(|record| record.id.clone())
+            .ok_or_else(|| StoreError::ImageNotFound(reference.to_owned()));
+    }
     if let Ok(name) = reference::normalize(reference) {
         if let Some(id) = index.refs.get(&name) {
             return Ok(id.clone());

@@ -412,3 +412,43 @@ fn load_from_a_stream_like_stdin() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn many_layers_convert_in_parallel_in_order_and_one_bad_layer_stores_nothing() -> anyhow::Result<()>
+{
+    if skip_unless_root("many_layers_convert_in_parallel_in_order_and_one_bad_layer_stores_nothing")
+    {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&dir.path().join("store"))?;
+    let layers: Vec<TestLayer> = (0..8)
+        .map(|n| {
+            let name = format!("layer-{n}");
+            TestLayer::gzipped(layer_tar(&[E::File(&name, name.as_bytes())]))
+        })
+        .collect();
+    let expected: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+    let corrupt_digest = common::sha256(&layers[5].blob);
+    let bad = oci_layout_tar("bad:1", &layers, |digest, blob| {
+        if digest == corrupt_digest {
+            let middle = blob.len() / 2;
+            blob[middle] ^= 0xff;
+        }
+    });
+    let path = dir.path().join("bad.tar");
+    fs::write(&path, bad)?;
+    let err = store.load(&path, &()).unwrap_err();
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+    assert!(store.list(true)?.is_empty(), "nothing stored");
+
+    let images = load_bytes(
+        &store,
+        dir.path(),
+        "good.tar",
+        oci_layout_tar("good:1", &layers, |_, _| {}),
+    );
+    let diff_ids: Vec<String> = images[0].layers.iter().map(|l| l.diff_id.clone()).collect();
+    assert_eq!(diff_ids, expected, "layers keep the image's order");
+    Ok(())
+}

@@ -167,7 +167,8 @@ struct Side {
 
 impl Side {
     fn run(&self, script: &str, dir: &Path) -> Outcome {
-        let mut child = Command::new("sh")
+        let mut child = Command::new("sh");
+        child
             .arg("-c")
             .arg(format!("{PRELUDE}{script}"))
             .env("D", &self.command)
@@ -175,9 +176,10 @@ impl Side {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("sh runs");
+            .process_group(0);
+        // Neither side may reach a registry off this host (`run nosuchimage:1`).
+        crate::offline_registries(&mut child);
+        let mut child = child.spawn().expect("sh runs");
         let mut stdout_pipe = child.stdout.take().expect("piped");
         let reader = std::thread::spawn(move || {
             let mut bytes = Vec::new();

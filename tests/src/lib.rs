@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod compat;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -143,7 +144,11 @@ impl Hull {
             // No outbound (pasta) unless a test asks: container traffic stays in hull's
             // namespaces.
             .env("HULL_NETWORK_PASTA", "none")
+            // Registry credentials stay in the test's store, never the user's own files.
+            .env("HULL_CONFIG", self.root.path().join("config"))
+            .env("DOCKER_CONFIG", self.root.path().join("docker-config"))
             .stdin(Stdio::null());
+        offline_registries(&mut command);
         if let Some(kernel) = &self.kernel {
             command.env("HULL_KERNEL", kernel);
         }
@@ -212,6 +217,22 @@ impl Drop for Hull {
         if args.len() > 2 {
             let _ = self.cmd(&args).output();
         }
+    }
+}
+
+/// Keeps `command`'s registry traffic on this host: HTTPS (Docker Hub, any registry not on
+/// loopback) goes to a proxy address where nothing listens, so `hull run ubuntu` fails at
+/// once instead of reaching the Internet; the tests' own registries on 127.0.0.1 (plain
+/// HTTP) are reached directly, whatever proxy the machine has configured.
+pub fn offline_registries(command: &mut Command) {
+    for key in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+        command.env(key, "http://127.0.0.1:9");
+    }
+    for key in ["HTTP_PROXY", "http_proxy"] {
+        command.env_remove(key);
+    }
+    for key in ["NO_PROXY", "no_proxy"] {
+        command.env(key, "127.0.0.1,localhost,::1");
     }
 }
 

@@ -93,7 +93,7 @@ fn docker_run_gives_output_and_dockers_exit_statuses() {
     let unknown = d.run(&["run", "--rm", "no-such-image:1", "true"]);
     assert_eq!(unknown.status.code(), Some(125));
     assert!(
-        stderr(&unknown).contains("hull cannot reach a registry"),
+        stderr(&unknown).contains("cannot reach the registry docker.io"),
         "{}",
         stderr(&unknown)
     );

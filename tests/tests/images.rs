@@ -7,11 +7,10 @@ use hull_tests::{hull_binary, stdout};
 use std::process::Command;
 
 fn hull(root: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(hull_binary().expect("checked"))
-        .args(args)
-        .env("HULL_ROOT", root)
-        .output()
-        .unwrap()
+    let mut command = Command::new(hull_binary().expect("checked"));
+    command.args(args).env("HULL_ROOT", root);
+    hull_tests::offline_registries(&mut command);
+    command.output().unwrap()
 }
 
 #[test]

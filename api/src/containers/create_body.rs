@@ -182,8 +182,16 @@ impl CreateBody {
         let network = network_config(&host, self.networking_config, self.mac_address)?;
         #[allow(clippy::cast_precision_loss)]
         let cpus = (host.nano_cpus > 0).then(|| host.nano_cpus as f64 / 1e9);
+        // Docker's daemon never pulls on create (clients pull on a 404 and retry); the base
+        // images hull makes offline are made, as before.
+        let pull = if hull_engine::images::is_offline_base(&self.image) {
+            hull_engine::images::PullPolicy::Missing
+        } else {
+            hull_engine::images::PullPolicy::Never
+        };
         Ok(CreateRequest {
             image: self.image,
+            pull,
             name,
             command,
             entrypoint,

@@ -46,9 +46,11 @@ pub struct BuildArgs {
     /// Set the networking mode for the RUN instructions during build.
     #[arg(long, default_value = "default")]
     pub network: String,
-    /// Always attempt to pull a newer version of the image (hull has no registry yet).
-    #[arg(long)]
-    pub pull: bool,
+    /// Pull FROM images: `--pull` alone always pulls a newer version; or "always",
+    /// "missing" (the default), "never".
+    #[arg(long, num_args = 0..=1, default_value = "missing", default_missing_value = "always",
+          require_equals = true)]
+    pub pull: String,
     /// Remove intermediate containers after a successful build (always done).
     #[arg(long, default_value = "true", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set)]
@@ -137,6 +139,7 @@ pub fn run(args: BuildArgs, globals: &Globals) -> Result<i32> {
             .collect(),
         container: CreateRequest {
             engine: globals.vmm,
+            pull: args.pull.parse()?,
             config: hull_engine::container::ContainerConfig {
                 network: NetworkConfig {
                     mode: network.into(),

@@ -135,6 +135,10 @@ pub enum ImageCommand {
     Prune(PruneArgs),
     /// Create an offline base image (busybox, debian:bookworm, scratch).
     Bootstrap(BootstrapArgs),
+    /// Download an image from a registry.
+    Pull(super::registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(super::registry::PushArgs),
 }
 
 /// Runs `hull image SUBCOMMAND`.
@@ -152,6 +156,8 @@ pub fn dispatch(command: ImageCommand, globals: &Globals) -> Result<i32> {
         }
         ImageCommand::Prune(args) => prune(args, globals),
         ImageCommand::Bootstrap(args) => bootstrap(args, globals),
+        ImageCommand::Pull(args) => super::registry::pull(args, globals),
+        ImageCommand::Push(args) => super::registry::push(args, globals),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod network_flags;
 pub mod pause;
 pub mod port;
 pub mod ps;
+pub mod registry;
 pub mod rm;
 pub mod run;
 pub mod shim;
@@ -71,6 +72,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Rmi(args) => image::rmi(args, &globals),
         Command::Tag(args) => image::tag(args, &globals),
         Command::History(args) => image::history(args, &globals),
+        Command::Pull(args) => registry::pull(args, &globals),
+        Command::Push(args) => registry::push(args, &globals),
+        Command::Login(args) => registry::login(args, &globals),
+        Command::Logout(args) => registry::logout(args, &globals),
         Command::Image(command) => image::dispatch(command, &globals),
         Command::Info(args) => info::run(args, &globals).map(|()| 0),
         Command::Events(args) => events::run(args, &globals),

@@ -42,6 +42,9 @@ pub struct CreateArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Pull image before running ("always", "missing", "never").
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
     /// Assign a name to the container.
     #[arg(long)]
     pub name: Option<String>,
@@ -165,6 +168,7 @@ impl CreateArgs {
     pub fn request(&self, globals: &Globals) -> Result<CreateRequest> {
         Ok(CreateRequest {
             image: self.image.clone(),
+            pull: self.pull.parse()?,
             name: self.name.clone(),
             command: self.command.clone(),
             entrypoint: self.entrypoint.clone(),

@@ -84,7 +84,11 @@ pub(super) fn copy(
                     .get(&other.index)
                     .cloned()
                     .ok_or_else(|| build_error(format!("stage {from:?} was not built")))?,
-                None => stage.build.images.resolve(from, stage.build.progress)?.id,
+                None => {
+                    let policy = stage.build.request.container.pull;
+                    let images = &stage.build.images;
+                    images.resolve_with(from, policy, stage.build.progress)?.id
+                }
             };
             Sources::Image {
                 image,
@@ -291,6 +295,7 @@ fn export(
         entrypoint: Some(String::new()),
         command: vec!["hull-build".into()],
         hold: true,
+        pull: crate::images::PullPolicy::Never,
         ..stage.build.request.container.clone()
     };
     let source = containers.create(&request, stage.build.progress)?;

@@ -142,7 +142,11 @@ impl<'b, 'a> StageBuilder<'b, 'a> {
                 .get(&stage.index)
                 .cloned()
                 .ok_or_else(|| Error::Build(format!("stage {base:?} was not built")))?,
-            _ => self.build.images.resolve(&base, self.build.progress)?.id,
+            _ => {
+                let policy = self.build.request.container.pull;
+                let progress = self.build.progress;
+                self.build.images.resolve_with(&base, policy, progress)?.id
+            }
         };
         self.set_image(&image)?;
         self.fs_image = self.image.clone();

@@ -48,6 +48,7 @@ impl<'c> BuildVm<'c> {
     ) -> Result<Self> {
         let mut request = request.clone();
         request.image = image.to_string();
+        request.pull = crate::images::PullPolicy::Never;
         // Never run: hull-init holds the container. Named for `ps`.
         request.entrypoint = Some(String::new());
         request.command = vec!["hull-build".into()];

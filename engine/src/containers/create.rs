@@ -21,6 +21,8 @@ const WRITABLE_DISK_BYTES: u64 = 1 << 30;
 pub struct CreateRequest {
     /// The image reference (busybox, debian:bookworm and scratch are made on first use).
     pub image: String,
+    /// `--pull`: when the image is pulled (`missing` by default).
+    pub pull: crate::images::PullPolicy,
     /// `--name`; a random `adjective_name` when None.
     pub name: Option<String>,
     /// The command and its arguments (replaces the image's CMD when not empty).
@@ -73,7 +75,7 @@ impl Containers {
         progress: &dyn ImageProgress,
     ) -> Result<Container> {
         let images = Images::open(&self.root)?;
-        let image = images.resolve(&request.image, progress)?;
+        let image = images.resolve_with(&request.image, request.pull, progress)?;
         request.memory.validate()?;
         if let Some(signal) = &request.config.stop_signal {
             if super::lifecycle::signal_number(signal).is_none() {

@@ -3,8 +3,13 @@
 //! remove, history, prune, inspect), and the few image facts a container needs.
 
 mod filter;
+mod pull;
+mod registry;
 
 pub use filter::ImageFilter;
+pub use hull_registry::TransferEvent;
+pub use pull::{PullStatus, Pulled};
+pub use registry::{is_offline_base, Credential, PullPolicy, Pushed, RegistryError};
 
 use crate::container::ContainerStore;
 use crate::error::{Error, Result};
@@ -20,6 +25,11 @@ pub use hull_rootfs::{
 pub trait ImageProgress: hull_rootfs::Progress {
     /// `reference` is not in the store: the engine is about to make it.
     fn missing_locally(&self, _reference: &str) {}
+    /// One of Docker's pull or push text lines (`latest: Pulling from library/busybox`,
+    /// `Digest: ...`, `Status: ...`, `The push refers to repository [...]`).
+    fn pull_status(&self, _line: &str) {}
+    /// A blob of a pull or push changed state (`blob` is its 12-digit short digest).
+    fn transfer(&self, _blob: &str, _event: &TransferEvent) {}
 }
 
 impl ImageProgress for () {}
@@ -50,18 +60,10 @@ impl Images {
         &self.store
     }
 
-    /// `reference`, created first when it is one of the offline base images (busybox,
-    /// debian:bookworm, scratch), the way `docker run` pulls a missing image.
+    /// `reference`, pulled when missing (the offline base images busybox, debian:bookworm
+    /// and scratch are made instead), the way `docker run` finds its image.
     pub fn resolve(&self, reference: &str, progress: &dyn ImageProgress) -> Result<Image> {
-        if let Ok(image) = self.store.resolve(reference) {
-            return Ok(image);
-        }
-        progress.missing_locally(reference);
-        let bar: &dyn hull_rootfs::Progress = &ProgressOf(progress);
-        match self.store.ensure_base_image(reference, bar)? {
-            Some(image) => Ok(image),
-            None => Err(Error::NoSuchImage(reference.to_string())),
-        }
+        self.resolve_with(reference, PullPolicy::Missing, progress)
     }
 
     /// Every tagged (and dangling) image, as `hull images` lists them.
