@@ -90,7 +90,7 @@ fn is_static_file(path: &Path) -> bool {
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)
         .and_then(|file| file.take(4096).read_to_end(&mut head))
-        .is_ok_and(|_| hull_guest_init::is_static_elf(&head))
+        .is_ok_and(|_| hull_guest_common::is_static_elf(&head))
 }
 
 /// HULL_CACHE (default /var/cache/hull).
@@ -114,7 +114,7 @@ pub fn initramfs() -> Result<PathBuf> {
         return Ok(alias.clone());
     }
     let binary = std::fs::read(&init).with_context(|| format!("cannot read {}", init.display()))?;
-    if !hull_guest_init::is_static_elf(&binary) {
+    if !hull_guest_common::is_static_elf(&binary) {
         bail!(
             "{} is not statically linked, so it cannot run as the guest's PID 1: {STATIC_BUILD_HINT}",
             init.display()
@@ -130,7 +130,7 @@ pub fn initramfs() -> Result<PathBuf> {
                 dir.display()
             )
         })?;
-        let cpio = hull_guest_init::initramfs::build_initramfs_from_bytes(&binary)
+        let cpio = hull_guest_common::initramfs::build_initramfs_from_bytes(&binary)
             .with_context(|| format!("cannot build the initramfs around {}", init.display()))?;
         crate::container::store::write_atomic(&path, &cpio)?;
     }

@@ -1,12 +1,12 @@
 //! `-u USER[:GROUP]` resolved against the image's /etc/passwd and /etc/group, as Docker
 //! does before it starts the process. Numeric ids always work, even without those files.
-//! The rules are hull-init's (`hull_guest_init::users`, which `hull exec -u` uses inside the
+//! The rules are hull-init's (`hull_guest_common::users`, which `hull exec -u` uses inside the
 //! container): one implementation, the image's wording in errors.
 
 use anyhow::Result;
 
 /// A user and groups to run the container's process as, and its home (for $HOME).
-pub use hull_guest_init::users::Identity as ResolvedUser;
+pub use hull_guest_common::users::Identity as ResolvedUser;
 
 /// Resolves `user` (`name`, `uid`, `name:group`, `uid:gid`, ...; None or empty = root)
 /// with the image's /etc/passwd and /etc/group contents (None when the image has none).
@@ -15,7 +15,7 @@ pub fn resolve(
     passwd: Option<&str>,
     group: Option<&str>,
 ) -> Result<ResolvedUser> {
-    hull_guest_init::users::resolve(
+    hull_guest_common::users::resolve(
         user.unwrap_or(""),
         passwd.unwrap_or(""),
         group.unwrap_or(""),

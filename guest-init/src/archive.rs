@@ -1,6 +1,6 @@
 //! The built-in archive operations ([`ArchiveRequest`]): stat a path, stream a tar of it,
 //! extract a tar into a directory. They run in a child of PID 1 that already entered the
-//! container's mount namespace and root (`execs::archive_child`), so every path here is the
+//! container's mount namespace and root (`session::spawn`'s `archive_child`), so every path here is the
 //! container's: its symlinks resolve inside its root, as they do for its own processes.
 //!
 //! Nothing is trusted on the way in either: the host's tar is extracted with the `tar`

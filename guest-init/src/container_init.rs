@@ -90,7 +90,7 @@ fn exec_child(args: &[String]) -> Result<Infallible, String> {
         .thread_set_mask()
         .map_err(|e| format!("cannot unblock signals: {e}"))?;
     let path_var = std::env::var("PATH").unwrap_or_else(|_| crate::spec::DEFAULT_PATH.into());
-    let path = crate::exec::resolve(&args[0], &path_var).map_err(|e| e.to_string())?;
+    let path = crate::process::exec::resolve(&args[0], &path_var).map_err(|e| e.to_string())?;
     let c_path = CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "the executable's path contains a NUL byte".to_string())?;
     let c_args = args

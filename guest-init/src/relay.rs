@@ -3,8 +3,8 @@
 
 use crate::console::set_window_size;
 use crate::control::ControlDecoder;
-use crate::execs::{ExecFd, Execs};
 use crate::memory_guard::MemoryGuard;
+use crate::session::{ExecFd, Execs};
 use crate::stats::StatsReporter;
 use hull_protocol::ControlMessage;
 use nix::errno::Errno;
@@ -80,12 +80,7 @@ enum Source {
 }
 
 fn read_chunk(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
-    loop {
-        match nix::unistd::read(fd.as_fd(), buf) {
-            Err(Errno::EINTR) => continue,
-            other => return other,
-        }
-    }
+    crate::process::read_some(fd.as_fd(), buf)
 }
 
 impl Relay<'_> {
@@ -352,7 +347,7 @@ impl Relay<'_> {
             .stats
             .as_ref()
             .filter(|_| self.control.is_some())
-            .map(|s| s.timeout_ms(crate::supervisor::boot_time_ms().unwrap_or(0)))
+            .map(|s| s.timeout_ms(crate::timeline::boot_time_ms().unwrap_or(0)))
             .and_then(|ms| u32::try_from(ms).ok());
         let ms = [execs, guard, stats].into_iter().flatten().min();
         ms.and_then(|ms| PollTimeout::try_from(ms).ok())
@@ -362,14 +357,14 @@ impl Relay<'_> {
     /// Sends the container's usage to the host when a report is due.
     fn report_stats(&mut self) {
         if let (Some(stats), Some(control)) = (self.stats.as_mut(), self.control) {
-            stats.report_if_due(crate::supervisor::boot_time_ms().unwrap_or(0), control);
+            stats.report_if_due(crate::timeline::boot_time_ms().unwrap_or(0), control);
         }
     }
 
     /// Lets the memory guard sample the cgroup (and kill, if the container thrashes).
     fn check_memory(&mut self) {
         if let Some(guard) = self.memory_guard.as_deref_mut() {
-            guard.check(crate::supervisor::boot_time_ms().unwrap_or(0));
+            guard.check(crate::timeline::boot_time_ms().unwrap_or(0));
         }
     }
 

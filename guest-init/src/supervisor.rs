@@ -1,22 +1,22 @@
-//! Starts the container process and stays its parent: fork, report setup errors through a
-//! close-on-exec pipe, relay, collect the exit status.
+//! Starts the container's own process and stays its parent: fork (reporting setup errors
+//! through a close-on-exec pipe, [`crate::process`]), relay, collect the exit status.
 
 use crate::cgroup::CgroupManager;
 use crate::console::{self, Consoles};
 use crate::container;
 use crate::error::{SetupError, EXIT_SETUP_FAILED};
-use crate::exec;
-use crate::execs::{ExecContext, Execs};
+use crate::process::exec;
+use crate::process::{dup_stdio, fork_reporting_errors, own_session_on_pipes, pipe, reset_signals};
 use crate::relay::{Pipes, Relay};
+use crate::session::{ExecContext, Execs};
 use crate::spec::ContainerPlan;
 use crate::syscall::Syscall;
 use hull_protocol::RunResult;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, ForkResult};
 use std::convert::Infallible;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -51,17 +51,6 @@ enum ChildStdio<'a> {
         stdout: OwnedFd,
         stderr: OwnedFd,
     },
-}
-
-/// Milliseconds since the kernel started (CLOCK_BOOTTIME).
-pub fn boot_time_ms() -> Option<u64> {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
-    let ms = now.tv_sec() * 1000 + now.tv_nsec() / 1_000_000;
-    u64::try_from(ms).ok()
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("pipe2", e))
 }
 
 /// Prints a setup error on the diagnostics console (stderr of PID 1 = ttyS0) and, so the
@@ -169,7 +158,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
 
     let mut report = Vec::new();
     let _ = File::from(error_r).read_to_end(&mut report);
-    let exec_ms = boot_time_ms();
+    let exec_ms = crate::timeline::boot_time_ms();
     crate::timeline::mark("exec");
     if let Some((code, message)) = report.split_first() {
         let _ = waitpid(child, None);
@@ -238,26 +227,7 @@ fn start_and_wait(launch: &Launch<'_>) -> Result<RunResult, SetupError> {
     Ok(result)
 }
 
-/// Resets what PID 1 changed about signals: the mask (SIGCHLD blocked) and Rust's
-/// SIG_IGN for SIGPIPE, both of which exec would pass on to the container.
-pub(crate) fn reset_signals() -> Result<(), SetupError> {
-    SigSet::empty()
-        .thread_set_mask()
-        .map_err(|e| SetupError::sys("reset the signal mask", e))?;
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
-        // SAFETY: installing SIG_DFL involves no handler code.
-        let _ = unsafe { sigaction(signal, &default) };
-    }
-    Ok(())
-}
-
 fn wire_stdio(stdio: &ChildStdio<'_>) -> Result<(), SetupError> {
-    let dup_all = |fds: [&dyn AsFd; 3]| -> Result<(), SetupError> {
-        dup2_stdin(fds[0]).map_err(|e| SetupError::sys("dup2 stdin", e))?;
-        dup2_stdout(fds[1]).map_err(|e| SetupError::sys("dup2 stdout", e))?;
-        dup2_stderr(fds[2]).map_err(|e| SetupError::sys("dup2 stderr", e))
-    };
     match stdio {
         ChildStdio::Tty { .. } => {
             // Its own session now; the pty comes once the container's devpts is mounted
@@ -270,11 +240,7 @@ fn wire_stdio(stdio: &ChildStdio<'_>) -> Result<(), SetupError> {
             stdin,
             stdout,
             stderr,
-        } => {
-            // Its own session: signals for PID 1's terminal never reach it.
-            nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
-            dup_all([stdin, stdout, stderr])
-        }
+        } => own_session_on_pipes(stdin, stdout, stderr),
     }
 }
 
@@ -334,9 +300,7 @@ fn take_container_terminal(
     if let Some((rows, cols)) = plan.process.console_size {
         console::set_window_size(&slave, rows, cols);
     }
-    dup2_stdin(&slave).map_err(|e| SetupError::sys("dup2 stdin", e))?;
-    dup2_stdout(&slave).map_err(|e| SetupError::sys("dup2 stdout", e))?;
-    dup2_stderr(&slave).map_err(|e| SetupError::sys("dup2 stderr", e))?;
+    dup_stdio(&slave, &slave, &slave)?;
     crate::pty::send_fd(master_to_init, master.as_fd())
 }
 
@@ -361,60 +325,5 @@ fn hold() -> ! {
     unsafe { libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, 0) };
     loop {
         nix::unistd::pause();
-    }
-}
-
-/// Forks a child that runs `become_process`, which only returns if it failed (it ends in
-/// exec). The failure is reported on the error pipe as one byte of exit status then the
-/// message, and the child `_exit`s with that status. In the parent `error_w` is closed, so
-/// the pipe's read end (O_CLOEXEC) sees EOF once the child has exec'd. Used for the
-/// container process and for `hull exec` processes.
-pub(crate) fn fork_reporting_errors(
-    error_w: OwnedFd,
-    become_process: impl FnOnce() -> Result<Infallible, SetupError>,
-) -> Result<nix::unistd::Pid, SetupError> {
-    // SAFETY: hull-init is single-threaded (no thread is ever spawned), so the child may
-    // run arbitrary code after fork.
-    match unsafe { nix::unistd::fork() }.map_err(|e| SetupError::sys("fork", e))? {
-        ForkResult::Child => {
-            let error = match become_process() {
-                Err(e) => e,
-                Ok(never) => match never {},
-            };
-            let code = error.exit_code();
-            let mut report = vec![u8::try_from(code).unwrap_or(125)];
-            report.extend_from_slice(error.to_string().as_bytes());
-            let _ = File::from(error_w).write_all(&report);
-            // SAFETY: _exit only ends the process; no Rust state survives it. exit() would
-            // run PID 1's atexit handlers and flush its stdio in this forked copy.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => Ok(child),
-    }
-}
-
-/// Exit status of a finished container as Docker reports it (exported for callers that
-/// wait themselves).
-pub fn docker_status(status: WaitStatus) -> Option<i32> {
-    match status {
-        WaitStatus::Exited(_, code) => Some(code),
-        WaitStatus::Signaled(_, signal, _) => Some(128 + signal as i32),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signal_death_is_128_plus_n() {
-        let pid = nix::unistd::Pid::from_raw(42);
-        assert_eq!(docker_status(WaitStatus::Exited(pid, 7)), Some(7));
-        assert_eq!(
-            docker_status(WaitStatus::Signaled(pid, Signal::SIGKILL, false)),
-            Some(137)
-        );
-        assert_eq!(RunResult::signaled(Signal::SIGTERM as i32).exit_code, 143);
     }
 }

@@ -8,7 +8,7 @@ static MARKS: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
 
 /// Records that `step` is reached now.
 pub fn mark(step: &'static str) {
-    if let Some(ms) = crate::supervisor::boot_time_ms() {
+    if let Some(ms) = boot_time_ms() {
         MARKS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -25,6 +25,13 @@ pub fn summary() -> String {
         .map(|(step, ms)| format!("{step}={ms}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Milliseconds since the kernel started (CLOCK_BOOTTIME).
+pub fn boot_time_ms() -> Option<u64> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    let ms = now.tv_sec() * 1000 + now.tv_nsec() / 1_000_000;
+    u64::try_from(ms).ok()
 }
 
 #[cfg(test)]

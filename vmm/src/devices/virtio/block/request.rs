@@ -466,74 +466,11 @@ impl DiskBackend for FileDisk {
     }
 
     fn read_at<B: BitmapSlice>(&mut self, offset: u64, buf: &VolatileSlice<B>) -> io::Result<()> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let chunk = buf
-                .subslice(done, buf.len() - done)
-                .map_err(io::Error::other)?;
-            let guard = chunk.ptr_guard_mut();
-            let pos = libc::off_t::try_from(offset + done as u64).map_err(io::Error::other)?;
-            // SAFETY: `guard` points at `chunk.len()` bytes of mapped guest memory that stay
-            // mapped while the guard lives; the kernel writes at most that many bytes there.
-            // Guest memory is shared with the vCPUs anyway, so nobody holds a Rust reference
-            // to it that this write could invalidate.
-            let n = unsafe {
-                libc::pread(
-                    self.file.as_raw_fd(),
-                    guard.as_ptr().cast(),
-                    chunk.len(),
-                    pos,
-                )
-            };
-            match n {
-                n if n > 0 => {
-                    let n = n.unsigned_abs();
-                    chunk.bitmap().mark_dirty(0, n);
-                    done += n;
-                }
-                // The file shrank under us: the guest must not see stale memory as data.
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                _ => {
-                    let err = io::Error::last_os_error();
-                    if err.kind() != io::ErrorKind::Interrupted {
-                        return Err(err);
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.transfer(offset, buf, Direction::Read)
     }
 
     fn write_at<B: BitmapSlice>(&mut self, offset: u64, buf: &VolatileSlice<B>) -> io::Result<()> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let chunk = buf
-                .subslice(done, buf.len() - done)
-                .map_err(io::Error::other)?;
-            let guard = chunk.ptr_guard();
-            let pos = libc::off_t::try_from(offset + done as u64).map_err(io::Error::other)?;
-            // SAFETY: `guard` points at `chunk.len()` readable bytes of mapped guest memory
-            // that stay mapped while the guard lives; the kernel only reads them.
-            let n = unsafe {
-                libc::pwrite(
-                    self.file.as_raw_fd(),
-                    guard.as_ptr().cast(),
-                    chunk.len(),
-                    pos,
-                )
-            };
-            match n {
-                n if n > 0 => done += n.unsigned_abs(),
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                _ => {
-                    let err = io::Error::last_os_error();
-                    if err.kind() != io::ErrorKind::Interrupted {
-                        return Err(err);
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.transfer(offset, buf, Direction::Write)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -596,6 +533,60 @@ enum Direction {
 const MAX_IOVECS: usize = 1024;
 
 impl FileDisk {
+    /// All of `buf` read from (or written to) the file at `offset`, with pread/pwrite
+    /// straight into guest memory, retried until done.
+    fn transfer<B: BitmapSlice>(
+        &self,
+        offset: u64,
+        buf: &VolatileSlice<B>,
+        direction: Direction,
+    ) -> io::Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let chunk = buf
+                .subslice(done, buf.len() - done)
+                .map_err(io::Error::other)?;
+            let guard = chunk.ptr_guard_mut();
+            let pos = libc::off_t::try_from(offset + done as u64).map_err(io::Error::other)?;
+            let fd = self.file.as_raw_fd();
+            let n = match direction {
+                // SAFETY: `guard` points at `chunk.len()` bytes of mapped guest memory that
+                // stay mapped while the guard lives; the kernel writes at most that many
+                // bytes there. Guest memory is shared with the vCPUs anyway, so nobody holds
+                // a Rust reference to it that this write could invalidate.
+                Direction::Read => unsafe {
+                    libc::pread(fd, guard.as_ptr().cast(), chunk.len(), pos)
+                },
+                // SAFETY: as above; the kernel only reads the bytes.
+                Direction::Write => unsafe {
+                    libc::pwrite(fd, guard.as_ptr().cast(), chunk.len(), pos)
+                },
+            };
+            match n {
+                n if n > 0 => {
+                    let n = n.unsigned_abs();
+                    if direction == Direction::Read {
+                        chunk.bitmap().mark_dirty(0, n);
+                    }
+                    done += n;
+                }
+                // A read at EOF means the file shrank under us: the guest must not see stale
+                // memory as data.
+                0 if direction == Direction::Read => {
+                    return Err(io::ErrorKind::UnexpectedEof.into())
+                }
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                _ => {
+                    let err = io::Error::last_os_error();
+                    if err.kind() != io::ErrorKind::Interrupted {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One preadv/pwritev over all of `bufs`; returns the bytes transferred. A short
     /// transfer (signal, EOF) is finished buffer by buffer by the caller.
     fn vectored<B: BitmapSlice>(

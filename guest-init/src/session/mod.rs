@@ -1,5 +1,8 @@
-//! `hull exec` in the guest: PID 1 starts extra processes in the running container and
-//! relays their stdio as exec messages on the control console (hull-protocol documents them).
+//! `hull exec` sessions in the guest: PID 1 starts extra processes in the running container
+//! and relays their stdio as exec messages on the control console (hull-protocol documents
+//! them). This module is the session table and its relay; [`spawn`] forks a session's
+//! process, [`state`] is one session's buffers and flow-control windows, [`plan`] validates
+//! a request.
 //!
 //! How an exec'd process enters the container: PID 1 forks it. PID 1 unshared the pid
 //! namespace to start the container, so its children are born in the container's pid
@@ -18,32 +21,30 @@
 //! [`ControlMessage::ExecOutputAck`]: a slow reader on the host slows the process (its pipe
 //! fills) instead of the host buffering without bound or dropping the reader.
 
+mod plan;
+mod spawn;
+mod state;
+
+pub use plan::ExecPlan;
+
 use crate::cgroup::CgroupManager;
-use crate::console::{set_window_size, take_controlling_tty};
+use crate::console::set_window_size;
 use crate::error::{SetupError, EXIT_SETUP_FAILED};
-use crate::exec_plan::ExecPlan;
-use crate::namespaces::{clone_flag, proc_ns_name, ORDERED_NAMESPACES};
+use crate::process::{docker_status, read_some};
 use crate::spec::ContainerPlan;
-use crate::supervisor::{docker_status, fork_reporting_errors, reset_signals};
-use crate::syscall::LinuxSyscall;
 use hull_protocol::{
-    ArchiveRequest, Base64, ControlMessage, ExecRequest, ExecStream, GuestEvent,
-    EXEC_OUTPUT_WINDOW, EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
+    Base64, ControlMessage, ExecStream, GuestEvent, EXEC_STDIN_WINDOW, MAX_EXEC_DATA,
 };
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
-use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, Pid};
-use oci_spec::runtime::LinuxNamespaceType;
-use std::convert::Infallible;
+use nix::unistd::Pid;
+use state::Session;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 /// Sessions running at once; more are refused (each holds a few fds and a stdin buffer).
@@ -91,93 +92,6 @@ pub struct ExecFd {
     pub id: u32,
     /// Pipe.
     pub pipe: ExecPipe,
-}
-
-/// A running exec session.
-struct Session {
-    id: u32,
-    pid: Pid,
-    /// Non-blocking write side of the process's stdin (pipe, or the pty master).
-    stdin: Option<File>,
-    pending_stdin: Vec<u8>,
-    close_stdin_when_flushed: bool,
-    stdout: Option<File>,
-    stderr: Option<File>,
-    /// The pty master, for resizes.
-    tty: Option<File>,
-    setup_errors: Option<File>,
-    error_report: Vec<u8>,
-    /// Docker status of the process once reaped.
-    status: Option<i32>,
-    /// Last output, output ack or exit, for [`DRAIN_IDLE`].
-    last_activity: Instant,
-    /// Output bytes sent to the host and not yet acknowledged.
-    unacked_output: u64,
-}
-
-impl Session {
-    fn output(&mut self, pipe: ExecPipe) -> Option<&mut Option<File>> {
-        match pipe {
-            ExecPipe::Stdout => Some(&mut self.stdout),
-            ExecPipe::Stderr => Some(&mut self.stderr),
-            _ => None,
-        }
-    }
-
-    /// The host has not yet taken a full window of output: no more is read until it does.
-    fn output_blocked(&self) -> bool {
-        self.unacked_output >= EXEC_OUTPUT_WINDOW
-    }
-
-    /// The process is reaped, its setup report read and its output drained (or idle; a
-    /// session waiting for the host to take its output is not idle).
-    fn is_over(&self, now: Instant) -> bool {
-        self.status.is_some()
-            && self.setup_errors.is_none()
-            && ((self.stdout.is_none() && self.stderr.is_none())
-                || (now.duration_since(self.last_activity) >= DRAIN_IDLE && !self.output_blocked()))
-    }
-}
-
-/// The child's ends of its stdio.
-enum ChildStdio {
-    Tty(File),
-    Pipes {
-        stdin: OwnedFd,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-    },
-}
-
-fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
-    loop {
-        match nix::unistd::read(fd, buf) {
-            Err(Errno::EINTR) => continue,
-            other => return other,
-        }
-    }
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("pipe2", e))
-}
-
-fn set_nonblocking(fd: &impl AsFd) -> Result<(), SetupError> {
-    nix::fcntl::fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-        .map(drop)
-        .map_err(|e| SetupError::sys("make an exec pipe non-blocking", e))
-}
-
-/// Opens a new pty in the container's devpts, seen through `/proc/PID/root`.
-fn open_container_pty(container: Pid) -> Result<(File, File), SetupError> {
-    let root_path = format!("/proc/{container}/root");
-    let root = nix::fcntl::open(
-        root_path.as_str(),
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| SetupError::sys(format!("open {root_path}"), e))?;
-    crate::pty::open_pty_in(root.as_fd())
 }
 
 /// The running exec sessions of the container.
@@ -571,267 +485,4 @@ impl<'a> Execs<'a> {
             self.reaped(status);
         }
     }
-
-    fn start(&mut self, id: u32, request: &ExecRequest) {
-        let plan = ExecPlan::new(&self.ctx.plan.process, request);
-        self.start_session(id, plan, None);
-    }
-
-    /// Starts session `id` running the built-in archive operation `request` (a child of
-    /// PID 1 in the container's mount namespace and root, [`crate::archive`]).
-    fn start_archive(&mut self, id: u32, request: &ArchiveRequest) {
-        let plan = ExecPlan {
-            process: crate::spec::ProcessPlan {
-                terminal: false,
-                console_size: None,
-                ..self.ctx.plan.process.clone()
-            },
-            user: None,
-            stdin: request.reads_stdin(),
-        };
-        self.start_session(id, Ok(plan), Some(request));
-    }
-
-    fn start_session(
-        &mut self,
-        id: u32,
-        plan: Result<ExecPlan, SetupError>,
-        archive: Option<&ArchiveRequest>,
-    ) {
-        if self.session(id).is_some() {
-            log!("exec {id}: a session with that id is running; request ignored");
-            return;
-        }
-        if self.sessions.len() >= MAX_SESSIONS {
-            let error = SetupError::Spec(format!(
-                "too many exec sessions: at most {MAX_SESSIONS} run at once"
-            ));
-            self.refuse(id, &error);
-            return;
-        }
-        match plan.and_then(|plan| self.spawn(id, &plan, archive)) {
-            Ok(session) => self.sessions.push(session),
-            Err(error) => self.refuse(id, &error),
-        }
-    }
-
-    /// Forks the process of session `id`: `plan`'s program, or the `archive` operation.
-    fn spawn(
-        &self,
-        id: u32,
-        plan: &ExecPlan,
-        archive: Option<&ArchiveRequest>,
-    ) -> Result<Session, SetupError> {
-        let container = self.ctx.container;
-        let (child_stdio, stdin, stdout, stderr, tty) = if plan.process.terminal {
-            let (master, slave) = open_container_pty(container)?;
-            if let Some((rows, cols)) = plan.process.console_size {
-                set_window_size(&master, rows, cols);
-            }
-            let clone = |what| {
-                master
-                    .try_clone()
-                    .map_err(|e| SetupError::io(what, "the exec's pty", e))
-            };
-            let input = if plan.stdin {
-                Some(clone("cannot duplicate")?)
-            } else {
-                None
-            };
-            let resize = clone("cannot duplicate")?;
-            (
-                ChildStdio::Tty(slave),
-                input,
-                Some(master),
-                None,
-                Some(resize),
-            )
-        } else {
-            let (stdin_r, stdin_w) = pipe()?;
-            let (stdout_r, stdout_w) = pipe()?;
-            let (stderr_r, stderr_w) = pipe()?;
-            for fd in [&stdin_w, &stdout_r, &stderr_r] {
-                set_nonblocking(fd)?;
-            }
-            (
-                ChildStdio::Pipes {
-                    stdin: stdin_r,
-                    stdout: stdout_w,
-                    stderr: stderr_w,
-                },
-                // Without stdin the write end closes here: the process reads EOF at once.
-                plan.stdin.then(|| File::from(stdin_w)),
-                Some(File::from(stdout_r)),
-                Some(File::from(stderr_r)),
-                None,
-            )
-        };
-        let (errors_r, errors_w) = pipe()?;
-        set_nonblocking(&errors_r)?;
-        if self.ctx.plan.namespaces.has(LinuxNamespaceType::Pid) {
-            join_namespace(container, LinuxNamespaceType::Pid)?;
-        }
-        let pid = fork_reporting_errors(errors_w, || match archive {
-            Some(request) => archive_child(&self.ctx, request, &child_stdio),
-            None => exec_child(&self.ctx, plan, &child_stdio),
-        })?;
-        drop(child_stdio);
-        Ok(Session {
-            id,
-            pid,
-            stdin,
-            pending_stdin: Vec::new(),
-            close_stdin_when_flushed: false,
-            stdout,
-            stderr,
-            tty,
-            setup_errors: Some(File::from(errors_r)),
-            error_report: Vec::new(),
-            status: None,
-            last_activity: Instant::now(),
-            unacked_output: 0,
-        })
-    }
-}
-
-/// `/proc/<container>/ns/<name of typ>`.
-fn namespace_path(container: Pid, typ: LinuxNamespaceType) -> PathBuf {
-    PathBuf::from(format!("/proc/{container}/ns/{}", proc_ns_name(typ)))
-}
-
-/// setns(2) into the container's namespace of type `typ` (for pid: the calling process's
-/// future children's).
-fn join_namespace(container: Pid, typ: LinuxNamespaceType) -> Result<(), SetupError> {
-    let path = namespace_path(container, typ);
-    let file = File::open(&path).map_err(|e| SetupError::io("cannot open", &path, e))?;
-    nix::sched::setns(&file, clone_flag(typ))
-        .map_err(|e| SetupError::sys(format!("join the container's {typ} namespace"), e))
-}
-
-/// The exec'd process between fork and exec: stdio, cgroup, namespaces, root, rlimits,
-/// identity, exec.
-fn exec_child(
-    ctx: &ExecContext<'_>,
-    plan: &ExecPlan,
-    stdio: &ChildStdio,
-) -> Result<Infallible, SetupError> {
-    reset_signals()?;
-    let dup_all = |fds: [&dyn AsFd; 3]| -> Result<(), SetupError> {
-        dup2_stdin(fds[0]).map_err(|e| SetupError::sys("dup2 stdin", e))?;
-        dup2_stdout(fds[1]).map_err(|e| SetupError::sys("dup2 stdout", e))?;
-        dup2_stderr(fds[2]).map_err(|e| SetupError::sys("dup2 stderr", e))
-    };
-    match stdio {
-        ChildStdio::Tty(tty) => {
-            take_controlling_tty(tty)?;
-            dup_all([tty, tty, tty])?;
-        }
-        ChildStdio::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => {
-            nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
-            dup_all([stdin, stdout, stderr])?;
-        }
-    }
-    if let Some(cgroup) = ctx.cgroup {
-        cgroup.add_self()?;
-    }
-    // Everything under /proc is opened before the first setns: the mount namespace changes
-    // what /proc is.
-    let container = ctx.container;
-    let mut joins = Vec::new();
-    for typ in ORDERED_NAMESPACES
-        .into_iter()
-        .filter(|t| *t != LinuxNamespaceType::Pid && ctx.plan.namespaces.has(*t))
-    {
-        let path = namespace_path(container, typ);
-        let file = File::open(&path).map_err(|e| SetupError::io("cannot open", &path, e))?;
-        joins.push((typ, file));
-    }
-    let root_path = PathBuf::from(format!("/proc/{container}/root"));
-    let root = File::open(&root_path).map_err(|e| SetupError::io("cannot open", &root_path, e))?;
-    for (typ, file) in &joins {
-        nix::sched::setns(file, clone_flag(*typ))
-            .map_err(|e| SetupError::sys(format!("join the container's {typ} namespace"), e))?;
-    }
-    nix::unistd::fchdir(&root).map_err(|e| SetupError::sys("enter the container's root", e))?;
-    nix::unistd::chroot(".").map_err(|e| SetupError::sys("chroot into the container's root", e))?;
-    nix::unistd::chdir("/").map_err(|e| SetupError::sys("chdir /", e))?;
-    crate::rlimits::apply(&plan.process.rlimits)?;
-    let mut process = plan.process.clone();
-    if let Some(user) = &plan.user {
-        let passwd = crate::users::read_account_file("/etc/passwd".as_ref());
-        let group = crate::users::read_account_file("/etc/group".as_ref());
-        let identity = crate::users::resolve(user, &passwd, &group).map_err(|e| {
-            SetupError::Spec(format!(
-                "{e}: no matching entries in the container's /etc/passwd or /etc/group (numeric ids always work)"
-            ))
-        })?;
-        process.uid = identity.uid;
-        process.gid = identity.gid;
-        process.additional_gids = identity.additional_gids;
-    }
-    crate::container::apply_process_identity(&LinuxSyscall, &process)?;
-    crate::exec::exec(&process)
-}
-
-/// The archive operation's process between fork and `_exit`: stdio, the container's mount
-/// namespace and root (as root, whatever the container's user: it reads and writes any
-/// file, as Docker's daemon does), then [`crate::archive::run`]. It never execs anything
-/// from the container.
-fn archive_child(
-    ctx: &ExecContext<'_>,
-    request: &ArchiveRequest,
-    stdio: &ChildStdio,
-) -> Result<Infallible, SetupError> {
-    reset_signals()?;
-    let ChildStdio::Pipes {
-        stdin,
-        stdout,
-        stderr,
-    } = stdio
-    else {
-        return Err(SetupError::Spec(
-            "an archive session has no terminal".into(),
-        ));
-    };
-    nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
-    // The changes are read from the overlay's upper directory, which only PID 1's mount
-    // namespace shows; every other operation works in the container's root.
-    if !matches!(
-        request,
-        ArchiveRequest::Changes | ArchiveRequest::ExportChanges { .. }
-    ) {
-        let container = ctx.container;
-        let root_path = PathBuf::from(format!("/proc/{container}/root"));
-        let root =
-            File::open(&root_path).map_err(|e| SetupError::io("cannot open", &root_path, e))?;
-        if ctx.plan.namespaces.has(LinuxNamespaceType::Mount) {
-            join_namespace(container, LinuxNamespaceType::Mount)?;
-        }
-        nix::unistd::fchdir(&root).map_err(|e| SetupError::sys("enter the container's root", e))?;
-        nix::unistd::chroot(".")
-            .map_err(|e| SetupError::sys("chroot into the container's root", e))?;
-        nix::unistd::chdir("/").map_err(|e| SetupError::sys("chdir /", e))?;
-    }
-    let clone = |fd: &OwnedFd| {
-        fd.try_clone()
-            .map(File::from)
-            .map_err(|e| SetupError::io("cannot duplicate", "an archive pipe", e))
-    };
-    let (input, output, errors) = (clone(stdin)?, clone(stdout)?, clone(stderr)?);
-    let frozen = match request {
-        ArchiveRequest::ExportChanges { freeze: true, .. } => ctx
-            .cgroup
-            .and_then(|c| c.dir())
-            .map(crate::cgroup::Frozen::new),
-        _ => None,
-    };
-    let code = crate::archive::run(request, input, output, errors);
-    drop(frozen);
-    // SAFETY: _exit only ends the process (its output is written unbuffered or flushed by
-    // `run`); exit() would run PID 1's atexit handlers in this forked copy.
-    unsafe { libc::_exit(code) }
 }
