@@ -1,20 +1,10 @@
-//! `hull info`: what this host offers for VMs, what `hull run` will use, and why.
-//!
-//! The KVM kind is measured, not guessed: besides the static signs (vmx/svm flags, the
-//! `kvm_pvm` module) a short self-test runs a countdown loop in guest ring 0 on /dev/kvm and
-//! reports instructions per second. Hardware KVM runs it at native speed; an emulation-only
-//! KVM (this project's CI) interprets it at a few million per second.
+//! `hull info`: what this host offers for VMs, what `hull run` will use, and why (gathered by
+//! `hull_engine::system::host_info`), as a table or JSON.
 
 use crate::args::Globals;
 use anyhow::Result;
-use hull_engine::guest;
-use hull_engine::host::{EngineKind, HostFacts, KvmKind};
-use serde::Serialize;
-use std::path::PathBuf;
-use std::time::Duration;
-
-/// How long the KVM self-test may run.
-const PROBE_BUDGET: Duration = Duration::from_secs(1);
+use hull_engine::host::{EngineKind, KvmKind};
+use hull_engine::system::host_info::HostInfo;
 
 /// `hull info` flags.
 #[derive(Debug, clap::Args)]
@@ -24,145 +14,15 @@ pub struct InfoArgs {
     pub format: String,
 }
 
-/// Everything `hull info` reports (also its `--format json` shape).
-#[derive(Debug, Serialize)]
-struct InfoReport {
-    kvm: KvmReport,
-    qemu: Option<String>,
-    engine: EngineReport,
-    guest: GuestReport,
-    root: PathBuf,
-    cache: PathBuf,
-    /// What containers' networks reach beyond themselves.
-    network_outbound: String,
-    version: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-struct KvmReport {
-    /// The final verdict: the measurement wins over the static signs.
-    kind: KvmKind,
-    /// The static signs' reading.
-    detected: KvmKind,
-    reason: String,
-    /// Guest ring-0 instructions per second measured on /dev/kvm.
-    self_test_instructions_per_sec: Option<f64>,
-    self_test_error: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct EngineReport {
-    /// The engine `hull run` uses (after `--vmm`/HULL_VMM).
-    selected: EngineKind,
-    /// QEMU's accelerator when the selected engine is QEMU.
-    qemu_accel: &'static str,
-    /// Where the selection came from.
-    source: &'static str,
-    /// The default engine on this host, and why.
-    default: EngineKind,
-    default_reason: String,
-}
-
-#[derive(Debug, Serialize)]
-struct GuestReport {
-    kernel_profile: String,
-    /// The vmlinux the selected engine boots (HULL_KERNEL, or the cached build's place).
-    kernel: Option<PathBuf>,
-    /// Whether that kernel exists (otherwise `hull run` builds it first, ~4 min).
-    kernel_built: bool,
-    kernel_error: Option<String>,
-    init: Option<PathBuf>,
-    init_error: Option<String>,
-}
-
 /// Prints host facts and the engine choice.
 pub fn run(args: InfoArgs, globals: &Globals) -> Result<()> {
-    let report = gather(globals);
+    let report = hull_engine::system::host_info::gather(&globals.root, globals.vmm);
     if args.format == "json" {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
     }
     Ok(())
-}
-
-fn gather(globals: &Globals) -> InfoReport {
-    let facts = HostFacts::detect();
-    let kvm = measure_kvm(&facts);
-    let (default, default_reason) = facts.default_engine();
-    let (selected, source) = match globals.vmm {
-        Some(engine) => (engine, "--vmm/HULL_VMM"),
-        None => (default, "default"),
-    };
-    let init = guest::locate_init();
-    let profile = guest::profile_for(selected);
-    let kernel = hull_kernel::kernel_location(profile);
-    InfoReport {
-        qemu: facts.qemu.clone(),
-        engine: EngineReport {
-            selected,
-            qemu_accel: if facts.kvm == KvmKind::Hardware {
-                "kvm"
-            } else {
-                "tcg"
-            },
-            source,
-            default,
-            default_reason,
-        },
-        guest: GuestReport {
-            kernel_profile: profile.to_string(),
-            kernel_built: kernel.as_ref().is_ok_and(|(_, built)| *built),
-            kernel_error: kernel.as_ref().err().map(|e| error_chain(e)),
-            kernel: kernel.ok().map(|(artifacts, _)| artifacts.vmlinux),
-            init_error: init.as_ref().err().map(|e| format!("{e:#}")),
-            init: init.ok(),
-        },
-        root: globals.root.clone(),
-        cache: guest::cache_dir(),
-        network_outbound: hull_network::outbound::describe(false),
-        version: env!("CARGO_PKG_VERSION"),
-        kvm,
-    }
-}
-
-/// Static classification refined by the ring-0 self-test.
-fn measure_kvm(facts: &HostFacts) -> KvmReport {
-    let mut report = KvmReport {
-        kind: facts.kvm,
-        detected: facts.kvm,
-        reason: facts.kvm_reason.clone(),
-        self_test_instructions_per_sec: None,
-        self_test_error: None,
-    };
-    if facts.kvm == KvmKind::Absent {
-        return report;
-    }
-    match hull_vmm::kvm_probe::probe_kvm(PROBE_BUDGET) {
-        Ok(probe) => {
-            report.self_test_instructions_per_sec = Some(probe.instructions_per_sec);
-            report.kind = match probe.kind_hint {
-                hull_vmm::kvm_probe::KvmKindHint::Hardware => KvmKind::Hardware,
-                hull_vmm::kvm_probe::KvmKindHint::EmulationOnly => KvmKind::EmulationOnly,
-            };
-        }
-        Err(err) => {
-            report.kind = KvmKind::Absent;
-            report.self_test_error = Some(error_chain(&err));
-        }
-    }
-    report
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn kind_text(kind: KvmKind) -> &'static str {
@@ -180,7 +40,7 @@ fn engine_text(engine: EngineKind, accel: &str) -> String {
     }
 }
 
-fn render(report: &InfoReport) -> String {
+fn render(report: &HostInfo) -> String {
     let mut out = String::new();
     let mut line = |key: &str, value: &str| out.push_str(&format!(" {key:<16} {value}\n"));
     let kvm = &report.kvm;
@@ -275,9 +135,10 @@ fn human_rate(per_sec: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hull_engine::system::host_info::{EngineReport, GuestReport, KvmReport};
 
-    fn report(kind: KvmKind, detected: KvmKind, rate: Option<f64>) -> InfoReport {
-        InfoReport {
+    fn report(kind: KvmKind, detected: KvmKind, rate: Option<f64>) -> HostInfo {
+        HostInfo {
             kvm: KvmReport {
                 kind,
                 detected,

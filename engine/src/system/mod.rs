@@ -2,4 +2,5 @@
 
 pub mod disk_usage;
 pub mod events;
+pub mod host_info;
 pub mod version;
