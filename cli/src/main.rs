@@ -5,6 +5,7 @@
 //! calls into the `hull-engine` library and formatting.
 
 mod args;
+mod build_display;
 mod commands;
 mod detach_keys;
 mod env;

@@ -1,0 +1,160 @@
+//! `hull network create|rm|prune|connect|disconnect`.
+
+use crate::args::Globals;
+use crate::exit::daemon_error;
+use anyhow::Result;
+use hull_engine::containers::ConnectRequest;
+use hull_engine::networks::CreateNetwork;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// `network connect` flags.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// Add a network-scoped alias for the container.
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g. 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<Ipv4Addr>,
+    /// The network (name, id or id prefix).
+    pub network: String,
+    /// The container (name, id or id prefix).
+    pub container: String,
+}
+
+/// `network disconnect` flags.
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network.
+    #[arg(short, long)]
+    pub force: bool,
+    /// The network (name, id or id prefix).
+    pub network: String,
+    /// The container (name, id or id prefix).
+    pub container: String,
+}
+
+/// `network create` flags.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Driver to manage the network (only `bridge`).
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format (IPv4), e.g. 10.1.0.0/16.
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// IPv4 gateway for the subnet.
+    #[arg(long)]
+    pub gateway: Option<Ipv4Addr>,
+    /// Restrict external access to the network.
+    #[arg(long)]
+    pub internal: bool,
+    /// Set metadata on a network (KEY=VALUE).
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// The network's name.
+    pub name: String,
+}
+
+/// `network rm` flags.
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Do not error if the network does not exist.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Networks (name, id or id prefix).
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+/// `network prune` flags.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `network create`: prints the new network's id.
+pub(super) fn create(args: CreateArgs, globals: &Globals) -> Result<i32> {
+    let labels: BTreeMap<String, String> = args
+        .label
+        .iter()
+        .map(|label| match label.split_once('=') {
+            Some((key, value)) => (key.to_string(), value.to_string()),
+            None => (label.clone(), String::new()),
+        })
+        .collect();
+    let request = CreateNetwork {
+        name: args.name,
+        driver: Some(args.driver),
+        subnet: args.subnet,
+        gateway: args.gateway,
+        internal: args.internal,
+        labels,
+    };
+    let network = super::super::networks(globals)?
+        .create(&request)
+        .map_err(daemon_error)?;
+    println!("{}", network.id);
+    Ok(0)
+}
+
+/// `network rm`: prints each removed network as given.
+pub(super) fn rm(args: RmArgs, globals: &Globals) -> Result<i32> {
+    let networks = super::super::networks(globals)?;
+    super::super::for_each(&args.networks, |reference| {
+        match networks.remove(reference) {
+            Ok(_) => println!("{reference}"),
+            Err(hull_engine::Error::Network(hull_network::Error::NotFound(_))) if args.force => {}
+            Err(err) => return Err(err.into()),
+        }
+        Ok(())
+    })
+}
+
+/// `network prune`: asks first unless `-f`.
+pub(super) fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
+    if !args.force
+        && !super::super::system::confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.\n\
+             Are you sure you want to continue? [y/N] ",
+        )?
+    {
+        return Ok(0);
+    }
+    let removed = super::super::networks(globals)?
+        .prune()
+        .map_err(daemon_error)?;
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for name in &removed {
+            println!("{name}");
+        }
+        println!();
+    }
+    Ok(0)
+}
+
+/// `network connect`: silent on success, as Docker.
+pub(super) fn connect(args: ConnectArgs, globals: &Globals) -> Result<i32> {
+    let request = ConnectRequest {
+        aliases: args.alias,
+        ip: args.ip,
+    };
+    super::super::containers(globals)?
+        .connect_network(&args.network, &args.container, &request)
+        .map_err(daemon_error)?;
+    Ok(0)
+}
+
+/// `network disconnect`: silent on success, as Docker (`-f` changes nothing: a stopped
+/// container has no endpoint to tear down).
+pub(super) fn disconnect(args: DisconnectArgs, globals: &Globals) -> Result<i32> {
+    let _ = args.force;
+    super::super::containers(globals)?
+        .disconnect_network(&args.network, &args.container)
+        .map_err(daemon_error)?;
+    Ok(0)
+}
