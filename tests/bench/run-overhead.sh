@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hull's overhead over booting the same VM by hand, measured in one run on the QEMU TCG engine
 # (interleaved, N runs each):
-#   A  `hull run --rm busybox true`: image lookup, writable disk, config disk, engine start,
+#   A  `hull run --rm --network none busybox true` (the network costs nothing measurable next
+#      to the boot: tests/bench/network.sh; and B has no NIC to give it): image lookup, writable disk, config disk, engine start,
 #      console sockets, supervisor, result, --rm clean-up.
 #   B  the same VM booted by hand: qemu-system-x86_64 with the QEMU engine's machine and
 #      devices, the same kernel, command line and initramfs (hull-init), and the disks of a
@@ -38,10 +39,10 @@ export HULL_ROOT=${HULL_ROOT:-$work/root} HULL_VMM=qemu
 trap '"$hull" rm -f bench-reference bench-phases >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 "$hull" image bootstrap busybox >/dev/null
-"$hull" run --rm busybox true # warm-up: initramfs and disk template caches, page cache
+"$hull" run --rm --network none busybox true # warm-up: initramfs and disk template caches, page cache
 
 # B's VM: what hull boots for a container, read back from hull's own debug log.
-spec=$(HULL_LOG=debug "$hull" run --name bench-reference busybox true 2>&1 | grep -m1 'spec=VmSpec')
+spec=$(HULL_LOG=debug "$hull" run --name bench-reference --network none busybox true 2>&1 | grep -m1 'spec=VmSpec')
 field() { sed -n "s/.* $1: \"\([^\"]*\)\".*/\1/p" <<<"$spec"; }
 kernel=$(field kernel) initramfs=$(field initramfs) cmdline=$(field cmdline)
 mem=$(sed -n 's/.* mem_mib: \([0-9]*\).*/\1/p' <<<"$spec")
@@ -92,7 +93,7 @@ boot_by_hand() {
 }
 hull_times=() by_hand_times=() floor_times=()
 for ((i = 0; i < runs; i++)); do
-  t0=$(now); "$hull" run --rm busybox true; t1=$(now)
+  t0=$(now); "$hull" run --rm --network none busybox true; t1=$(now)
   hull_times+=("$(echo "$t1 - $t0" | bc)")
   by_hand_times+=("$(boot_by_hand)")
   t0=$(now)
@@ -113,6 +114,6 @@ echo "C empty VM (busybox /init, true): median ${c_med}s  min ${c_min}s  (${floo
 echo "hull overhead A/B: median $(ratio "$a_med" "$b_med")x  min $(ratio "$a_min" "$b_min")x (goal <= 1.10x)"
 echo "container machinery A/C: median $(ratio "$a_med" "$c_med")x  min $(ratio "$a_min" "$c_min")x"
 echo "B guest: $(grep -h 'hull-init: exit status' "$work/by-hand.log")"
-"$hull" run --name bench-phases busybox true
+"$hull" run --name bench-phases --network none busybox true
 phases_id=$("$hull" inspect bench-phases | sed -n 's/.*"Id": *"\([0-9a-f]*\)".*/\1/p' | head -1)
 echo "A guest: $(grep -h 'hull-init: exit status' "$HULL_ROOT/containers/$phases_id/vm.log")"
