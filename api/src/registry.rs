@@ -50,20 +50,12 @@ fn credential_from(value: &Value) -> ApiResult<Option<Credential>> {
             password: text("password").to_string(),
         }));
     }
-    if !text("auth").is_empty() {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(text("auth"))
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| ApiError::bad_request("auth is not base64 user:password"))?;
-        if let Some((username, password)) = decoded.split_once(':') {
-            return Ok(Some(Credential {
-                username: username.to_string(),
-                password: password.to_string(),
-            }));
-        }
+    if text("auth").is_empty() {
+        return Ok(None);
     }
-    Ok(None)
+    Credential::from_auth(text("auth"))
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request("auth is not base64 user:password"))
 }
 
 /// `docker login`: the credential is checked with the registry, never stored (clients keep

@@ -22,6 +22,22 @@ pub struct Credential {
     pub password: String,
 }
 
+impl Credential {
+    /// A credential from Docker's `auth` field: base64 of `user:password`; None when it is
+    /// not that.
+    pub fn from_auth(auth: &str) -> Option<Self> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (username, password) = text.split_once(':')?;
+        Some(Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+}
+
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Credential({}, ***)", self.username)
@@ -183,19 +199,12 @@ fn decode(key: &str, auth: &str, file: &Path) -> Result<Option<Credential>> {
     if auth.is_empty() {
         return Ok(None);
     }
-    let bad = || RegistryError::Config {
-        path: file.to_owned(),
-        reason: format!("the credential for {key} is not base64 of user:password"),
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(auth.trim())
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (username, password) = text.split_once(':').ok_or_else(bad)?;
-    Ok(Some(Credential {
-        username: username.to_owned(),
-        password: password.to_owned(),
-    }))
+    Credential::from_auth(auth)
+        .map(Some)
+        .ok_or_else(|| RegistryError::Config {
+            path: file.to_owned(),
+            reason: format!("the credential for {key} is not base64 of user:password"),
+        })
 }
 
 #[cfg(test)]

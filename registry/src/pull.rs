@@ -35,6 +35,8 @@ pub struct Pulled {
     pub manifest_digest: String,
     /// `sha256:` of the image config (the image id).
     pub config_digest: String,
+    /// The layer blobs' digests, bottom first.
+    pub layer_digests: Vec<String>,
     /// Cache files this pull completed: delete them once the store holds the image.
     pub downloaded: Vec<PathBuf>,
 }
@@ -100,6 +102,12 @@ impl Session {
             Ok(Pulled {
                 manifest_digest: fetched.digest,
                 config_digest: config.digest.clone(),
+                layer_digests: fetched
+                    .manifest
+                    .layers
+                    .iter()
+                    .map(|layer| layer.digest.clone())
+                    .collect(),
                 downloaded: downloaded.into_iter().flatten().collect(),
             })
         })

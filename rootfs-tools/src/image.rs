@@ -23,6 +23,8 @@ pub struct Image {
     pub config: ImageConfiguration,
     /// `sha256:` of the image manifest.
     pub manifest_digest: String,
+    /// `repository@sha256:...` names registries know it by (pulls and pushes).
+    pub repo_digests: Vec<String>,
 }
 
 /// One read-only layer as a block image, shared by every image and container using it.
@@ -109,7 +111,7 @@ pub struct ImageInspect {
     pub id: String,
     /// References.
     pub repo_tags: Vec<String>,
-    /// Always empty: hull has no registry.
+    /// `repository@sha256:...` names from pulls and pushes.
     pub repo_digests: Vec<String>,
     /// RFC 3339.
     pub created: Option<String>,

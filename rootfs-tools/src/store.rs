@@ -226,6 +226,7 @@ impl Store {
             layers,
             config,
             manifest_digest: record.manifest_digest.clone(),
+            repo_digests: record.repo_digests.clone(),
         })
     }
 
@@ -460,7 +461,7 @@ impl Store {
         Ok(ImageInspect {
             id: image.id.clone(),
             repo_tags: image.references.clone(),
-            repo_digests: index_repo_digests(self, &image.id)?,
+            repo_digests: image.repo_digests.clone(),
             created: image.created.clone(),
             author: config.author().clone().unwrap_or_default(),
             config: config.config().clone(),
@@ -534,16 +535,6 @@ impl Store {
             .map(|i| self.image_from(&index, &i.record.id))
             .collect()
     }
-}
-
-/// The registry names of image `id` (`inspect`'s RepoDigests).
-fn index_repo_digests(store: &Store, id: &str) -> Result<Vec<String>> {
-    Ok(store
-        .read_index()?
-        .images
-        .get(id)
-        .map(|record| record.repo_digests.clone())
-        .unwrap_or_default())
 }
 
 /// The image id `reference` names: a reference first, then a full id or id prefix.

@@ -236,6 +236,24 @@ pub fn offline_registries(command: &mut Command) {
     }
 }
 
+/// Runs `command` with `input` on its stdin (within [`COMMAND_TIMEOUT`]); its output.
+pub fn with_input(command: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input)
+        .expect("input written");
+    finish(child, &["with input"])
+}
+
 /// Polls `check` every 50 ms until it is true or `timeout` passes; returns the last result.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -106,22 +106,8 @@ fn docker_run_gives_output_and_dockers_exit_statuses() {
         d.config(),
         &["run", "-i", "--rm", "busybox", "wc", "-l"],
     );
-    let out = piped(&mut cat, b"a\nb\nc\n");
+    let out = hull_tests::with_input(&mut cat, b"a\nb\nc\n");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
-}
-
-/// Runs `command` with `input` on its stdin; its output.
-fn piped(command: &mut std::process::Command, input: &[u8]) -> Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    hull_tests::finish(child, &["piped docker"])
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use hull_tests::registry::{put, Proxy, Registry, Tamper};
-use hull_tests::{setup, stderr, stdout, which, Hull};
+use hull_tests::{setup, stderr, stdout, which, with_input, Hull};
 
 /// A hull with busybox made, and a registry (with `user` when given).
 fn start(test: &str, user: Option<(&str, &str)>) -> Option<(Hull, Registry, String)> {
@@ -34,20 +34,6 @@ fn push_busybox(hull: &Hull, name: &str) -> String {
 fn assert_refused(out: &std::process::Output, code: i32, needle: &str) {
     assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
     assert!(stderr(out).contains(needle), "{}", stderr(out));
-}
-
-/// Runs `command` with `line` on its stdin (a password).
-fn with_stdin(mut command: std::process::Command, line: &str) -> std::process::Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
-    hull_tests::finish(child, &["login"])
 }
 
 /// Files left in the pull cache.
@@ -206,8 +192,8 @@ fn login_logout_and_an_auth_registry() {
     );
 
     let login = |password: &str| {
-        let command = hull.cmd(&["login", "-u", "alice", "--password-stdin", &host]);
-        with_stdin(command, password)
+        let mut command = hull.cmd(&["login", "-u", "alice", "--password-stdin", &host]);
+        with_input(&mut command, format!("{password}\n").as_bytes())
     };
     let wrong = login("not-it");
     assert_refused(&wrong, 1, "unauthorized");
@@ -508,10 +494,8 @@ fn docker_cli_logs_in_pushes_and_pulls_through_the_api() {
 
     let login = |password: &str| {
         let args = ["login", "-u", "alice", "--password-stdin", &host];
-        with_stdin(
-            hull_tests::api::docker(&client, &service, &config, &args),
-            password,
-        )
+        let mut command = hull_tests::api::docker(&client, &service, &config, &args);
+        with_input(&mut command, format!("{password}\n").as_bytes())
     };
     let wrong = login("nope");
     assert_ne!(wrong.status.code(), Some(0), "{}", stdout(&wrong));

@@ -3,7 +3,6 @@
 //! registry cannot be reached.
 
 use hull_registry::{ImageName, Platform, PullTarget, Session, TransferEvent};
-use hull_rootfs::StoredBlob;
 
 use super::registry::{is_offline_base, Transfers};
 use super::{ImageProgress, Images, ProgressOf};
@@ -169,13 +168,10 @@ impl Images {
         }
         let repo_digest = format!("{}@{}", name.familiar_repository(), pulled.manifest_digest);
         self.store.add_repo_digest(&image.id, &repo_digest)?;
-        for layer in &image_layers_blobs(&self.store, &image.id)? {
+        for layer in &pulled.layer_digests {
             // Docker says `Pull complete` of the layers it fetched; the others `Already exists`.
-            if fetched
-                .iter()
-                .any(|hex| layer.digest.ends_with(hex.as_str()))
-            {
-                let blob = hull_registry::short_digest(&layer.digest);
+            if fetched.iter().any(|hex| layer.ends_with(hex.as_str())) {
+                let blob = hull_registry::short_digest(layer);
                 progress.transfer(blob, &TransferEvent::Complete);
             }
         }
@@ -199,9 +195,4 @@ impl Images {
             status,
         })
     }
-}
-
-/// The layer blobs of stored image `id`, bottom first.
-fn image_layers_blobs(store: &hull_rootfs::Store, id: &str) -> Result<Vec<StoredBlob>> {
-    Ok(store.stored_manifest(id)?.layers)
 }
