@@ -34,11 +34,17 @@ PACKAGES=(
     # themselves, with htpasswd (apache2-utils) users; skopeo is the other client they and
     # the pull benchmark compare with.
     docker-registry apache2-utils skopeo
+    # Volumes and bind mounts: the Rust virtiofsd (built below with cargo; Debian 12 only
+    # has QEMU's deprecated C one) links libseccomp and libcap-ng.
+    libseccomp-dev libcap-ng-dev
 )
+# Built from crates.io into /usr/local/bin (on every PATH, unlike ~/.cargo/bin).
+VIRTIOFSD_VERSION=1.14.0
 
 stamp=/var/lib/hull-deps.stamp
 want=$(printf '%s\n' "${PACKAGES[@]}" | sha256sum | cut -c1-16)
-if [[ ${1:-} == --if-missing && -f $stamp && $(cat "$stamp") == "$want" ]]; then
+if [[ ${1:-} == --if-missing && -f $stamp && $(cat "$stamp") == "$want" ]] \
+    && command -v virtiofsd >/dev/null; then
     exit 0
 fi
 
@@ -71,4 +77,10 @@ if ! command -v docker >/dev/null; then
     install -m 0755 "$work/root/usr/bin/docker" /usr/local/bin/docker
     rm -rf "$work"
     echo "install-deps: docker client installed from Debian's docker.io" >&2
+fi
+
+# virtiofsd serves each container's volumes and bind mounts (one per running container).
+if ! command -v virtiofsd >/dev/null; then
+    echo "install-deps: cargo install virtiofsd $VIRTIOFSD_VERSION (a few minutes)" >&2
+    cargo install --quiet --locked --root /usr/local --version "$VIRTIOFSD_VERSION" virtiofsd
 fi

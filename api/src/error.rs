@@ -100,6 +100,7 @@ fn engine_status(err: &EngineError) -> StatusCode {
     use EngineError as E;
     match err {
         E::NoSuchContainer(_)
+        | E::NoSuchVolume(_)
         | E::NoSuchImage(_)
         | E::NotTaggedLocally(_)
         | E::CopyNotFound { .. } => StatusCode::NOT_FOUND,
@@ -110,6 +111,7 @@ fn engine_status(err: &EngineError) -> StatusCode {
         | E::Copy(_)
         | E::Build(_) => StatusCode::BAD_REQUEST,
         E::NameInUse(_)
+        | E::VolumeInUse { .. }
         | E::RemoveRunning(_)
         | E::KillNotRunning(..)
         | E::ExecNotRunning(_)

@@ -24,6 +24,7 @@ mod state;
 mod system;
 pub mod tls;
 mod version;
+mod volumes;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,4 @@
-//! `/networks/...` over the engine's networks, and `/volumes/...`, which hull does not
-//! have yet (a clear 501, never a crash).
+//! `/networks/...` over the engine's networks.
 
 use crate::error::{ApiError, ApiResult};
 use crate::query::Params;
@@ -7,7 +6,7 @@ use crate::state::{blocking, Shared};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use hull_engine::containers::ConnectRequest;
 use hull_engine::networks::{CreateNetwork, NetworkFilter};
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// The network and volume routes.
+/// The network routes.
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/networks", get(list))
@@ -24,12 +23,6 @@ pub fn routes() -> Router<Shared> {
         .route("/networks/{id}", get(inspect).delete(remove))
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
-        .route("/volumes", any(no_volumes))
-        .route("/volumes/{*rest}", any(no_volumes))
-}
-
-async fn no_volumes() -> ApiError {
-    ApiError::not_implemented("volumes are not supported by hull yet")
 }
 
 fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> ApiResult<T> {

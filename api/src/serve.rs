@@ -4,7 +4,7 @@
 
 use crate::listen::{Endpoint, Listener};
 use crate::state::{AppState, Shared};
-use crate::{build, containers, exec, images, networks, system, version};
+use crate::{build, containers, exec, images, networks, system, version, volumes};
 use anyhow::Result;
 use axum::http::Request;
 use axum::Router;
@@ -45,6 +45,7 @@ fn router(state: Shared) -> Router {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(networks::routes())
+        .merge(volumes::routes())
         .fallback(|| async { crate::error::ApiError::not_found("page not found") })
         .layer(axum::middleware::from_fn(version::check))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

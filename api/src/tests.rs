@@ -101,11 +101,46 @@ async fn bad_parameters_are_400s() {
 }
 
 #[tokio::test]
-async fn volumes_say_hull_has_none_yet_and_push_needs_a_stored_image() {
+async fn volumes_are_created_listed_inspected_and_removed() {
     let root = tempfile::tempdir().unwrap();
     let (status, body) = call(root.path(), "GET", "/volumes", "").await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
-    assert!(body["message"].as_str().unwrap().contains("volumes"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["Volumes"], serde_json::json!([]));
+    let create = r#"{"Name":"pgdata","Labels":{"app":"db"},"DriverOpts":{"o":"x"}}"#;
+    let (status, body) = call(root.path(), "POST", "/volumes/create", create).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["Name"], "pgdata");
+    assert_eq!(body["Driver"], "local");
+    assert_eq!(body["Labels"]["app"], "db");
+    assert!(body["Mountpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("/volumes/pgdata/_data"));
+    let (status, body) = call(root.path(), "GET", "/volumes/pgdata", "").await;
+    assert_eq!(
+        (status, body["Options"]["o"].as_str()),
+        (StatusCode::OK, Some("x"))
+    );
+    let filtered = "/volumes?filters=%7B%22label%22%3A%5B%22app%3Ddb%22%5D%7D";
+    let (_, body) = call(root.path(), "GET", filtered, "").await;
+    assert_eq!(body["Volumes"][0]["Name"], "pgdata");
+    let (status, body) = call(root.path(), "POST", "/volumes/create", r#"{"Name":"a b"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = call(root.path(), "DELETE", "/volumes/pgdata", "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(root.path(), "GET", "/volumes/pgdata", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["message"], "get pgdata: no such volume");
+    let (status, body) = call(root.path(), "POST", "/volumes/prune", "").await;
+    assert_eq!(
+        (status, &body["VolumesDeleted"]),
+        (StatusCode::OK, &serde_json::json!([]))
+    );
+}
+
+#[tokio::test]
+async fn push_needs_a_stored_image() {
+    let root = tempfile::tempdir().unwrap();
     let (status, body) = call(root.path(), "POST", "/images/busybox/push", "").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let message = body["message"].as_str().unwrap();

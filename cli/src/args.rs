@@ -141,6 +141,9 @@ pub enum Command {
     /// Own one network's namespace (started by the first container that joins it).
     #[command(hide = true)]
     NetworkDaemon(commands::network::DaemonArgs),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
 }
 
 #[cfg(test)]

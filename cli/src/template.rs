@@ -110,6 +110,20 @@ pub fn parse_document_format(spec: Option<&str>) -> Result<Option<Template>> {
     }
 }
 
+/// Prints `inspect`'s documents: with `--format`, the template applied to each, one per
+/// line; else one JSON array (the structs keep Docker's field order).
+pub fn print_documents<T: serde::Serialize>(format: Option<&str>, documents: &[T]) -> Result<()> {
+    match parse_document_format(format)? {
+        Some(template) => {
+            for document in documents {
+                println!("{}", execute(&template, &serde_json::to_value(document)?)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(documents)?),
+    }
+    Ok(())
+}
+
 /// Renders `template` on one serialized object.
 pub fn execute(template: &Template, data: &Json) -> Result<String> {
     let value = gotmpl::to_value(data).map_err(|e| anyhow!("cannot format: {e}"))?;

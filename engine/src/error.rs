@@ -10,6 +10,17 @@ pub enum Error {
     /// No container has this id, name or id prefix.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// No volume has this name.
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    /// `volume rm` of a volume containers refer to (its name, their ids).
+    #[error("remove {name}: volume is in use - [{}]", users.join(", "))]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// The containers' ids.
+        users: Vec<String>,
+    },
     /// An id prefix that more than one container starts with.
     #[error("multiple containers match {0:?}: give more of the id")]
     AmbiguousContainer(String),

@@ -9,6 +9,8 @@
 //! - [`build`]: `hull build`, a Dockerfile's steps run in build VMs.
 //! - [`networks::Networks`]: network create, ls, inspect, rm, prune (the host side lives
 //!   in the `hull-network` crate).
+//! - [`volumes::Volumes`]: volume create, ls, inspect, rm, prune, and the mounts
+//!   (`-v`, `--mount`, `--tmpfs`) a container is created with.
 //! - [`vm`]: the [`vm::Engine`] trait, its QEMU and hull-vmm implementations, and
 //!   [`vm::Engines`], where a supervisor gets them (a fake in tests).
 //! - [`supervisor`]: boots one container's VM and serves its control socket
@@ -30,8 +32,10 @@ pub mod supervisor;
 pub mod system;
 pub mod users;
 pub mod vm;
+pub mod volumes;
 
 pub use containers::Containers;
 pub use error::{Error, Result};
 pub use images::Images;
 pub use networks::Networks;
+pub use volumes::Volumes;

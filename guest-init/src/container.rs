@@ -68,10 +68,13 @@ fn split_mount_options(options: &[String]) -> (MsFlags, String) {
     for option in options {
         match option.as_str() {
             "ro" => flags |= MsFlags::MS_RDONLY,
-            "rw" => {}
+            "rw" => flags -= MsFlags::MS_RDONLY,
             "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "suid" => flags -= MsFlags::MS_NOSUID,
             "nodev" => flags |= MsFlags::MS_NODEV,
+            "dev" => flags -= MsFlags::MS_NODEV,
             "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "exec" => flags -= MsFlags::MS_NOEXEC,
             "noatime" => flags |= MsFlags::MS_NOATIME,
             other => data.push(other),
         }
@@ -230,6 +233,7 @@ pub fn prepare_rootfs(
             crate::log!("mount cgroup2 on the container's /sys/fs/cgroup failed: {e}");
         }
     }
+    crate::volumes::bind_shares(sys, root, plan)?;
     for tmpfs in &plan.tmpfs {
         mount_tmpfs(sys, root, tmpfs)?;
     }

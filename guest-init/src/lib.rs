@@ -27,6 +27,7 @@ pub mod console;
 pub mod container;
 pub mod container_init;
 pub mod control;
+pub mod copy_up;
 pub mod disks;
 pub mod error;
 pub mod guest;
@@ -48,5 +49,6 @@ pub mod supervisor;
 pub mod syscall;
 pub mod timeline;
 pub mod top;
+pub mod volumes;
 
 pub use hull_guest_common::{build_initramfs, initramfs, is_static_elf, users, InitramfsError};

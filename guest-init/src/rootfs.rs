@@ -45,6 +45,11 @@ impl Layout {
         self.base.join("empty")
     }
 
+    /// Where the volumes' virtio-fs share is mounted.
+    pub fn share(&self) -> PathBuf {
+        self.base.join("share")
+    }
+
     /// Where the container's root (the overlay) is mounted.
     pub fn root(&self) -> PathBuf {
         self.base.join("root")

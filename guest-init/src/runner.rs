@@ -84,7 +84,7 @@ fn try_run(
     env: &Environment,
     consoles: &Consoles,
 ) -> Result<RunResult, SetupError> {
-    let plan = ContainerPlan::from_spec(&spec.config)?;
+    let mut plan = ContainerPlan::from_spec(&spec.config)?;
     if let Some(network) = &plan.network {
         if !env.owns_network {
             return Err(SetupError::Spec(format!(
@@ -106,6 +106,10 @@ fn try_run(
         .map(|w| disk(&env.disks, &w.serial, &w.fstype))
         .transpose()?;
     let root = rootfs::assemble(&LinuxSyscall, &env.layout, &layers, writable.as_ref())?;
+    if !plan.shares.is_empty() {
+        crate::volumes::mount_share(&LinuxSyscall, &env.layout.share())?;
+        plan.share_root = Some(env.layout.share());
+    }
     crate::timeline::mark("rootfs");
     let cgroup = create_cgroup(env, spec, &plan)?;
     let result = supervisor::run(&Launch {

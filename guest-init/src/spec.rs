@@ -60,6 +60,20 @@ pub struct TmpfsMount {
     pub options: Vec<String>,
 }
 
+/// A volume or bind mount: entry `index` of the container's virtio-fs share
+/// (`hull_protocol::shares`), bound at `destination`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareMount {
+    /// The share entry.
+    pub index: usize,
+    /// Absolute path inside the container.
+    pub destination: PathBuf,
+    /// Bound read-only.
+    pub read_only: bool,
+    /// Fill an empty entry with the image's content at `destination` first.
+    pub copy_up: bool,
+}
+
 /// Everything about the container, validated.
 #[derive(Debug, Clone)]
 pub struct ContainerPlan {
@@ -73,6 +87,10 @@ pub struct ContainerPlan {
     pub resources: Option<LinuxResources>,
     /// Extra tmpfs mounts (`--tmpfs`).
     pub tmpfs: Vec<TmpfsMount>,
+    /// Volumes and bind mounts, parents first.
+    pub shares: Vec<ShareMount>,
+    /// Where PID 1 mounted the share (set once it has).
+    pub share_root: Option<PathBuf>,
     /// `root.readonly` (`docker run --read-only`).
     pub readonly_root: bool,
     /// `linux.maskedPaths`: hidden from the container (/proc/kcore & co).
@@ -190,6 +208,7 @@ impl ContainerPlan {
                 options: m.options().clone().unwrap_or_default(),
             })
             .collect();
+        let shares = share_mounts(spec.mounts().as_deref().unwrap_or_default())?;
         Ok(Self {
             process: ProcessPlan {
                 args,
@@ -228,6 +247,8 @@ impl ContainerPlan {
             namespaces,
             resources: linux.and_then(|l| l.resources().clone()),
             tmpfs,
+            shares,
+            share_root: None,
             masked_paths: absolute_paths(
                 linux.and_then(|l| l.masked_paths().as_deref()),
                 "maskedPaths",
@@ -280,6 +301,40 @@ fn extra_hosts(annotation: Option<&str>) -> Result<Vec<String>, SetupError> {
         )));
     }
     Ok(lines)
+}
+
+/// The spec's bind mounts: each must come from the share (hull makes no others).
+fn share_mounts(mounts: &[oci_spec::runtime::Mount]) -> Result<Vec<ShareMount>, SetupError> {
+    let mut shares = Vec::new();
+    for mount in mounts.iter().filter(|m| m.typ().as_deref() == Some("bind")) {
+        let source = mount
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let index = hull_protocol::parse_share_source(&source).ok_or_else(|| {
+            SetupError::Spec(format!(
+                "bind mount source {source:?}: hull-init binds only entries of the {} share",
+                hull_protocol::SHARE_TAG
+            ))
+        })?;
+        let destination = mount.destination().clone();
+        let text = destination.to_string_lossy();
+        if !destination.is_absolute() || text.split('/').any(|c| c == "..") {
+            return Err(SetupError::Spec(format!(
+                "mount destination {text:?} must be absolute without \"..\""
+            )));
+        }
+        let options = mount.options().clone().unwrap_or_default();
+        shares.push(ShareMount {
+            index,
+            destination,
+            read_only: options.iter().any(|o| o == "ro"),
+            copy_up: options.iter().any(|o| o == hull_protocol::COPY_UP_OPTION),
+        });
+    }
+    shares.sort_by_key(|m| m.destination.components().count());
+    Ok(shares)
 }
 
 #[cfg(test)]

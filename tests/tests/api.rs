@@ -745,3 +745,86 @@ fn docker_build_builds_through_the_api() {
         stderr(&out)
     );
 }
+
+#[test]
+fn docker_volumes_and_binds_go_through_the_api() {
+    let Some(d) = Docker::start("docker_volumes_and_binds_go_through_the_api") else {
+        return;
+    };
+    if hull_tests::which("virtiofsd").is_none() {
+        eprintln!("SKIPPED docker_volumes_and_binds_go_through_the_api: no virtiofsd");
+        return;
+    }
+    assert_eq!(
+        d.ok(&["volume", "create", "--label", "k=v", "vol"]),
+        "vol\n"
+    );
+    d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "vol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-api > /data/f",
+    ]);
+    let host = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/host", host.path().display());
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "vol:/data:ro",
+        "-v",
+        &bind,
+        "--mount",
+        "type=tmpfs,target=/t",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/f > /host/copied; echo t > /t/x && cat /t/x",
+    ]);
+    assert_eq!(out, "t\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("copied")).unwrap(),
+        "via-api\n"
+    );
+    let ls = d.ok(&["volume", "ls", "--filter", "label=k=v"]);
+    assert!(ls.contains("local     vol"), "{ls}");
+    let inspect = d.ok(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{.Driver}} {{.Labels.k}}",
+        "vol",
+    ]);
+    assert_eq!(inspect, "local v\n");
+    d.ok(&[
+        "create",
+        "--name",
+        "holder",
+        "-v",
+        "vol:/data",
+        "busybox",
+        "true",
+    ]);
+    let mounts = d.ok(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Name}} {{.Destination}} {{.RW}}{{end}}",
+        "holder",
+    ]);
+    assert_eq!(mounts, "vol /data true\n");
+    let refused = d.run(&["volume", "rm", "vol"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("volume is in use"),
+        "{}",
+        stderr(&refused)
+    );
+    d.ok(&["rm", "holder"]);
+    assert_eq!(d.ok(&["volume", "rm", "vol"]), "vol\n");
+    let gone = d.run(&["volume", "inspect", "vol"]);
+    assert_eq!(gone.status.code(), Some(1));
+}

@@ -245,7 +245,7 @@ struct Compose {
 impl Compose {
     /// None, after printing why `test` is skipped, when there is no docker-compose that
     /// starts.
-    fn find(test: &str, service: &Service) -> Option<Self> {
+    fn find(test: &str, service: &Service, file: &str) -> Option<Self> {
         let program = std::env::var_os("HULL_TEST_DOCKER_COMPOSE")
             .map(PathBuf::from)
             .or_else(|| which("docker-compose"));
@@ -256,7 +256,7 @@ impl Compose {
             return None;
         };
         let project_dir = tempfile::tempdir().ok()?;
-        std::fs::write(project_dir.path().join("docker-compose.yml"), COMPOSE_FILE).ok()?;
+        std::fs::write(project_dir.path().join("docker-compose.yml"), file).ok()?;
         let compose = Compose {
             program,
             project_dir,
@@ -313,7 +313,7 @@ fn docker_compose_brings_up_two_services_that_talk_by_name_and_takes_them_down()
         return;
     };
     let service = Service::start(&hull);
-    let Some(compose) = Compose::find(test, &service) else {
+    let Some(compose) = Compose::find(test, &service, COMPOSE_FILE) else {
         return;
     };
     let project = "hullpy";
@@ -348,4 +348,59 @@ fn docker_compose_brings_up_two_services_that_talk_by_name_and_takes_them_down()
     );
     let networks = hull.ok(&["network", "ls"]);
     assert!(!networks.contains("hullpy_default"), "{networks}");
+}
+
+/// Two services sharing a named volume: `writer` writes a file into it, `reader` waits
+/// for it and prints it.
+const COMPOSE_VOLUME_FILE: &str = r#"version: "3"
+services:
+  writer:
+    image: busybox
+    command: ["sh", "-c", "echo shared-by-volume > /data/msg; exec sleep 600"]
+    volumes: ["shared:/data"]
+    stop_grace_period: 2s
+  reader:
+    image: busybox
+    command: ["sh", "-c", "while ! cat /data/msg; do sleep 1; done; exec sleep 600"]
+    volumes: ["shared:/data:ro"]
+    stop_grace_period: 2s
+volumes:
+  shared: {}
+"#;
+
+#[test]
+fn docker_compose_services_share_a_named_volume_and_down_v_removes_it() {
+    let test = "docker_compose_services_share_a_named_volume_and_down_v_removes_it";
+    let Some(hull) = setup(test) else {
+        return;
+    };
+    if which("virtiofsd").is_none() {
+        eprintln!("SKIPPED {test}: no virtiofsd");
+        return;
+    }
+    let service = Service::start(&hull);
+    let Some(compose) = Compose::find(test, &service, COMPOSE_VOLUME_FILE) else {
+        return;
+    };
+    let project = "hullvol";
+    compose.ok(&["-p", project, "up", "-d"], &service, &hull);
+    assert!(hull.ok(&["volume", "ls", "-q"]).contains("hullvol_shared"));
+    let mut logs = String::new();
+    let read = wait_until(Duration::from_secs(90), || {
+        logs = stdout(&compose.run(&["-p", project, "logs", "--no-color", "reader"]));
+        logs.contains("shared-by-volume")
+    });
+    assert!(read, "reader never read writer's file:\n{logs}");
+    let again = compose.run(&["-p", project, "up", "-d"]);
+    assert!(
+        again.status.success() && stderr(&again).contains("is up-to-date"),
+        "{}",
+        stderr(&again)
+    );
+    compose.ok(&["-p", project, "down", "-v"], &service, &hull);
+    assert_eq!(
+        hull.ok(&["volume", "ls", "-q"]).trim(),
+        "",
+        "volume left after down -v"
+    );
 }

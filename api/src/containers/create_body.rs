@@ -61,7 +61,7 @@ pub struct CreateBody {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
-    pub mounts: Option<Vec<serde_json::Value>>,
+    pub mounts: Option<Vec<super::mounts_body::MountBody>>,
     pub tmpfs: Option<HashMap<String, String>>,
     pub volumes_from: Option<Vec<String>>,
     pub devices: Option<Vec<serde_json::Value>>,
@@ -158,7 +158,13 @@ impl CreateBody {
             return Err(bad("config cannot be empty in order to create a container"));
         }
         let host = self.host_config.unwrap_or_default();
-        refuse_unsupported(&host, self.volumes.as_ref())?;
+        refuse_unsupported(&host)?;
+        let mounts = super::mounts_body::requested_mounts(
+            host.binds.as_deref(),
+            host.mounts.as_deref(),
+            host.tmpfs.as_ref(),
+            self.volumes.as_ref(),
+        )?;
         // Docker's list entrypoint: the first word is the program, the rest come before Cmd
         // (a given entrypoint clears the image's Cmd, so nothing else comes between them).
         let mut command = Vec::new();
@@ -235,6 +241,8 @@ impl CreateBody {
                 privileged: host.privileged,
                 extra_hosts: host.extra_hosts.unwrap_or_default(),
                 network,
+                mounts,
+                volumes_from: host.volumes_from.clone().unwrap_or_default(),
             },
             read_only: host.readonly_rootfs,
             group_add: host
@@ -262,10 +270,7 @@ impl CreateBody {
 }
 
 /// Refuses what a container in its own VM cannot have, or hull has not built yet.
-fn refuse_unsupported(
-    host: &HostConfig,
-    volumes: Option<&HashMap<String, serde_json::Value>>,
-) -> ApiResult<()> {
+fn refuse_unsupported(host: &HostConfig) -> ApiResult<()> {
     if non_empty(&host.devices) {
         return Err(bad(
             "devices cannot be passed through: each hull container runs in its own virtual machine, which sees only virtio devices",
@@ -281,16 +286,6 @@ fn refuse_unsupported(
                 "{what} {mode:?} is not possible: each hull container runs its own kernel in its own virtual machine"
             )));
         }
-    }
-    if non_empty(&host.binds)
-        || non_empty(&host.mounts)
-        || non_empty(&host.volumes_from)
-        || host.tmpfs.as_ref().is_some_and(|t| !t.is_empty())
-        || volumes.is_some_and(|v| !v.is_empty())
-    {
-        return Err(ApiError::not_implemented(
-            "volumes, bind mounts and tmpfs mounts are not supported by hull yet",
-        ));
     }
     Ok(())
 }
@@ -437,8 +432,8 @@ mod tests {
             request(serde_json::json!({"Image": "busybox", "HostConfig": {"PidMode": "host"}}));
         assert_eq!(pid.unwrap_err().status, 400);
         let binds =
-            request(serde_json::json!({"Image": "busybox", "HostConfig": {"Binds": ["/a:/b"]}}));
-        assert_eq!(binds.unwrap_err().status, 501);
+            request(serde_json::json!({"Image": "busybox", "HostConfig": {"Binds": ["a b:/b"]}}));
+        assert_eq!(binds.unwrap_err().status, 400);
         assert_eq!(
             request(serde_json::json!({"Cmd": ["x"]}))
                 .unwrap_err()

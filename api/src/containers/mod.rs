@@ -6,6 +6,7 @@ mod attach;
 mod create_body;
 mod inspect;
 mod logs;
+mod mounts_body;
 mod summary;
 mod wait;
 

@@ -16,6 +16,7 @@ pub mod kill;
 pub mod logs;
 pub mod manage;
 pub mod memory;
+pub mod mount_flags;
 pub mod network;
 pub mod network_flags;
 pub mod pause;
@@ -31,6 +32,7 @@ pub mod stop;
 pub mod system;
 pub mod top;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use crate::args::{Cli, Command, Globals};
@@ -91,6 +93,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Top(args) => top::run(args, &globals),
         Command::Network(command) => network::dispatch(command, &globals),
         Command::NetworkDaemon(args) => network::daemon(args, &globals),
+        Command::Volume(command) => volume::dispatch(command, &globals),
     }
 }
 

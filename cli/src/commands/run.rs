@@ -102,6 +102,9 @@ pub struct CreateArgs {
     /// `--network`, `-p`, `--link`, `--dns` and the rest.
     #[command(flatten)]
     pub net: super::network_flags::NetworkFlags,
+    /// `-v`, `--mount`, `--tmpfs`, `--volumes-from`.
+    #[command(flatten)]
+    pub storage: super::mount_flags::MountFlags,
     /// The image (busybox, debian:bookworm and scratch are created on first use).
     pub image: String,
     /// The command and its arguments (everything after IMAGE goes to the container).
@@ -207,6 +210,8 @@ impl CreateArgs {
                 privileged: self.host.privileged,
                 extra_hosts: self.host.add_host.clone(),
                 network: self.net.config(),
+                mounts: self.storage.mounts()?,
+                volumes_from: self.storage.volumes_from.clone(),
             },
             read_only: self.read_only,
             group_add: self.group_add.clone(),

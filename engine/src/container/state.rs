@@ -147,6 +147,13 @@ pub struct ContainerConfig {
     /// `--network` and the flags that go with it.
     #[serde(default)]
     pub network: super::network::NetworkConfig,
+    /// `-v`, `--mount`, `--tmpfs`, `--volumes-from` and the image's `VOLUME`s, resolved
+    /// at create (anonymous volumes named).
+    #[serde(default)]
+    pub mounts: Vec<crate::volumes::Mount>,
+    /// `--volumes-from CONTAINER[:ro|:rw]`, as given (Docker's `HostConfig.VolumesFrom`).
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
 }
 
 /// Docker's `Config.Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, `Hostname` of a

@@ -99,6 +99,11 @@ impl ContainerStore {
         })
     }
 
+    /// The hull root this store lives under.
+    pub fn root(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
     /// The journal `hull events` reads.
     pub fn events(&self) -> &EventLog {
         &self.events

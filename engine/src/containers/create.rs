@@ -11,6 +11,7 @@ use crate::host::EngineKind;
 use crate::images::{self, ImageProgress, Images};
 use crate::spec::{self, ProcessFlags};
 use crate::users;
+use crate::volumes::{Mount, Volumes};
 use hull_protocol::{LayerDisk, RunSpec, WritableDisk, PROTOCOL_VERSION, WRITABLE_DISK_SERIAL};
 
 /// Size of a new writable layer (sparse).
@@ -143,10 +144,26 @@ impl Containers {
             .and_then(|p| p.args().clone())
             .unwrap_or_default();
         let engine = request.engine.unwrap_or_else(default_engine);
+        let inherited = self.volumes_from(&config.volumes_from)?;
+        let share = config.mounts.iter().chain(&inherited).any(Mount::is_shared);
+        if share && engine == EngineKind::Hull {
+            return Err(Error::InvalidArgument(
+                "volumes and bind mounts need the QEMU engine for now (hull-vmm has no \
+                 virtio-fs device yet): add --vmm qemu"
+                    .into(),
+            ));
+        }
         let nics = usize::from(!config.network.is_none());
-        let max_disks = crate::vm::max_layer_disks(engine, nics);
+        // The image's `VOLUME`s are anonymous volumes, so share entries too; hull-vmm has no
+        // share yet, so there they stay part of the writable layer.
+        let image_volumes = match engine {
+            EngineKind::Hull => Vec::new(),
+            EngineKind::Qemu => image_config.volumes().clone().unwrap_or_default(),
+        };
+        let share = share || !image_volumes.is_empty();
+        let max_disks = crate::vm::max_layer_disks(engine, nics, share);
         let layers = images::layers(images.store(), &image, max_disks)?;
-        let run_spec = RunSpec {
+        let mut run_spec = RunSpec {
             version: PROTOCOL_VERSION,
             container_id: id.clone(),
             layers: layers
@@ -216,8 +233,18 @@ impl Containers {
             }
         }
         let container = Container {
-            config: container_config,
             process,
+            ..container
+        };
+        // Last before the container is stored: volumes made here belong to it.
+        let volumes = Volumes::open(&self.root)?;
+        let mounts = volumes.prepare(&container_config.mounts, &inherited, &image_volumes)?;
+        let mut oci_mounts = run_spec.config.mounts().clone().unwrap_or_default();
+        oci_mounts.extend(crate::volumes::oci_mounts(&mounts)?);
+        run_spec.config.set_mounts(Some(oci_mounts));
+        container_config.mounts = mounts;
+        let container = Container {
+            config: container_config,
             ..container
         };
         let container = self.store.create(container, request.name.as_deref())?;
@@ -228,6 +255,7 @@ impl Containers {
             Ok(())
         })();
         if let Err(err) = prepared {
+            let _ = volumes.remove_anonymous(&container);
             let _ = self.store.remove(&container.id);
             return Err(err.into());
         }
@@ -263,4 +291,34 @@ fn resolve_user(
         resolved.home = "/root".into();
     }
     Ok(resolved)
+}
+
+impl Containers {
+    /// The shared mounts `--volumes-from CONTAINER[:ro|:rw]` inherit (a mode overrides
+    /// every inherited mount's).
+    fn volumes_from(&self, references: &[String]) -> Result<Vec<Mount>> {
+        let mut inherited = Vec::new();
+        for reference in references {
+            let (name, mode) = match reference.rsplit_once(':') {
+                Some((name, mode @ ("ro" | "rw"))) => (name, Some(mode)),
+                Some(_) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid mode for volumes-from: {reference}"
+                    )))
+                }
+                None => (reference.as_str(), None),
+            };
+            let source = self.store.find(name)?;
+            for mount in source.config.mounts.iter().filter(|m| m.is_shared()) {
+                let mut mount = mount.clone();
+                if let Some(mode) = mode {
+                    mount.read_only = mode == "ro";
+                }
+                // The content is already there: no copy-up into a shared volume.
+                mount.copy_up = false;
+                inherited.push(mount);
+            }
+        }
+        Ok(inherited)
+    }
 }

@@ -10,10 +10,25 @@ impl Containers {
     /// Docker's inspect JSON of the container `reference` names.
     pub fn inspect(&self, reference: &str) -> Result<Value> {
         let container = self.find(reference)?;
-        Ok(container_json(
-            &container,
-            &self.store.paths(&container.id).dir,
-        ))
+        let mut inspect = container_json(&container, &self.store.paths(&container.id).dir);
+        inspect["Mounts"] =
+            crate::volumes::mount_points(&container.config.mounts, &self.root.join("volumes"));
+        if let Some(host_config) = inspect["HostConfig"].as_object_mut() {
+            let config = &container.config;
+            let tmpfs: serde_json::Map<String, Value> = config
+                .mounts
+                .iter()
+                .filter(|m| m.kind == crate::volumes::MountKind::Tmpfs && m.mode.is_empty())
+                .map(|m| (m.destination.clone(), json!(m.tmpfs_options.join(","))))
+                .collect();
+            if !tmpfs.is_empty() {
+                host_config.insert("Tmpfs".into(), Value::Object(tmpfs));
+            }
+            if !config.volumes_from.is_empty() {
+                host_config.insert("VolumesFrom".into(), json!(config.volumes_from));
+            }
+        }
+        Ok(inspect)
     }
 }
 

@@ -50,7 +50,7 @@ impl Containers {
             return Err(Error::NoSuchContainer(id.to_string()));
         };
         if done.options.auto_remove {
-            self.store.remove(&done.id)?;
+            self.remove_stored(&done, true)?;
         }
         Ok(done)
     }
@@ -72,8 +72,18 @@ impl Containers {
     /// Removes `container` if it was created with `--rm` (best effort: it has ended).
     pub fn remove_if_auto(&self, container: &Container) {
         if container.options.auto_remove {
-            let _ = self.store.remove(&container.id);
+            let _ = self.remove_stored(container, true);
         }
+    }
+
+    /// Deletes a stopped container, and with `volumes` the anonymous volumes only it used
+    /// (`rm -v`; `--rm` does so too, as Docker's).
+    fn remove_stored(&self, container: &Container, volumes: bool) -> Result<()> {
+        self.store.remove(&container.id)?;
+        if volumes && !container.config.mounts.is_empty() {
+            crate::volumes::Volumes::open(&self.root)?.remove_anonymous(container)?;
+        }
+        Ok(())
     }
 
     /// Starts the container `reference` names in the background, unless it runs already.
@@ -238,6 +248,11 @@ impl Containers {
     /// Removes the container `reference` names; a running one only with `force` (which
     /// kills it first).
     pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(reference, force, false)
+    }
+
+    /// [`Containers::remove`], and with `volumes` its anonymous volumes (`rm -v`).
+    pub fn remove_with_volumes(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
         let container = self.find(reference)?;
         if container.is_up() {
             if !force {
@@ -245,7 +260,7 @@ impl Containers {
             }
             self.stop_container(&container, Duration::ZERO)?;
         }
-        self.store.remove(&container.id)
+        self.remove_stored(&container, volumes)
     }
 
     /// Blocks until the container `reference` names has stopped; its exit status.

@@ -120,6 +120,7 @@ impl HelperVm {
             serial_log: serial_log.clone(),
             engine_log: engine_log.clone(),
             nics: Vec::new(),
+            share: None,
         };
         let mut vm = engines
             .engine(container.options.engine)

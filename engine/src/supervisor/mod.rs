@@ -13,6 +13,7 @@ pub mod network;
 pub mod port_proxy;
 pub mod pump;
 pub mod ready;
+pub mod shares;
 pub mod signals;
 pub mod terminal;
 pub mod top;
@@ -103,6 +104,8 @@ fn boot_and_wait(
         serial: WRITABLE_DISK_SERIAL.into(),
         read_only: false,
     });
+    // Held for the VM's life (and its drop reaps virtiofsd once the VM has ended).
+    let share = start_share(store, container)?;
     let spec = VmSpec {
         kernel: artifacts.kernel,
         initramfs: artifacts.initramfs,
@@ -118,6 +121,7 @@ fn boot_and_wait(
             .and_then(|a| a.nic.take())
             .into_iter()
             .collect(),
+        share: share.as_ref().map(|s| s.socket.clone()),
     };
     let engine = engines.engine(options.engine);
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
@@ -298,4 +302,29 @@ fn write_config_disk(
     spec.write_to(&mut file)?;
     file.sync_all()?;
     Ok(())
+}
+
+/// Starts the virtiofsd that serves `container`'s volumes and bind mounts, if it has any.
+fn start_share(store: &ContainerStore, container: &Container) -> Result<Option<shares::Share>> {
+    let shared: Vec<_> = crate::volumes::shared(&container.config.mounts).collect();
+    if shared.is_empty() {
+        return Ok(None);
+    }
+    let volumes = crate::volumes::Volumes::open(store.root())?;
+    let entries = shared
+        .iter()
+        .map(|mount| {
+            Ok(shares::ShareEntry {
+                host_path: volumes.host_path(mount)?,
+                read_only: mount.read_only,
+            })
+        })
+        .collect::<crate::error::Result<Vec<_>>>()?;
+    let paths = store.paths(&container.id);
+    let share = shares::start(
+        &entries,
+        &paths.socket_dir(),
+        &paths.dir.join("virtiofsd.log"),
+    )?;
+    Ok(Some(share))
 }

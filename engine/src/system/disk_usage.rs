@@ -113,6 +113,20 @@ fn allocated_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes the files under `path` take (a volume's content); symlinks are not followed.
+pub fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let mut size = meta.blocks() * 512;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            size += tree_size(&entry.path());
+        }
+    }
+    size
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

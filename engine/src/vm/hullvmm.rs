@@ -31,6 +31,11 @@ pub struct HullVmm {
 impl HullVmm {
     /// What hull-vmm boots for `spec`, as its own `VmConfig` (pure: unit-tested).
     pub fn config(&self, spec: &VmSpec) -> Result<VmConfig> {
+        if spec.share.is_some() {
+            anyhow::bail!(
+                "hull-vmm has no virtio-fs device yet: volumes and bind mounts need --vmm qemu"
+            );
+        }
         let mut config = VmConfig::new(&spec.kernel);
         config.initrd = Some(spec.initramfs.clone());
         config.cmdline = Some(spec.cmdline.clone());
@@ -163,6 +168,7 @@ mod tests {
                 )),
                 mac: "02:42:ac:11:00:02".into(),
             }],
+            share: None,
         };
         let config = HullVmm { emulated_kvm: true }.config(&spec).unwrap();
         assert_eq!(
@@ -209,6 +215,16 @@ mod tests {
         // hull-vmm reads back what hull writes.
         let json = serde_json::to_string(&config).unwrap();
         assert_eq!(serde_json::from_str::<VmConfig>(&json).unwrap(), config);
+        let shared = VmSpec {
+            share: Some("/run/x/share.sock".into()),
+            ..spec.clone()
+        };
+        let refused = HullVmm {
+            emulated_kvm: false,
+        }
+        .config(&shared)
+        .unwrap_err();
+        assert!(refused.to_string().contains("--vmm qemu"), "{refused}");
         let huge = VmSpec { cpus: 1000, ..spec };
         assert!(HullVmm {
             emulated_kvm: false

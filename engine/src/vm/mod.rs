@@ -89,6 +89,9 @@ pub struct VmSpec {
     pub engine_log: PathBuf,
     /// virtio-net NICs (none: the guest has only `lo`).
     pub nics: Vec<NicSpec>,
+    /// The vhost-user socket of the container's virtio-fs share (volumes and bind
+    /// mounts), served by virtiofsd; the guest's RAM must then be shareable with it.
+    pub share: Option<PathBuf>,
 }
 
 /// The container's streams on the host side of the virtio consoles.
@@ -163,18 +166,21 @@ pub fn engine_for(kind: EngineKind, accel_kvm: bool) -> Box<dyn Engine> {
 /// The console ports in guest order (hvc0, hvc1, hvc2): each engine attaches them so.
 pub const CONSOLE_PORTS: [&str; 3] = [CONSOLE_STDIO, CONSOLE_STDERR, CONSOLE_CONTROL];
 
-/// How many read-only layer disks a VM of `kind` with `nics` NICs has room for: its
-/// virtio-mmio transports less its fixed devices, the config and writable disks and the
-/// NICs (one at least: a network may be connected later). An image with more layers
-/// boots with its top ones squashed into one disk.
-pub fn max_layer_disks(kind: crate::host::EngineKind, nics: usize) -> usize {
+/// How many read-only layer disks a VM of `kind` with `nics` NICs (and a virtio-fs share
+/// when `share`) has room for: its virtio-mmio transports less its fixed devices, the
+/// config and writable disks, the share and the NICs (one at least: a network may be
+/// connected later). An image with more layers boots with its top ones squashed into one
+/// disk.
+pub fn max_layer_disks(kind: crate::host::EngineKind, nics: usize, share: bool) -> usize {
     let (transports, fixed): (usize, usize) = match kind {
         // microvm without ACPI: 8 transports; the balloon and the virtio-serial device.
         crate::host::EngineKind::Qemu => (8, 2),
         // hull-vmm: IOAPIC pins 5-23; three socket consoles, hvc0 and the balloon.
         crate::host::EngineKind::Hull => (19, 5),
     };
-    transports.saturating_sub(fixed + 2 + nics.max(1)).max(1)
+    transports
+        .saturating_sub(fixed + 2 + usize::from(share) + nics.max(1))
+        .max(1)
 }
 
 /// How long an engine may take to create its console sockets before we give up.

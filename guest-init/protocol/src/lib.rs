@@ -48,11 +48,13 @@ mod annotations;
 mod archive;
 mod config_disk;
 mod control;
+mod shares;
 mod top;
 pub use annotations::*;
 pub use archive::*;
 pub use config_disk::*;
 pub use control::*;
+pub use shares::*;
 pub use top::*;
 
 /// I/O port the guest init writes [`BOOT_TIMER_VALUE`] to when userspace is reached.

@@ -96,7 +96,8 @@ pub(super) fn ls(args: LsArgs, globals: &Globals) -> Result<i32> {
 /// `network inspect`: a JSON array of the networks found (as Docker, `[]` and an error per
 /// unknown one, status 1), or the template applied to each.
 pub(super) fn inspect(args: InspectArgs, globals: &Globals) -> Result<i32> {
-    let template = template::parse_document_format(args.format.as_deref())?;
+    // A bad template fails before any lookup.
+    template::parse_document_format(args.format.as_deref())?;
     let networks = super::super::networks(globals)?;
     let mut found = Vec::new();
     let mut status = 0;
@@ -113,16 +114,7 @@ pub(super) fn inspect(args: InspectArgs, globals: &Globals) -> Result<i32> {
             }
         }
     }
-    match &template {
-        Some(template) => {
-            for document in &found {
-                let value = serde_json::to_value(document)?;
-                println!("{}", template::execute(template, &value)?);
-            }
-        }
-        // The structs themselves keep Docker's field order.
-        None => println!("{}", serde_json::to_string_pretty(&found)?),
-    }
+    template::print_documents(args.format.as_deref(), &found)?;
     Ok(status)
 }
 

@@ -5,6 +5,7 @@
 
 mod connect;
 mod pause;
+mod volumes;
 
 use super::*;
 use crate::container::{ids, Status};
