@@ -301,3 +301,49 @@ fn hull_vmm_container_answers_the_host_through_a_published_port() {
         "port {port} still taken after rm -f"
     );
 }
+
+#[test]
+#[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
+fn hull_vmm_serves_a_bind_mount_and_a_volume_over_vhost_user_fs() {
+    let test = "hull_vmm_serves_a_bind_mount_and_a_volume_over_vhost_user_fs";
+    let Some(hull) = setup_hull_vmm(test) else {
+        return;
+    };
+    if hull_tests::which("virtiofsd").is_none() {
+        eprintln!("SKIPPED {test}: no virtiofsd on PATH");
+        return;
+    }
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("from-host"), "host data\n").unwrap();
+    let bind = format!("{}:/code", host.path().display());
+    let script = "cat /code/from-host; echo guest data > /code/from-guest; \
+                  echo kept > /data/f; grep -c virtiofs /proc/mounts";
+    let out = hull_vmm_cmd(
+        &hull,
+        &[
+            "run",
+            "--vmm",
+            "hull",
+            "--rm",
+            "-v",
+            &bind,
+            "-v",
+            "vol:/data",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "host data\n2\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("from-guest")).unwrap(),
+        "guest data\n"
+    );
+    let mountpoint = hull.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "vol"]);
+    let kept = std::path::Path::new(mountpoint.trim()).join("f");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), "kept\n");
+}

@@ -29,8 +29,8 @@ use crate::arch::x86_64::regs::{
     boot_fpu, boot_msrs, boot_regs, set_lint_pins, setup_boot_sregs, BootEntry,
 };
 use crate::config::{
-    emulation_only_kvm, ConfigError, ConsoleKind, DiskConfig, MacAddr, NetConfig, SerialOutput,
-    VirtioConsoleConfig, VmConfig,
+    emulation_only_kvm, ConfigError, ConsoleKind, DiskConfig, FsConfig, MacAddr, NetConfig,
+    SerialOutput, VirtioConsoleConfig, VmConfig,
 };
 use crate::device_manager::{MmioDeviceManager, MmioError, MmioSlot, PioDeviceManager, PioError};
 use crate::devices::legacy::boot_timer::BootTimer;
@@ -40,6 +40,7 @@ use crate::devices::legacy::EventFdTrigger;
 use crate::devices::virtio::balloon::{Balloon, BalloonError};
 use crate::devices::virtio::block::{Block, BlockArgs, BlockError};
 use crate::devices::virtio::console::{Console, ConsoleArgs, ConsoleError, ConsoleListener};
+use crate::devices::virtio::fs::{FsArgs, FsError, VhostUserFs};
 use crate::devices::virtio::net::{owned_fd, Net, NetArgs, NetError, Tap, TapError};
 use crate::devices::virtio::{MmioTransport, VirtioDevice};
 use crate::memory::{create_guest_memory, ram_ranges, GuestMemory, MemoryError};
@@ -69,6 +70,9 @@ pub enum BuildError {
     /// A network device could not be created.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// A virtio-fs device could not be connected to its backend.
+    #[error(transparent)]
+    Fs(#[from] FsError),
     /// A virtio device could not be wired to KVM or the bus.
     #[error(transparent)]
     Mmio(#[from] MmioError),
@@ -148,7 +152,9 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
     let kvm = Kvm::open()?;
     let vm = kvm.create_vm()?;
     let mem_size = u64::from(config.mem_mib) << 20;
-    let memory = Arc::new(create_guest_memory(mem_size)?);
+    // A vhost-user backend maps guest RAM itself: it must be a shareable memfd then.
+    let shared_memory = !config.fs.is_empty();
+    let memory = Arc::new(create_guest_memory(mem_size, shared_memory)?);
     vm.register_memory(&memory)?;
     vm.setup_irqchip()?;
     let kernel = load_kernel(&memory, &config.kernel)?;
@@ -196,9 +202,10 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
     }
     attach_socket_consoles(&mut virtio, console_sockets)?;
     attach_net_devices(&mut virtio, taps)?;
+    attach_fs_devices(&mut virtio, &config.fs)?;
     if config.balloon {
-        let (balloon, events) =
-            Balloon::new().map_err(|BalloonError::EventFd(e)| resource("a balloon eventfd")(e))?;
+        let (balloon, events) = Balloon::new(shared_memory)
+            .map_err(|BalloonError::EventFd(e)| resource("a balloon eventfd")(e))?;
         let slot = virtio.attach(balloon, Arc::new(Mutex::new(events)))?;
         tracing::debug!("virtio-balloon (free page reporting) at {slot:?}");
     }
@@ -347,6 +354,20 @@ fn attach_block_devices(env: &mut VirtioEnv<'_>, disks: &[DiskConfig]) -> Result
         })?;
         let slot = env.attach(block, Arc::new(Mutex::new(events)))?;
         tracing::debug!("disk {} at {slot:?}", disk.path.display());
+    }
+    Ok(())
+}
+
+/// One vhost-user-fs device per share, connected to its backend now (a missing virtiofsd
+/// fails the build, before the guest runs).
+fn attach_fs_devices(env: &mut VirtioEnv<'_>, shares: &[FsConfig]) -> Result<(), BuildError> {
+    for share in shares {
+        let (fs, events) = VhostUserFs::new(&FsArgs {
+            socket: share.socket.clone(),
+            tag: share.tag.clone(),
+        })?;
+        let slot = env.attach(fs, Arc::new(Mutex::new(events)))?;
+        tracing::debug!("virtio-fs {} at {slot:?}", share.tag);
     }
     Ok(())
 }

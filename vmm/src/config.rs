@@ -49,6 +49,12 @@ pub enum ConfigError {
     /// Malformed `--net`.
     #[error("bad --net {0:?}: use tap=NAME[,mac=XX:XX:XX:XX:XX:XX] or fd=N[,mac=...]")]
     NetSyntax(String),
+    /// A `--fs` value that is not `socket=PATH,tag=TAG`.
+    #[error("invalid --fs {0:?}: expected socket=PATH,tag=TAG")]
+    FsSyntax(String),
+    /// A virtio-fs tag the config space cannot hold, or one given twice.
+    #[error("virtio-fs tag {0:?} must be 1 to 36 bytes and unique")]
+    FsTag(String),
     /// Malformed MAC address.
     #[error("bad MAC address {0:?}: use six hex bytes separated by ':', not a multicast address (first byte even)")]
     Mac(String),
@@ -340,6 +346,38 @@ impl FromStr for NetConfig {
     }
 }
 
+/// A virtio-fs device served by a vhost-user backend (virtiofsd). Guest RAM is then
+/// created shareable (a memfd) so the backend can map it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsConfig {
+    /// The backend's vhost-user socket.
+    pub socket: PathBuf,
+    /// The tag the guest mounts.
+    pub tag: String,
+}
+
+impl FromStr for FsConfig {
+    type Err = ConfigError;
+
+    /// `socket=PATH,tag=TAG`, keys in any order.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let syntax = || ConfigError::FsSyntax(s.to_string());
+        let (mut socket, mut tag) = (None, None);
+        for item in s.split(',') {
+            match item.split_once('=').ok_or_else(syntax)? {
+                ("socket", value) if socket.is_none() => socket = Some(PathBuf::from(value)),
+                ("tag", value) if tag.is_none() => tag = Some(value.to_string()),
+                _ => return Err(syntax()),
+            }
+        }
+        match (socket, tag) {
+            (Some(socket), Some(tag)) => Ok(Self { socket, tag }),
+            _ => Err(syntax()),
+        }
+    }
+}
+
 /// A VM to boot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -385,6 +423,9 @@ pub struct VmConfig {
     /// virtio-net NICs, in guest order (eth0, eth1, ...).
     #[serde(default)]
     pub nets: Vec<NetConfig>,
+    /// virtio-fs devices (vhost-user-fs), in order.
+    #[serde(default)]
+    pub fs: Vec<FsConfig>,
 }
 
 fn default_mem_mib() -> u32 {
@@ -412,6 +453,7 @@ impl VmConfig {
             balloon: false,
             control_socket: None,
             nets: Vec::new(),
+            fs: Vec::new(),
         }
     }
 
@@ -443,6 +485,12 @@ impl VmConfig {
                 .any(|c| c.socket == *path)
             {
                 return Err(ConfigError::ConsoleSocketTwice(path.clone()));
+            }
+        }
+        for (index, fs) in self.fs.iter().enumerate() {
+            let tag_taken = self.fs[..index].iter().any(|f| f.tag == fs.tag);
+            if fs.tag.is_empty() || fs.tag.len() > 36 || tag_taken {
+                return Err(ConfigError::FsTag(fs.tag.clone()));
             }
         }
         for (index, net) in self.nets.iter().enumerate() {

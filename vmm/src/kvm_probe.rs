@@ -87,7 +87,7 @@ pub fn probe_kvm(budget: Duration) -> Result<KvmProbe, KvmProbeError> {
 pub fn probe_kvm_device(device: &Path, budget: Duration) -> Result<KvmProbe, KvmProbeError> {
     let kvm = Kvm::open_path(device)?;
     let vm = kvm.create_vm()?;
-    let memory = create_guest_memory(0x10000)?;
+    let memory = create_guest_memory(0x10000, false)?;
     memory
         .write_slice(PROBE_CODE, GuestAddress(PROBE_CODE_ADDR))
         .map_err(|e| KvmProbeError::UnexpectedExit(format!("cannot write probe code: {e}")))?;

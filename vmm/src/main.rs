@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use hull_vmm::config::CpuVendorPolicy;
-use hull_vmm::config::NetConfig;
+use hull_vmm::config::{FsConfig, NetConfig};
 use hull_vmm::{ConsoleKind, DiskConfig, SerialOutput, VirtioConsoleConfig, VmConfig};
 
 /// Boot a Linux kernel (ELF vmlinux, PVH or not, or bzImage) in a KVM virtual machine.
@@ -65,6 +65,10 @@ struct Args {
     /// otherwise); repeat for more NICs (eth0, eth1, ... in order).
     #[arg(long = "net", value_name = "tap=NAME|fd=N[,mac=MAC]")]
     nets: Vec<NetConfig>,
+    /// virtio-fs device served by a vhost-user backend (virtiofsd --socket-path=PATH):
+    /// socket=PATH,tag=TAG; the guest mounts it with `mount -t virtiofs TAG DIR`.
+    #[arg(long = "fs", value_name = "socket=PATH,tag=TAG")]
+    fs: Vec<FsConfig>,
     /// Log level on stderr: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -138,5 +142,6 @@ fn vm_config(args: Args) -> Result<VmConfig, String> {
         balloon: args.balloon,
         control_socket: args.control_socket,
         nets: args.nets,
+        fs: args.fs,
     })
 }

@@ -145,22 +145,11 @@ impl Containers {
             .unwrap_or_default();
         let engine = request.engine.unwrap_or_else(default_engine);
         let inherited = self.volumes_from(&config.volumes_from)?;
-        let share = config.mounts.iter().chain(&inherited).any(Mount::is_shared);
-        if share && engine == EngineKind::Hull {
-            return Err(Error::InvalidArgument(
-                "volumes and bind mounts need the QEMU engine for now (hull-vmm has no \
-                 virtio-fs device yet): add --vmm qemu"
-                    .into(),
-            ));
-        }
         let nics = usize::from(!config.network.is_none());
-        // The image's `VOLUME`s are anonymous volumes, so share entries too; hull-vmm has no
-        // share yet, so there they stay part of the writable layer.
-        let image_volumes = match engine {
-            EngineKind::Hull => Vec::new(),
-            EngineKind::Qemu => image_config.volumes().clone().unwrap_or_default(),
-        };
-        let share = share || !image_volumes.is_empty();
+        // The image's `VOLUME`s are anonymous volumes, so share entries too.
+        let image_volumes = image_config.volumes().clone().unwrap_or_default();
+        let share = config.mounts.iter().chain(&inherited).any(Mount::is_shared)
+            || !image_volumes.is_empty();
         let max_disks = crate::vm::max_layer_disks(engine, nics, share);
         let layers = images::layers(images.store(), &image, max_disks)?;
         let mut run_spec = RunSpec {

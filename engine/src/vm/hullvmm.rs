@@ -31,11 +31,6 @@ pub struct HullVmm {
 impl HullVmm {
     /// What hull-vmm boots for `spec`, as its own `VmConfig` (pure: unit-tested).
     pub fn config(&self, spec: &VmSpec) -> Result<VmConfig> {
-        if spec.share.is_some() {
-            anyhow::bail!(
-                "hull-vmm has no virtio-fs device yet: volumes and bind mounts need --vmm qemu"
-            );
-        }
         let mut config = VmConfig::new(&spec.kernel);
         config.initrd = Some(spec.initramfs.clone());
         config.cmdline = Some(spec.cmdline.clone());
@@ -58,6 +53,15 @@ impl HullVmm {
             .iter()
             .map(|port| VirtioConsoleConfig {
                 socket: console_socket(&spec.socket_dir, port),
+            })
+            .collect();
+        // The volumes' share: hull-vmm's vhost-user-fs device, on shared (memfd) guest RAM.
+        config.fs = spec
+            .share
+            .iter()
+            .map(|socket| hull_vmm::config::FsConfig {
+                socket: socket.clone(),
+                tag: hull_protocol::SHARE_TAG.into(),
             })
             .collect();
         config.nets = spec
@@ -219,12 +223,14 @@ mod tests {
             share: Some("/run/x/share.sock".into()),
             ..spec.clone()
         };
-        let refused = HullVmm {
+        let config = HullVmm {
             emulated_kvm: false,
         }
         .config(&shared)
-        .unwrap_err();
-        assert!(refused.to_string().contains("--vmm qemu"), "{refused}");
+        .unwrap();
+        assert_eq!(config.fs.len(), 1);
+        assert_eq!(config.fs[0].socket, PathBuf::from("/run/x/share.sock"));
+        assert_eq!(config.fs[0].tag, "hull-share");
         let huge = VmSpec { cpus: 1000, ..spec };
         assert!(HullVmm {
             emulated_kvm: false

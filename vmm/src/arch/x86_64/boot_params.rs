@@ -223,7 +223,7 @@ mod tests {
         assert_eq!({ params.e820_table[2].addr }, HIMEM_START.0);
         // The zero page is exactly one page and lands at ZERO_PAGE_START.
         assert_eq!(std::mem::size_of::<boot_params>(), 4096);
-        let mem = create_guest_memory(64 << 20).unwrap();
+        let mem = create_guest_memory(64 << 20, false).unwrap();
         write_linux_boot_params(&mem, &params).unwrap();
         let back: boot_params = mem.read_obj(ZERO_PAGE_START).unwrap();
         assert_eq!({ back.e820_entries }, 3);
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn pvh_start_info_points_at_memmap_and_initrd() {
-        let mem = create_guest_memory(64 << 20).unwrap();
+        let mem = create_guest_memory(64 << 20, false).unwrap();
         let e820 = e820_map(&ram_ranges(64 << 20));
         let at = write_pvh_start_info(&mem, &INPUTS, &e820).unwrap();
         let info: hvm_start_info = mem.read_obj(at).unwrap();

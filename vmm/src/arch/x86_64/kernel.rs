@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn garbage_kernel_is_a_clear_error() {
-        let mem = create_guest_memory(16 << 20).unwrap();
+        let mem = create_guest_memory(16 << 20, false).unwrap();
         let path = temp_file("garbage", &[0x55; 4096]);
         let err = load_kernel(&mem, &path).unwrap_err();
         assert!(matches!(err, KernelError::UnknownFormat { .. }), "{err}");
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn initrd_goes_to_the_top_of_low_memory() {
-        let mem = create_guest_memory(16 << 20).unwrap();
+        let mem = create_guest_memory(16 << 20, false).unwrap();
         let path = temp_file("initrd", &[0xab; 5000]);
         let kernel = LoadedKernel {
             entry: KernelEntry::Linux64(HIMEM_START),
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn hostile_kernel_images_are_errors_not_panics() {
-        let mem = create_guest_memory(4 << 20).unwrap();
+        let mem = create_guest_memory(4 << 20, false).unwrap();
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("ok", elf_with_load(HIMEM_START.0, 4, &[0x90; 4])),
             ("past-ram", elf_with_load(64 << 20, 4, &[0x90; 4])),

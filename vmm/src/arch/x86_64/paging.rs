@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn first_gib_is_identity_mapped_and_nothing_else() {
-        let mem = crate::memory::create_guest_memory(2 << 20).unwrap();
+        let mem = crate::memory::create_guest_memory(2 << 20, false).unwrap();
         let cr3 = setup_identity_map(&mem).unwrap();
         for va in [0, 0x7000, 0x10_0000, 0x123_4567, (1 << 30) - 1] {
             assert_eq!(translate(&mem, cr3, va), Some(va), "{va:#x}");

@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn long_mode_boot_state() {
-        let mem = crate::memory::create_guest_memory(2 << 20).unwrap();
+        let mem = crate::memory::create_guest_memory(2 << 20, false).unwrap();
         let mut sregs = kvm_sregs::default();
         let entry = BootEntry::Linux64 { entry: 0x100_0000 };
         setup_boot_sregs(&mem, entry, &mut sregs).unwrap();
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn pvh_boot_state() {
-        let mem = crate::memory::create_guest_memory(2 << 20).unwrap();
+        let mem = crate::memory::create_guest_memory(2 << 20, false).unwrap();
         let mut sregs = kvm_sregs::default();
         let entry = BootEntry::Pvh {
             entry: 0x100_0000,

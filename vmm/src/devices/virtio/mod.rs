@@ -38,6 +38,7 @@
 pub mod balloon;
 pub mod block;
 pub mod console;
+pub mod fs;
 mod host_slice;
 pub mod mmio;
 pub mod net;

@@ -44,11 +44,13 @@ pub struct Balloon {
     queue_sizes: [u16; 3],
     queue_evts: [EventFd; 3],
     handlers: SharedHandlers,
+    shared_memory: bool,
 }
 
 impl Balloon {
-    /// The device (for the MMIO transport) and its event-loop subscriber.
-    pub fn new() -> Result<(Self, BalloonEventHandler), BalloonError> {
+    /// The device (for the MMIO transport) and its event-loop subscriber; `shared_memory`
+    /// when guest RAM is a shared memfd mapping.
+    pub fn new(shared_memory: bool) -> Result<(Self, BalloonEventHandler), BalloonError> {
         let evt = || EventFd::new(libc::EFD_NONBLOCK).map_err(BalloonError::EventFd);
         let queue_evts = [evt()?, evt()?, evt()?];
         let handlers: SharedHandlers = Arc::new(Mutex::new(None));
@@ -63,6 +65,7 @@ impl Balloon {
                 queue_sizes: [QUEUE_SIZE; 3],
                 queue_evts,
                 handlers,
+                shared_memory,
             },
             events,
         ))
@@ -119,7 +122,10 @@ impl VirtioDevice for Balloon {
                 BalloonQueueHandler::new(
                     Arc::clone(&activation.mem),
                     queue,
-                    MadviseDiscard::default(),
+                    MadviseDiscard {
+                        discarded: 0,
+                        shared: self.shared_memory,
+                    },
                     Arc::clone(&activation.interrupt),
                     index == REPORTING_QUEUE,
                 )
@@ -145,7 +151,7 @@ mod tests {
 
     #[test]
     fn offers_reporting_and_an_empty_balloon() {
-        let (mut balloon, _events) = Balloon::new().unwrap();
+        let (mut balloon, _events) = Balloon::new(false).unwrap();
         assert_eq!(balloon.device_type(), 5);
         assert_eq!(balloon.queue_max_sizes().len(), 3);
         assert_ne!(

@@ -26,20 +26,28 @@ pub trait DiscardPages {
     fn discard(&mut self, guest: GuestAddress, host: *mut u8, len: usize);
 }
 
-/// The real backend: `madvise(MADV_DONTNEED)` on the anonymous private guest mapping; the
-/// guest reads zeroes if it ever touches the range again, which page reporting allows.
+/// The real backend: `madvise(MADV_DONTNEED)` on the anonymous private guest mapping, or
+/// `MADV_REMOVE` on a shared (memfd) one, where DONTNEED would free nothing; either way
+/// the guest reads zeroes if it ever touches the range again, which page reporting allows.
 #[derive(Debug, Default)]
 pub struct MadviseDiscard {
     /// Bytes discarded so far.
     pub discarded: u64,
+    /// Guest RAM is a shared memfd mapping (a vhost-user device maps it too).
+    pub shared: bool,
 }
 
 impl DiscardPages for MadviseDiscard {
     fn discard(&mut self, _guest: GuestAddress, host: *mut u8, len: usize) {
+        let advice = if self.shared {
+            libc::MADV_REMOVE
+        } else {
+            libc::MADV_DONTNEED
+        };
         // SAFETY: `discardable` checked that [host, host + len) lies inside one mapped region
-        // of guest memory and is page-aligned; MADV_DONTNEED on it only drops its contents
-        // (guest RAM the guest reported free), never unmaps it.
-        let rc = unsafe { libc::madvise(host.cast(), len, libc::MADV_DONTNEED) };
+        // of guest memory and is page-aligned; MADV_DONTNEED / MADV_REMOVE on it only drop
+        // its contents (guest RAM the guest reported free), never unmap it.
+        let rc = unsafe { libc::madvise(host.cast(), len, advice) };
         if rc == 0 {
             self.discarded += len as u64;
         } else {
@@ -174,6 +182,28 @@ mod tests {
     use crate::devices::virtio::GuestMemoryMmap;
     use virtio_queue::mock::MockSplitQueue;
     use vm_memory::Bytes;
+
+    #[test]
+    fn discarding_shared_guest_memory_really_frees_it() {
+        use vm_memory::GuestMemoryBackend;
+        for shared in [false, true] {
+            let mem = crate::memory::create_guest_memory(2 << 20, shared).unwrap();
+            mem.write_obj(0xabcd_u32, GuestAddress(0x3000)).unwrap();
+            let host = mem.get_host_address(GuestAddress(0x3000)).unwrap();
+            let mut discard = MadviseDiscard {
+                discarded: 0,
+                shared,
+            };
+            discard.discard(GuestAddress(0x3000), host, 4096);
+            assert_eq!(discard.discarded, 4096);
+            // DONTNEED on a shared mapping would keep the memfd's page (and its data).
+            assert_eq!(
+                mem.read_obj::<u32>(GuestAddress(0x3000)).unwrap(),
+                0,
+                "{shared}"
+            );
+        }
+    }
 
     /// Records what was discarded, and checks it lies inside the test memory.
     #[derive(Default)]
