@@ -29,7 +29,8 @@ pub struct DiskUsage {
     pub images: UsageRow,
     /// Containers' writable layers.
     pub containers: UsageRow,
-    /// Named volumes (none until hull has volumes, issue #16).
+    /// Volumes (named and anonymous): their content's size; reclaimable when no container
+    /// refers to them.
     pub volumes: UsageRow,
     /// The build cache (none until `hull build`, issue #17).
     pub build_cache: UsageRow,
@@ -65,10 +66,27 @@ pub fn disk_usage(images: &Images, containers: &Containers) -> Result<DiskUsage>
             container_rows.reclaimable += size;
         }
     }
+    let mut volume_rows = UsageRow::default();
+    for volume in crate::Volumes::open(containers.root())?.list(&Default::default())? {
+        let size = tree_size(&volume.mountpoint);
+        let used = all_containers.iter().any(|c| {
+            c.config
+                .mounts
+                .iter()
+                .any(|m| m.kind == crate::volumes::MountKind::Volume && m.source == volume.name)
+        });
+        volume_rows.total_count += 1;
+        volume_rows.size += size;
+        if used {
+            volume_rows.active += 1;
+        } else {
+            volume_rows.reclaimable += size;
+        }
+    }
     Ok(DiskUsage {
         images: image_usage(&image_layers, &used_images),
         containers: container_rows,
-        volumes: UsageRow::default(),
+        volumes: volume_rows,
         build_cache: UsageRow::default(),
     })
 }
