@@ -121,12 +121,9 @@ impl Images {
         let downloads = self.root.join("downloads");
         std::fs::create_dir_all(&downloads)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", downloads.display()))?;
-        let layout = tempfile::Builder::new()
-            .prefix("layout-")
-            .tempdir_in(&downloads)
-            .map_err(|e| {
-                anyhow::anyhow!("cannot create a directory in {}: {e}", downloads.display())
-            })?;
+        let layout = super::downloads::LockedLayout::create(&downloads).map_err(|e| {
+            anyhow::anyhow!("cannot create a directory in {}: {e}", downloads.display())
+        })?;
         let cache = downloads.join("sha256");
         let store = &self.store;
         let local_blob = |digest: &str| store.blob_file(digest);
