@@ -14,6 +14,7 @@
 pub mod api;
 pub mod compat;
 pub mod registry;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

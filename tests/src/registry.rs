@@ -13,6 +13,16 @@ use std::time::Duration;
 
 use crate::which;
 
+/// How a test registry authenticates its clients.
+pub enum Auth<'a> {
+    /// Anyone may pull and push.
+    None,
+    /// htpasswd basic auth for one user (name, password).
+    Basic(&'a str, &'a str),
+    /// Docker's token auth: clients get a bearer token from this server.
+    Token(&'a crate::token::TokenServer),
+}
+
 /// A running `docker-registry`, killed on drop.
 pub struct Registry {
     child: Child,
@@ -34,6 +44,15 @@ impl Registry {
     /// A registry, with htpasswd basic auth for `user` when given; None (after printing why
     /// `test` is skipped) when Debian's docker-registry or htpasswd is not installed.
     pub fn start(test: &str, user: Option<(&str, &str)>) -> Option<Registry> {
+        let auth = match user {
+            Some((name, password)) => Auth::Basic(name, password),
+            None => Auth::None,
+        };
+        Self::start_with(test, &auth)
+    }
+
+    /// A registry with `auth`; None (after printing why) when a tool is missing.
+    pub fn start_with(test: &str, auth: &Auth<'_>) -> Option<Registry> {
         let Some(binary) = which("docker-registry") else {
             eprintln!(
                 "SKIPPED {test}: no docker-registry (scripts/install-deps.sh installs Debian's)"
@@ -50,7 +69,17 @@ impl Registry {
              delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("data").display()
         );
-        if let Some((name, password)) = user {
+        if let Auth::Token(token) = auth {
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                 rootcertbundle: {}\n",
+                token.realm(),
+                crate::token::SERVICE,
+                crate::token::ISSUER,
+                token.cert.display()
+            ));
+        }
+        if let Auth::Basic(name, password) = *auth {
             if which("htpasswd").is_none() {
                 eprintln!(
                     "SKIPPED {test}: no htpasswd (scripts/install-deps.sh installs apache2-utils)"

@@ -7,7 +7,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use hull_tests::registry::{put, Proxy, Registry, Tamper};
+use hull_tests::registry::{put, Auth, Proxy, Registry, Tamper};
+use hull_tests::token::TokenServer;
 use hull_tests::{setup, stderr, stdout, which, with_input, Hull};
 
 /// A hull with busybox made, and a registry (with `user` when given).
@@ -526,4 +527,49 @@ fn docker_cli_logs_in_pushes_and_pulls_through_the_api() {
     assert_eq!(hull.inspect(&name, "{{.Id}}"), id);
     let missing = docker(&["pull", &format!("{host}/nothing:1")]);
     assert_refused(&missing, 1, "not found");
+}
+
+#[test]
+fn a_token_auth_registry_is_reached_with_bearer_tokens_after_login() {
+    let test = "a_token_auth_registry_is_reached_with_bearer_tokens_after_login";
+    let Some(hull) = setup(test) else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let Some(tokens) = TokenServer::start(test, keys.path(), ("alice", "t0ken-pw")) else {
+        return;
+    };
+    let Some(registry) = Registry::start_with(test, &Auth::Token(&tokens)) else {
+        return;
+    };
+    hull.ok(&["image", "bootstrap", "busybox"]);
+    let id = hull.inspect("busybox", "{{.Id}}");
+    let host = registry.host();
+    let name = format!("{host}/team/app:1");
+    hull.ok(&["tag", "busybox", &name]);
+    // The registry answers 401 with a Bearer challenge; without credentials the token
+    // server refuses too.
+    assert_refused(&hull.run(&["push", &name]), 1, "unauthorized");
+    assert_eq!(tokens.issued.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let login = |password: &str| {
+        let mut command = hull.cmd(&["login", "-u", "alice", "--password-stdin", &host]);
+        with_input(&mut command, format!("{password}\n").as_bytes())
+    };
+    assert_refused(&login("wrong"), 1, "unauthorized");
+    let right = login("t0ken-pw");
+    assert!(right.status.success(), "{}", stderr(&right));
+
+    hull.ok(&["push", &name]);
+    assert!(
+        tokens.issued.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the push went through a bearer token"
+    );
+    remove_all_images(&hull);
+    hull.ok(&["pull", &name]);
+    assert_eq!(hull.inspect(&name, "{{.Id}}"), id);
+    assert_eq!(
+        hull.ok(&["run", "--rm", &name, "echo", "via-token"]),
+        "via-token\n"
+    );
 }
