@@ -414,3 +414,38 @@ fn bad_mounts_are_refused_before_any_vm_starts() {
     assert_eq!(hull.ok(&["ps", "-aq"]), "");
     assert_eq!(hull.ok(&["volume", "ls", "-q"]), "");
 }
+
+#[test]
+fn cp_into_a_stopped_containers_volume_writes_the_volume() {
+    let Some(hull) = setup("cp_into_a_stopped_containers_volume_writes_the_volume") else {
+        return;
+    };
+    hull.ok(&[
+        "create",
+        "--name",
+        "box",
+        "-v",
+        "cpvol:/data",
+        "busybox",
+        "true",
+    ]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "copied in\n").unwrap();
+    let source = file.path().display().to_string();
+    // The helper VM that serves `cp` for a stopped container mounts its volumes too.
+    hull.ok(&["cp", &source, "box:/data/in"]);
+    hull.ok(&["cp", &source, "box:/tmp/in"]);
+    let mountpoint = hull.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "cpvol"]);
+    let in_volume = std::path::Path::new(mountpoint.trim()).join("in");
+    assert_eq!(std::fs::read_to_string(in_volume).unwrap(), "copied in\n");
+    let out = hull.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "cpvol:/data",
+        "busybox",
+        "cat",
+        "/data/in",
+    ]);
+    assert_eq!(out, "copied in\n");
+}

@@ -146,8 +146,13 @@ impl Containers {
         let engine = request.engine.unwrap_or_else(default_engine);
         let inherited = self.volumes_from(&config.volumes_from)?;
         let nics = usize::from(!config.network.is_none());
-        // The image's `VOLUME`s are anonymous volumes, so share entries too.
-        let image_volumes = image_config.volumes().clone().unwrap_or_default();
+        // The image's `VOLUME`s are anonymous volumes, so share entries too; not in a
+        // build's containers, whose steps' changes must land in their layers (and which
+        // would leave a volume behind per step).
+        let image_volumes = match request.hold {
+            true => Vec::new(),
+            false => image_config.volumes().clone().unwrap_or_default(),
+        };
         let share = config.mounts.iter().chain(&inherited).any(Mount::is_shared)
             || !image_volumes.is_empty();
         let max_disks = crate::vm::max_layer_disks(engine, nics, share);

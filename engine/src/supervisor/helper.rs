@@ -43,6 +43,9 @@ pub struct HelperVm {
     _stdin: Box<dyn Write + Send>,
     /// The exclusive lock on the container's disks.
     _lock: Flock<File>,
+    /// The virtiofsd of the container's volumes: `cp` into a volume's path writes the
+    /// volume, as Docker's does.
+    _share: Option<super::shares::Share>,
 }
 
 /// Takes the exclusive lock on the writable disk of the container whose directory is
@@ -109,6 +112,9 @@ impl HelperVm {
             serial: WRITABLE_DISK_SERIAL.into(),
             read_only: false,
         });
+        std::fs::create_dir_all(&socket_dir)?;
+        let share_log = paths.dir.join("helper-virtiofsd.log");
+        let share = super::start_share(store, container, &socket_dir, &share_log)?;
         let spec = VmSpec {
             kernel: artifacts.kernel,
             initramfs: artifacts.initramfs,
@@ -120,7 +126,7 @@ impl HelperVm {
             serial_log: serial_log.clone(),
             engine_log: engine_log.clone(),
             nics: Vec::new(),
-            share: None,
+            share: share.as_ref().map(|s| s.socket.clone()),
         };
         let mut vm = engines
             .engine(container.options.engine)
@@ -168,9 +174,10 @@ impl HelperVm {
             child: vm.child,
             channel,
             socket_dir,
-            files: vec![config_disk, serial_log, engine_log],
+            files: vec![config_disk, serial_log, engine_log, share_log],
             _stdin: vm.consoles.stdio_in,
             _lock: lock,
+            _share: share,
         })
     }
 

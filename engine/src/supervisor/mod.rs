@@ -105,7 +105,12 @@ fn boot_and_wait(
         read_only: false,
     });
     // Held for the VM's life (and its drop reaps virtiofsd once the VM has ended).
-    let share = start_share(store, container)?;
+    let share = start_share(
+        store,
+        container,
+        &paths.socket_dir(),
+        &paths.dir.join("virtiofsd.log"),
+    )?;
     let spec = VmSpec {
         kernel: artifacts.kernel,
         initramfs: artifacts.initramfs,
@@ -304,8 +309,14 @@ fn write_config_disk(
     Ok(())
 }
 
-/// Starts the virtiofsd that serves `container`'s volumes and bind mounts, if it has any.
-fn start_share(store: &ContainerStore, container: &Container) -> Result<Option<shares::Share>> {
+/// Starts the virtiofsd that serves `container`'s volumes and bind mounts, if it has any,
+/// its socket in `dir`, its output in `log`.
+pub(crate) fn start_share(
+    store: &ContainerStore,
+    container: &Container,
+    dir: &std::path::Path,
+    log: &std::path::Path,
+) -> Result<Option<shares::Share>> {
     let shared: Vec<_> = crate::volumes::shared(&container.config.mounts).collect();
     if shared.is_empty() {
         return Ok(None);
@@ -320,11 +331,5 @@ fn start_share(store: &ContainerStore, container: &Container) -> Result<Option<s
             })
         })
         .collect::<crate::error::Result<Vec<_>>>()?;
-    let paths = store.paths(&container.id);
-    let share = shares::start(
-        &entries,
-        &paths.socket_dir(),
-        &paths.dir.join("virtiofsd.log"),
-    )?;
-    Ok(Some(share))
+    Ok(Some(shares::start(&entries, dir, log)?))
 }
