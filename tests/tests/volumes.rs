@@ -449,3 +449,38 @@ fn cp_into_a_stopped_containers_volume_writes_the_volume() {
     ]);
     assert_eq!(out, "copied in\n");
 }
+
+#[test]
+fn an_images_volume_is_an_anonymous_volume_seeded_from_the_image() {
+    let Some(hull) = setup("an_images_volume_is_an_anonymous_volume_seeded_from_the_image") else {
+        return;
+    };
+    hull.ok(&[
+        "run",
+        "--name",
+        "mk",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /data && echo seeded > /data/seed",
+    ]);
+    hull.ok(&["commit", "-c", "VOLUME [\"/data\"]", "mk", "withvol:1"]);
+    let out = hull.ok(&[
+        "run",
+        "--name",
+        "user",
+        "withvol:1",
+        "sh",
+        "-c",
+        "cat /data/seed; echo more > /data/more; grep -c ' /data virtiofs' /proc/mounts",
+    ]);
+    assert_eq!(out, "seeded\n1\n");
+    let name = hull.inspect("user", "{{range .Mounts}}{{.Name}}{{end}}");
+    assert_eq!(name.len(), 64, "an anonymous volume: {name}");
+    let volume = hull.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", &name]);
+    let more = std::path::Path::new(volume.trim()).join("more");
+    assert_eq!(std::fs::read_to_string(more).unwrap(), "more\n");
+    // The layer under it still has the image's content only; rm -v takes the volume.
+    hull.ok(&["rm", "-v", "user"]);
+    assert_eq!(hull.ok(&["volume", "ls", "-q"]), "");
+}
