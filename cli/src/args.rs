@@ -48,13 +48,19 @@ fn engine_kind() -> impl clap::builder::TypedValueParser<Value = EngineKind> {
     .map(|name| name.parse::<EngineKind>().expect("a listed engine name"))
 }
 
+/// A `--label` value as Docker reads it: `KEY=VALUE`, or a bare `KEY` with an empty value.
+pub fn label(text: &str) -> (String, String) {
+    let (key, value) = text.split_once('=').unwrap_or((text, ""));
+    (key.to_string(), value.to_string())
+}
+
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and run a new container from an image.
     Run(commands::run::RunArgs),
     /// Create a new container from an image without starting it (`hull start` boots it).
-    Create(commands::run::CreateArgs),
+    Create(commands::create::CreateArgs),
     /// Start one or more created or stopped containers (their writable layer intact).
     Start(commands::start::StartArgs),
     /// Execute a command in a running container.
@@ -154,6 +160,12 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_bare_label_key_has_an_empty_value() {
+        assert_eq!(label("tier=db=1"), ("tier".into(), "db=1".into()));
+        assert_eq!(label("tier"), ("tier".into(), String::new()));
     }
 
     #[test]

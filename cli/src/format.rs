@@ -1,4 +1,4 @@
-//! Docker's output conventions: tab-aligned tables, "2 minutes ago", "4.26MB".
+//! Docker's output conventions: tab-aligned tables, "2 minutes ago", "4.26MB", "1.5MiB".
 
 /// Prints `rows` under `headers` as Docker's tabwriter does (minimum cell width 10,
 /// padding 3): each column as wide as its widest cell plus 3 spaces, at least 10.
@@ -34,11 +34,30 @@ pub fn table_with_min_width(headers: &[&str], rows: &[Vec<String>], min: usize) 
     out
 }
 
+/// [`table`] of the verb's rows (each a serialized object, its fields strings or numbers):
+/// one column per `(field, title)` of `columns`, in their order.
+pub fn fields_table(columns: &[(&str, &str)], rows: &[serde_json::Value]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|(field, _)| match &row[field] {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    let titles: Vec<&str> = columns.iter().map(|(_, title)| *title).collect();
+    table(&titles, &cells)
+}
+
 pub use hull_engine::container::status::ago;
 
 /// Docker's `units.HumanSize`: decimal units, 4 significant digits ("4.26MB").
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     // Sizes are far below 2^52: the conversion to f64 is exact enough for display.
     #[allow(clippy::cast_precision_loss)]
     let mut value = bytes as f64;
@@ -61,6 +80,31 @@ pub fn human_size(bytes: u64) -> String {
     format!("{trimmed}{}", UNITS[unit])
 }
 
+/// Docker's `units.BytesSize`: binary units, 4 significant digits ("1.5MiB"), as
+/// `docker stats` shows memory.
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    // Four significant digits, as Docker's `units.BytesSize` (`%.4g`).
+    let digits_before_point = format!("{value:.0}").len();
+    let text = format!(
+        "{value:.prec$}",
+        prec = 4usize.saturating_sub(digits_before_point)
+    );
+    let trimmed = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{trimmed}{}", UNITS[unit])
+}
+
 /// Shortens `text` to `max` characters with an ellipsis, like `ps`'s COMMAND column.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -79,6 +123,18 @@ mod tests {
         assert_eq!(human_size(4_260_000), "4.26MB");
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(1_500_000_000), "1.5GB");
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(2048), "2.048kB");
+        assert_eq!(human_size(10_240), "10.24kB");
+    }
+
+    #[test]
+    fn memory_reads_in_dockers_binary_units() {
+        assert_eq!(binary_size(0), "0B");
+        assert_eq!(binary_size(1536 * 1024), "1.5MiB");
+        assert_eq!(binary_size(64 << 20), "64MiB");
+        assert_eq!(binary_size(23_154_688), "22.08MiB");
+        assert_eq!(binary_size(1000), "1000B");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod exit;
 mod format;
 mod processes;
 mod progress;
+mod prompt;
 mod streams;
 mod template;
 mod transfers;

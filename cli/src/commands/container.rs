@@ -1,8 +1,8 @@
 //! `hull container VERB`: Docker's management-command spelling of every container verb
 //! (`container ls`, `container rm`, ...), each the same as the top-level verb.
 
-use super::{attach, cp, exec, inspect, kill, logs, manage, pause, port, ps, rm, run, start};
-use super::{stats, stop, top, wait};
+use super::{attach, cp, create, exec, inspect, kill, logs, manage, pause, port, ps, rm, run};
+use super::{start, stats, stop, top, wait};
 use crate::args::Command;
 
 /// `hull container SUBCOMMAND`.
@@ -14,7 +14,7 @@ pub enum ContainerCommand {
     /// Create and run a new container from an image.
     Run(run::RunArgs),
     /// Create a new container.
-    Create(run::CreateArgs),
+    Create(create::CreateArgs),
     /// Start one or more stopped containers.
     Start(start::StartArgs),
     /// Stop one or more running containers.

@@ -3,6 +3,7 @@
 
 use crate::args::Globals;
 use crate::exit::daemon_error;
+use crate::format::human_size;
 use anyhow::Result;
 use hull_engine::containers::{CopyOptions, CopySource, CopyTarget};
 use std::io::IsTerminal;
@@ -103,31 +104,6 @@ pub fn run(args: CpArgs, globals: &Globals) -> Result<i32> {
     Ok(0)
 }
 
-/// Docker's `units.HumanSize`: decimal units, four significant digits.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1000.0 && unit + 1 < UNITS.len() {
-        size /= 1000.0;
-        unit += 1;
-    }
-    // %.4g: four significant digits, trailing zeros dropped.
-    let decimals = match size {
-        s if s >= 1000.0 => 0,
-        s if s >= 100.0 => 1,
-        s if s >= 10.0 => 2,
-        _ => 3,
-    };
-    let text = format!("{size:.decimals$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    format!("{text}{}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,14 +121,5 @@ mod tests {
         assert_eq!(split("./file:name"), Side::Host("./file:name".into()));
         assert_eq!(split("-"), Side::Host("-".into()));
         assert_eq!(split("relative"), Side::Host("relative".into()));
-    }
-
-    #[test]
-    fn sizes_are_human_as_go_units_prints_them() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(2048), "2.048kB");
-        assert_eq!(human_size(10_240), "10.24kB");
-        assert_eq!(human_size(1_500_000), "1.5MB");
     }
 }

@@ -1,7 +1,6 @@
 //! Docker's memory flags of `run`/`create` (`-m`, `--memory-swap`, `--memory-reservation`,
 //! `--oom-kill-disable`); what each means for a VM is in `hull_engine::containers::memory`.
 
-use super::run::parse_size;
 use hull_engine::containers::memory::MemoryRequest;
 
 /// The memory flags of `hull run` / `hull create`.
@@ -20,6 +19,26 @@ pub struct MemoryArgs {
     /// Accepted and ignored, as Docker does on cgroup v2.
     #[arg(long)]
     pub oom_kill_disable: bool,
+}
+
+/// Parses Docker's memory sizes: a number with an optional b/k/m/g suffix, at least 6MB.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let trimmed = lower.trim_end_matches('b');
+    let (digits, unit) = match trimmed.chars().last() {
+        Some('k') => (&trimmed[..trimmed.len() - 1], 1u64 << 10),
+        Some('m') => (&trimmed[..trimmed.len() - 1], 1 << 20),
+        Some('g') => (&trimmed[..trimmed.len() - 1], 1 << 30),
+        _ => (trimmed, 1),
+    };
+    let value: u64 = digits.parse().map_err(|_| {
+        format!("invalid size {text:?}: use a number with an optional k, m or g suffix")
+    })?;
+    let bytes = value.checked_mul(unit).ok_or("size too large")?;
+    if bytes < 6 << 20 {
+        return Err("minimum memory limit allowed is 6MB".into());
+    }
+    Ok(bytes)
 }
 
 fn parse_swap(text: &str) -> Result<i64, String> {
@@ -47,6 +66,15 @@ impl MemoryArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_like_docker() {
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("128MB"), Ok(128 << 20));
+        assert!(parse_size("1k").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 
     #[test]
     fn swap_takes_minus_one_or_a_size() {

@@ -1,4 +1,4 @@
-//! One file per verb: a clap `Args` struct and a `run` function returning the exit status.
+//! One module per verb: a clap `Args` struct and a `run` function returning the exit status.
 
 pub mod attach;
 pub mod build;

@@ -1,13 +1,12 @@
 //! `hull pull`, `push`, `login`, `logout`: parse, call the engine, print as Docker does.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use anyhow::Result;
 use hull_engine::images::Credential;
 
 use crate::args::Globals;
 use crate::exit::daemon_error;
 use crate::progress::TerminalProgress;
+use crate::prompt::{prompt, prompt_hidden, read_line};
 use crate::transfers::{Direction, TransferDisplay};
 
 /// `hull pull` flags.
@@ -132,32 +131,4 @@ pub fn logout(args: LogoutArgs, globals: &Globals) -> Result<i32> {
         println!("Not logged in to {server}");
     }
     Ok(0)
-}
-
-fn read_line(input: &mut dyn BufRead) -> Result<String> {
-    let mut line = String::new();
-    input.read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-fn prompt(label: &str) -> Result<String> {
-    eprint!("{label}");
-    std::io::stderr().flush()?;
-    read_line(&mut std::io::stdin().lock())
-}
-
-/// Reads a password with echo off when stdin is a terminal.
-fn prompt_hidden(label: &str) -> Result<String> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return prompt(label);
-    }
-    let saved = rustix::termios::tcgetattr(&stdin)?;
-    let mut quiet = saved.clone();
-    quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
-    rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet)?;
-    let line = prompt(label);
-    rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &saved)?;
-    eprintln!();
-    line
 }

@@ -66,30 +66,7 @@ pub fn run(args: StatsArgs, globals: &Globals) -> Result<i32> {
     }
 }
 
-/// Docker's binary units for memory (`1.5MiB`).
-fn binary_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    // Four significant digits, as Docker's `units.BytesSize` (`%.4g`).
-    let digits_before_point = format!("{value:.0}").len();
-    let text = format!(
-        "{value:.prec$}",
-        prec = 4usize.saturating_sub(digits_before_point)
-    );
-    let trimmed = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &text
-    };
-    format!("{trimmed}{}", UNITS[unit])
-}
-
+/// One snapshot of `stats` as `--format` asks.
 fn render(output: &OutputFormat, stats: &[ContainerStats], no_trunc: bool) -> Result<String> {
     #[allow(clippy::cast_precision_loss)]
     let mem_percent = |s: &ContainerStats| {
@@ -114,7 +91,7 @@ fn render(output: &OutputFormat, stats: &[ContainerStats], no_trunc: bool) -> Re
                 "ID": id(s),
                 "Name": s.name,
                 "CPUPerc": format!("{:.2}%", s.cpu_percent),
-                "MemUsage": format!("{} / {}", binary_size(s.memory_bytes), binary_size(s.memory_limit)),
+                "MemUsage": format!("{} / {}", format::binary_size(s.memory_bytes), format::binary_size(s.memory_limit)),
                 "MemPerc": format!("{:.2}%", mem_percent(s)),
                 "NetIO": "0B / 0B",
                 "BlockIO": "0B / 0B",
@@ -122,46 +99,15 @@ fn render(output: &OutputFormat, stats: &[ContainerStats], no_trunc: bool) -> Re
             })
         })
         .collect();
+    // Docker's default table: every column but CONTAINER (which repeats the ID here).
     output.render(&rows, HEADERS, || {
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                [
-                    "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
-                ]
-                .iter()
-                .map(|key| row[*key].as_str().unwrap_or_default().to_string())
-                .collect()
-            })
-            .collect();
-        format::table(
-            &[
-                "CONTAINER ID",
-                "NAME",
-                "CPU %",
-                "MEM USAGE / LIMIT",
-                "MEM %",
-                "NET I/O",
-                "BLOCK I/O",
-                "PIDS",
-            ],
-            &table,
-        )
+        format::fields_table(&HEADERS[1..], &rows)
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memory_reads_in_dockers_binary_units() {
-        assert_eq!(binary_size(0), "0B");
-        assert_eq!(binary_size(1536 * 1024), "1.5MiB");
-        assert_eq!(binary_size(64 << 20), "64MiB");
-        assert_eq!(binary_size(23_154_688), "22.08MiB");
-        assert_eq!(binary_size(1000), "1000B");
-    }
 
     #[test]
     fn the_default_table_has_dockers_columns() {

@@ -1,4 +1,4 @@
-//! `hull images` and `hull history`: the store's images and an image's layers as tables.
+//! `hull images` (`hull image ls`): the store's images, a row per reference.
 
 use crate::args::Globals;
 use crate::format;
@@ -32,22 +32,6 @@ pub struct ImagesArgs {
     /// Only images of this repository (and tag).
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
-}
-
-/// `hull history` flags.
-#[derive(Debug, clap::Args)]
-pub struct HistoryArgs {
-    /// Output format: `table` or `json`.
-    #[arg(long, default_value = "table")]
-    pub format: String,
-    /// Show full output.
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Only show image IDs.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// The image.
-    pub image: String,
 }
 
 /// Column titles of `images --format 'table ...'`, by field.
@@ -102,80 +86,17 @@ pub fn images(args: ImagesArgs, globals: &Globals) -> Result<i32> {
         })
         .collect();
     let default_table = || {
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                let mut cells = vec![row.repository.clone(), row.tag.clone()];
-                if args.digests {
-                    cells.push("<none>".into());
-                }
-                cells.extend([
-                    id(&row.id),
-                    created_since(row.created.as_deref()),
-                    format::human_size(row.size),
-                ]);
-                cells
-            })
-            .collect();
-        let mut headers = vec!["REPOSITORY", "TAG"];
+        let mut columns = vec![("Repository", "REPOSITORY"), ("Tag", "TAG")];
         if args.digests {
-            headers.push("DIGEST");
+            columns.push(("Digest", "DIGEST"));
         }
-        headers.extend(["IMAGE ID", "CREATED", "SIZE"]);
-        format::table(&headers, &table)
+        columns.extend([
+            ("ID", "IMAGE ID"),
+            ("CreatedSince", "CREATED"),
+            ("Size", "SIZE"),
+        ]);
+        format::fields_table(&columns, &fields)
     };
     print!("{}", output.render(&fields, IMAGE_HEADERS, default_table)?);
-    Ok(0)
-}
-
-/// `hull history`.
-pub fn history(args: HistoryArgs, globals: &Globals) -> Result<i32> {
-    let store = super::super::images(globals)?;
-    let entries = store.history(&args.image)?;
-    if args.format == "json" {
-        for entry in &entries {
-            println!("{}", serde_json::to_string(entry)?);
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|entry| {
-            let layer = if entry.layer == "<missing>" || args.no_trunc {
-                entry.layer.clone()
-            } else {
-                hull_engine::images::short_id(&entry.layer).to_string()
-            };
-            let created_by = if args.no_trunc {
-                entry.created_by.clone()
-            } else {
-                format::truncate(&entry.created_by, 45)
-            };
-            vec![
-                layer,
-                entry
-                    .created
-                    .as_deref()
-                    .map(format::ago)
-                    .unwrap_or_else(|| "N/A".into()),
-                created_by,
-                format::human_size(entry.size),
-                entry.comment.clone(),
-            ]
-        })
-        .collect();
-    if args.quiet {
-        for row in &rows {
-            println!("{}", row[0]);
-        }
-        return Ok(0);
-    }
-    print!(
-        "{}",
-        format::table(
-            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-            &rows
-        )
-    );
     Ok(0)
 }

@@ -2,11 +2,13 @@
 //! image bootstrap (and `hull image ls|rm|inspect|...` aliases).
 
 mod archive;
+mod history;
 mod list;
 mod remove;
 
 pub use archive::{bootstrap, load, save, BootstrapArgs, LoadArgs, SaveArgs};
-pub use list::{history, images, HistoryArgs, ImagesArgs};
+pub use history::{history, HistoryArgs};
+pub use list::{images, ImagesArgs};
 pub use remove::{print_removed, prune, rmi, tag, PruneArgs, RmiArgs, TagArgs};
 
 use crate::args::Globals;

@@ -1,39 +1,10 @@
-//! `hull network create|rm|prune|connect|disconnect`.
+//! `hull network create|rm|prune`.
 
 use crate::args::Globals;
 use crate::exit::daemon_error;
 use anyhow::Result;
-use hull_engine::containers::ConnectRequest;
 use hull_engine::networks::CreateNetwork;
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-
-/// `network connect` flags.
-#[derive(Debug, clap::Args)]
-pub struct ConnectArgs {
-    /// Add a network-scoped alias for the container.
-    #[arg(long)]
-    pub alias: Vec<String>,
-    /// IPv4 address (e.g. 172.30.100.104).
-    #[arg(long)]
-    pub ip: Option<Ipv4Addr>,
-    /// The network (name, id or id prefix).
-    pub network: String,
-    /// The container (name, id or id prefix).
-    pub container: String,
-}
-
-/// `network disconnect` flags.
-#[derive(Debug, clap::Args)]
-pub struct DisconnectArgs {
-    /// Force the container to disconnect from a network.
-    #[arg(short, long)]
-    pub force: bool,
-    /// The network (name, id or id prefix).
-    pub network: String,
-    /// The container (name, id or id prefix).
-    pub container: String,
-}
 
 /// `network create` flags.
 #[derive(Debug, clap::Args)]
@@ -78,21 +49,13 @@ pub struct PruneArgs {
 
 /// `network create`: prints the new network's id.
 pub(super) fn create(args: CreateArgs, globals: &Globals) -> Result<i32> {
-    let labels: BTreeMap<String, String> = args
-        .label
-        .iter()
-        .map(|label| match label.split_once('=') {
-            Some((key, value)) => (key.to_string(), value.to_string()),
-            None => (label.clone(), String::new()),
-        })
-        .collect();
     let request = CreateNetwork {
         name: args.name,
         driver: Some(args.driver),
         subnet: args.subnet,
         gateway: args.gateway,
         internal: args.internal,
-        labels,
+        labels: args.label.iter().map(|l| crate::args::label(l)).collect(),
     };
     let network = super::super::networks(globals)?
         .create(&request)
@@ -117,7 +80,7 @@ pub(super) fn rm(args: RmArgs, globals: &Globals) -> Result<i32> {
 /// `network prune`: asks first unless `-f`.
 pub(super) fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
     if !args.force
-        && !super::super::system::confirm(
+        && !crate::prompt::confirm(
             "WARNING! This will remove all custom networks not used by at least one container.\n\
              Are you sure you want to continue? [y/N] ",
         )?
@@ -134,27 +97,5 @@ pub(super) fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
         }
         println!();
     }
-    Ok(0)
-}
-
-/// `network connect`: silent on success, as Docker.
-pub(super) fn connect(args: ConnectArgs, globals: &Globals) -> Result<i32> {
-    let request = ConnectRequest {
-        aliases: args.alias,
-        ip: args.ip,
-    };
-    super::super::containers(globals)?
-        .connect_network(&args.network, &args.container, &request)
-        .map_err(daemon_error)?;
-    Ok(0)
-}
-
-/// `network disconnect`: silent on success, as Docker (`-f` changes nothing: a stopped
-/// container has no endpoint to tear down).
-pub(super) fn disconnect(args: DisconnectArgs, globals: &Globals) -> Result<i32> {
-    let _ = args.force;
-    super::super::containers(globals)?
-        .disconnect_network(&args.network, &args.container)
-        .map_err(daemon_error)?;
     Ok(0)
 }

@@ -1,13 +1,16 @@
 //! `hull network create|ls|inspect|rm|prune|connect|disconnect` (Docker's), and the hidden
 //! `hull network-daemon NETWORK_ID`, the process that owns a network's namespace.
 
+mod connect;
 mod list;
 mod manage;
 
+use connect::{connect, disconnect};
+pub use connect::{ConnectArgs, DisconnectArgs};
 use list::{inspect, ls};
 pub use list::{InspectArgs, LsArgs};
-use manage::{connect, create, disconnect, prune, rm};
-pub use manage::{ConnectArgs, CreateArgs, DisconnectArgs, PruneArgs, RmArgs};
+use manage::{create, prune, rm};
+pub use manage::{CreateArgs, PruneArgs, RmArgs};
 
 use crate::args::Globals;
 use anyhow::Result;

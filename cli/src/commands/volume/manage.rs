@@ -94,7 +94,7 @@ pub(super) fn prune(args: PruneArgs, globals: &Globals) -> Result<i32> {
         "anonymous local"
     };
     if !args.force
-        && !super::super::system::confirm(&format!(
+        && !crate::prompt::confirm(&format!(
             "WARNING! This will remove {which} volumes not used by at least one container.\n\
              Are you sure you want to continue? [y/N] "
         ))?

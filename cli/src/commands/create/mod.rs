@@ -1,8 +1,13 @@
 //! `hull create`: make a container from an image without booting it, as `docker create`
 //! does: `ps -a` shows it "Created", `hull start` boots it, `hull rm` removes it. The flags
-//! are `hull run`'s (without `-d`).
+//! ([`CreateArgs`], in `flags.rs`) are `hull run`'s (without `-d`); `request.rs` turns them
+//! into the engine's request for both verbs.
 
-use super::run::CreateArgs;
+mod flags;
+mod request;
+
+pub use flags::CreateArgs;
+
 use crate::args::Globals;
 use crate::progress::TerminalProgress;
 use anyhow::Result;

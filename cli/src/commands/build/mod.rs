@@ -2,14 +2,13 @@
 //! as `docker build` (BuildKit) draws it: numbered steps, RUN output as it comes, CACHED
 //! steps, times; on a terminal, finished steps fold into one line each.
 
+mod request;
+
 use crate::args::Globals;
 use crate::build_display::{BuildDisplay, Mode};
 use crate::exit::daemon_error;
 use anyhow::{bail, Context, Result};
-use hull_engine::build::{BuildRequest, DockerfileSource};
-use hull_engine::container::network::NetworkConfig;
-use hull_engine::containers::CreateRequest;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// `hull build` flags.
@@ -76,79 +75,10 @@ pub fn run(args: BuildArgs, globals: &Globals) -> Result<i32> {
         (false, "auto") => Mode::Plain,
         (false, other) => bail!("invalid --progress {other:?}: auto, plain or tty"),
     };
+    // A context from stdin is unpacked here (it is empty beside a Dockerfile on stdin); it
+    // must outlive the build.
     let staged_context = tempfile::tempdir().context("cannot make a directory for the context")?;
-    let (context, stdin_dockerfile) = if args.context == "-" {
-        let mut input = Vec::new();
-        std::io::stdin().read_to_end(&mut input)?;
-        if hull_engine::build::is_tar(&input) {
-            hull_engine::build::unpack_context(&input[..], staged_context.path())
-                .map_err(daemon_error)?;
-            (staged_context.path().to_path_buf(), None)
-        } else {
-            let text = String::from_utf8(input).context("the Dockerfile on stdin is not UTF-8")?;
-            (staged_context.path().to_path_buf(), Some(text))
-        }
-    } else {
-        (PathBuf::from(&args.context), None)
-    };
-    let dockerfile = match (args.file.as_deref(), stdin_dockerfile) {
-        (Some("-"), _) => {
-            if args.context == "-" {
-                bail!("cannot read both the Dockerfile and the context from stdin");
-            }
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read the Dockerfile from stdin")?;
-            Some(DockerfileSource::Text(text))
-        }
-        (Some(path), _) => {
-            // Docker: a relative -f is relative to the current directory.
-            Some(DockerfileSource::Path(PathBuf::from(path)))
-        }
-        (None, Some(text)) => Some(DockerfileSource::Text(text)),
-        (None, None) => None,
-    };
-    let network = match args.network.as_str() {
-        "default" | "bridge" => "bridge",
-        "none" => "none",
-        other => bail!("--network {other:?}: hull build supports default, bridge and none"),
-    };
-    let request = BuildRequest {
-        context,
-        dockerfile,
-        tags: args.tag.clone(),
-        build_args: args
-            .build_arg
-            .iter()
-            .filter_map(|arg| match arg.split_once('=') {
-                Some((k, v)) => Some((k.to_string(), v.to_string())),
-                None => std::env::var(arg).ok().map(|v| (arg.clone(), v)),
-            })
-            .collect(),
-        target: args.target.clone(),
-        no_cache: args.no_cache,
-        labels: args
-            .label
-            .iter()
-            .map(|l| {
-                let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                (k.to_string(), v.to_string())
-            })
-            .collect(),
-        container: CreateRequest {
-            engine: globals.vmm,
-            pull: args.pull.parse()?,
-            config: hull_engine::container::ContainerConfig {
-                network: NetworkConfig {
-                    mode: network.into(),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    };
+    let request = args.request(globals, staged_context.path())?;
     let progress = BuildDisplay::new(mode);
     let containers = super::containers(globals)?;
     let built = containers.build(&request, &progress);

@@ -1,29 +1,7 @@
-//! `hull info`: what this host offers for VMs, what `hull run` will use, and why (gathered by
-//! `hull_engine::system::host_info`), as a table or JSON.
+//! `hull info`'s table: the host report with a line per fact, each choice with its reason.
 
-use crate::args::Globals;
-use anyhow::Result;
 use hull_engine::host::{EngineKind, KvmKind};
 use hull_engine::system::host_info::HostInfo;
-
-/// `hull info` flags.
-#[derive(Debug, clap::Args)]
-pub struct InfoArgs {
-    /// Output format: `table` or `json`.
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
-}
-
-/// Prints host facts and the engine choice.
-pub fn run(args: InfoArgs, globals: &Globals) -> Result<()> {
-    let report = hull_engine::system::host_info::gather(&globals.root, globals.vmm);
-    if args.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render(&report));
-    }
-    Ok(())
-}
 
 fn kind_text(kind: KvmKind) -> &'static str {
     match kind {
@@ -40,7 +18,8 @@ fn engine_text(engine: EngineKind, accel: &str) -> String {
     }
 }
 
-fn render(report: &HostInfo) -> String {
+/// The table: one ` KEY:  value` line per fact, the why of each choice under it.
+pub(super) fn render(report: &HostInfo) -> String {
     let mut out = String::new();
     let mut line = |key: &str, value: &str| out.push_str(&format!(" {key:<16} {value}\n"));
     let kvm = &report.kvm;
@@ -122,6 +101,7 @@ fn render(report: &HostInfo) -> String {
     out
 }
 
+/// `1.6 M`: the self-test's instructions per second, in G, M or k.
 fn human_rate(per_sec: f64) -> String {
     if per_sec >= 1e9 {
         format!("{:.1} G", per_sec / 1e9)
@@ -133,74 +113,4 @@ fn human_rate(per_sec: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hull_engine::system::host_info::{EngineReport, GuestReport, KvmReport};
-
-    fn report(kind: KvmKind, detected: KvmKind, rate: Option<f64>) -> HostInfo {
-        HostInfo {
-            kvm: KvmReport {
-                kind,
-                detected,
-                reason: "kvm_pvm module loaded".into(),
-                self_test_instructions_per_sec: rate,
-                self_test_error: None,
-            },
-            qemu: Some("/usr/bin/qemu-system-x86_64".into()),
-            engine: EngineReport {
-                selected: EngineKind::Qemu,
-                qemu_accel: "tcg",
-                source: "default",
-                default: EngineKind::Qemu,
-                default_reason: "KVM here only emulates".into(),
-            },
-            guest: GuestReport {
-                kernel_profile: "standard".into(),
-                kernel: Some("/var/cache/hull/kernel/standard-00/vmlinux".into()),
-                kernel_built: false,
-                kernel_error: None,
-                init: None,
-                init_error: None,
-            },
-            root: "/var/lib/hull".into(),
-            cache: "/var/cache/hull".into(),
-            network_outbound: "none: turned off".into(),
-            version: "0.1.0",
-        }
-    }
-
-    #[test]
-    fn table_names_the_kind_rate_and_engine() {
-        let text = render(&report(
-            KvmKind::EmulationOnly,
-            KvmKind::EmulationOnly,
-            Some(1.6e6),
-        ));
-        assert!(text.contains("KVM:             emulation-only"), "{text}");
-        assert!(text.contains("1.6 M guest ring-0 instructions/s"), "{text}");
-        assert!(text.contains("-accel tcg"), "{text}");
-        assert!(!text.contains("contradicts"), "{text}");
-        assert!(text.contains("Outbound:        none: "), "{text}");
-        assert!(
-            text.contains("standard-00/vmlinux (not built yet"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_measurement_that_contradicts_the_signs_is_called_out() {
-        let text = render(&report(
-            KvmKind::EmulationOnly,
-            KvmKind::Hardware,
-            Some(2e6),
-        ));
-        assert!(text.contains("contradicts"), "{text}");
-    }
-
-    #[test]
-    fn rates_are_human() {
-        assert_eq!(human_rate(2.5e9), "2.5 G");
-        assert_eq!(human_rate(1.64e6), "1.6 M");
-        assert_eq!(human_rate(900e3), "900 k");
-    }
-}
+mod tests;
