@@ -92,7 +92,9 @@ pub fn binary_size(bytes: u64) -> String {
         unit += 1;
     }
     // Four significant digits, as Docker's `units.BytesSize` (`%.4g`).
-    let digits_before_point = format!("{value:.0}").len();
+    // The integer part's digits (`{:.0}` would round 9.7 up to "10" and lose a digit).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let digits_before_point = (value.trunc() as u64).to_string().len();
     let text = format!(
         "{value:.prec$}",
         prec = 4usize.saturating_sub(digits_before_point)
@@ -135,6 +137,8 @@ mod tests {
         assert_eq!(binary_size(64 << 20), "64MiB");
         assert_eq!(binary_size(23_154_688), "22.08MiB");
         assert_eq!(binary_size(1000), "1000B");
+        // 9.7123 MiB: four significant digits, as Docker's %.4g.
+        assert_eq!(binary_size(10_184_000), "9.712MiB");
     }
 
     #[test]
