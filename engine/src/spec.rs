@@ -50,6 +50,8 @@ pub struct ProcessFlags {
     pub capabilities: Vec<&'static str>,
     /// `--init`.
     pub init: bool,
+    /// `--privileged`: as Docker's, nothing under /proc is masked or read-only.
+    pub privileged: bool,
     /// `--add-host` as /etc/hosts lines (`IP<TAB>NAME`).
     pub extra_hosts: Vec<String>,
     /// The container gets a network interface (not `--network none`): its process then
@@ -292,6 +294,10 @@ pub fn runtime_spec(
     spec.set_process(Some(process));
 
     let mut linux = spec.linux().clone().unwrap_or_default();
+    if flags.privileged {
+        linux.set_masked_paths(Some(Vec::new()));
+        linux.set_readonly_paths(Some(Vec::new()));
+    }
     if flags.networked {
         // The VM is the boundary; a namespace of its own would hide eth0 (as Docker's
         // container sees its interface).
@@ -502,6 +508,26 @@ mod tests {
             Some(hull_protocol::STDIN_CLOSED),
             "no -i: the guest must not wait for stdin"
         );
+    }
+
+    #[test]
+    fn privileged_masks_nothing_and_leaves_proc_writable() {
+        let paths = |privileged| {
+            let flags = ProcessFlags {
+                privileged,
+                ..Default::default()
+            };
+            let spec = runtime_spec(&image(), &flags, "abc", &root(), None).unwrap();
+            let linux = spec.linux().clone().unwrap();
+            (
+                linux.masked_paths().clone().unwrap_or_default(),
+                linux.readonly_paths().clone().unwrap_or_default(),
+            )
+        };
+        let (masked, readonly) = paths(false);
+        assert!(masked.contains(&"/proc/kcore".to_string()), "{masked:?}");
+        assert!(readonly.contains(&"/proc/sys".to_string()), "{readonly:?}");
+        assert_eq!(paths(true), (Vec::new(), Vec::new()));
     }
 
     #[test]

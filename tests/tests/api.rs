@@ -385,7 +385,11 @@ fn hostile_requests_get_clear_errors_and_the_service_keeps_answering() {
         br#"{"Image":"busybox","HostConfig":{"NetworkMode":"host"}}"#,
     );
     assert_eq!(code, 400, "{message}");
-    assert_eq!(status("POST", "/volumes/create", b"{}").0, 501);
+    // A volume name that would walk out of the store.
+    let (code, message) = status("POST", "/volumes/create", br#"{"Name":"../../etc"}"#);
+    assert_eq!(code, 400, "{message}");
+    assert!(message.contains("invalid characters"), "{message}");
+    assert_eq!(status("DELETE", "/volumes/..%2F..%2Fetc", b"").0, 404);
     assert!(service
         .raw(b"NOT-HTTP\r\n\r\n")
         .is_ok_and(|r| r.status == 400));

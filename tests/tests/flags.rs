@@ -32,6 +32,17 @@ fn capabilities_are_dockers_defaults_adjusted_by_add_drop_and_privileged() {
         "CapEff:\t00000000a80435fa\n"
     );
     assert_eq!(cap_eff(&["--privileged"]), "CapEff:\t000001ffffffffff\n");
+    // As Docker's: /proc/sys is read-only, except under --privileged (the VM's own kernel).
+    let sysctl = [
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/vm/drop_caches 2>/dev/null && echo writable",
+    ];
+    assert_eq!(
+        hull.ok(&with_command(&["--privileged"], &sysctl)),
+        "writable\n"
+    );
+    assert_eq!(hull.run(&with_command(&[], &sysctl)).status.code(), Some(1));
     assert_eq!(
         cap_eff(&["--cap-drop", "ALL", "--cap-add", "KILL"]),
         "CapEff:\t0000000000000020\n"

@@ -124,6 +124,7 @@ impl Containers {
             ulimits: request.ulimits.clone(),
             capabilities,
             init: config.init,
+            privileged: config.privileged,
             extra_hosts,
             networked: !config.network.is_none(),
             hold: request.hold,
