@@ -18,7 +18,7 @@ impl Containers {
             let tmpfs: serde_json::Map<String, Value> = config
                 .mounts
                 .iter()
-                .filter(|m| m.kind == crate::volumes::MountKind::Tmpfs && m.mode.is_empty())
+                .filter(|m| m.kind == crate::volumes::MountKind::Tmpfs)
                 .map(|m| (m.destination.clone(), json!(m.tmpfs_options.join(","))))
                 .collect();
             if !tmpfs.is_empty() {

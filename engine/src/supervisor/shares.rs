@@ -120,8 +120,17 @@ pub fn start(entries: &[ShareEntry], dir: &Path, log: &Path) -> Result<Share> {
 
 /// The mounts virtiofsd's child makes before exec, as C strings made before the fork.
 struct StagingPlan {
+    staging_dir: PathBuf,
     staging: CString,
-    binds: Vec<(CString, CString, bool, bool)>,
+    binds: Vec<StagedBind>,
+}
+
+/// One share entry: `source` bound on `target` in the staging directory.
+struct StagedBind {
+    source: CString,
+    target: CString,
+    read_only: bool,
+    is_dir: bool,
 }
 
 fn c_path(path: &Path) -> Result<CString> {
@@ -132,19 +141,19 @@ fn c_path(path: &Path) -> Result<CString> {
 impl StagingPlan {
     fn new(staging: &Path) -> Result<Self> {
         Ok(Self {
+            staging_dir: staging.to_path_buf(),
             staging: c_path(staging)?,
             binds: Vec::new(),
         })
     }
 
     fn add(&mut self, index: usize, entry: &ShareEntry, is_dir: bool) -> Result<()> {
-        let staging = Path::new(std::ffi::OsStr::from_bytes(self.staging.as_bytes()));
-        self.binds.push((
-            c_path(&entry.host_path)?,
-            c_path(&staging.join(index.to_string()))?,
-            entry.read_only,
+        self.binds.push(StagedBind {
+            source: c_path(&entry.host_path)?,
+            target: c_path(&self.staging_dir.join(index.to_string()))?,
+            read_only: entry.read_only,
             is_dir,
-        ));
+        });
         Ok(())
     }
 
@@ -178,12 +187,12 @@ impl StagingPlan {
                 libc::MS_NOSUID | libc::MS_NODEV,
                 data.as_ptr().cast(),
             ))?;
-            for (source, target, read_only, is_dir) in &self.binds {
-                if *is_dir {
-                    check(libc::mkdir(target.as_ptr(), 0o755))?;
+            for bind in &self.binds {
+                if bind.is_dir {
+                    check(libc::mkdir(bind.target.as_ptr(), 0o755))?;
                 } else {
                     let fd = libc::open(
-                        target.as_ptr(),
+                        bind.target.as_ptr(),
                         libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
                         0o644,
                     );
@@ -191,16 +200,16 @@ impl StagingPlan {
                     libc::close(fd);
                 }
                 check(libc::mount(
-                    source.as_ptr(),
-                    target.as_ptr(),
+                    bind.source.as_ptr(),
+                    bind.target.as_ptr(),
                     null,
                     libc::MS_BIND | libc::MS_REC,
                     null.cast(),
                 ))?;
-                if *read_only {
+                if bind.read_only {
                     check(libc::mount(
                         null,
-                        target.as_ptr(),
+                        bind.target.as_ptr(),
                         null,
                         libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
                         null.cast(),

@@ -69,12 +69,9 @@ pub fn disk_usage(images: &Images, containers: &Containers) -> Result<DiskUsage>
     let mut volume_rows = UsageRow::default();
     for volume in crate::Volumes::open(containers.root())?.list(&Default::default())? {
         let size = tree_size(&volume.mountpoint);
-        let used = all_containers.iter().any(|c| {
-            c.config
-                .mounts
-                .iter()
-                .any(|m| m.kind == crate::volumes::MountKind::Volume && m.source == volume.name)
-        });
+        let used = all_containers
+            .iter()
+            .any(|c| crate::volumes::uses_volume(c, &volume.name));
         volume_rows.total_count += 1;
         volume_rows.size += size;
         if used {

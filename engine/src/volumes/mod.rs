@@ -205,14 +205,18 @@ impl Volumes {
 fn users(containers: &[Container], name: &str) -> Vec<String> {
     containers
         .iter()
-        .filter(|c| {
-            c.config
-                .mounts
-                .iter()
-                .any(|m| m.kind == MountKind::Volume && m.source == name)
-        })
+        .filter(|c| uses_volume(c, name))
         .map(|c| c.id.clone())
         .collect()
+}
+
+/// Whether `container` mounts volume `name` (running or not: it keeps the volume in use).
+pub fn uses_volume(container: &Container, name: &str) -> bool {
+    container
+        .config
+        .mounts
+        .iter()
+        .any(|m| m.kind == MountKind::Volume && m.source == name)
 }
 
 #[cfg(test)]

@@ -44,13 +44,24 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-fn key_values(entries: &[String], what: &str) -> Result<BTreeMap<String, String>> {
+/// `--label KEY[=VALUE]`s; a label needs a key.
+fn labels(entries: &[String]) -> Result<BTreeMap<String, String>> {
+    entries
+        .iter()
+        .map(|entry| match crate::args::label(entry) {
+            (key, _) if key.is_empty() => bail!("invalid label {entry:?}: use KEY=VALUE"),
+            pair => Ok(pair),
+        })
+        .collect()
+}
+
+/// `--opt KEY=VALUE`s.
+fn options(entries: &[String]) -> Result<BTreeMap<String, String>> {
     entries
         .iter()
         .map(|entry| match entry.split_once('=') {
             Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-            None if what == "label" && !entry.is_empty() => Ok((entry.clone(), String::new())),
-            _ => bail!("invalid {what} {entry:?}: use KEY=VALUE"),
+            _ => bail!("invalid option {entry:?}: use KEY=VALUE"),
         })
         .collect()
 }
@@ -59,8 +70,8 @@ fn key_values(entries: &[String], what: &str) -> Result<BTreeMap<String, String>
 pub(super) fn create(args: CreateArgs, globals: &Globals) -> Result<i32> {
     let request = CreateVolume {
         name: args.name,
-        labels: key_values(&args.label, "label")?,
-        options: key_values(&args.opt, "option")?,
+        labels: labels(&args.label)?,
+        options: options(&args.opt)?,
         driver: Some(args.driver),
     };
     let volume = super::volumes(globals)?
