@@ -47,9 +47,11 @@ use crate::memory::{create_guest_memory, ram_ranges, GuestMemory, MemoryError};
 use crate::runtime::event_loop::SerialInput;
 use crate::runtime::exit::{ExitSignal, ResetTrigger};
 use crate::runtime::pause::PauseGate;
+use crate::runtime::snapshot_control::{LoopParker, SnapshotControl};
 use crate::runtime::vcpu_runner::VcpuRunner;
 use crate::runtime::winch::{tty_size, WinchWatcher};
 use crate::runtime::{Subscriber, Vmm};
+use crate::snapshot::{DeviceLayout, Restore, SharedTransport, SnapshotError, VmSnapshotter};
 use crate::vstate::{Kvm, KvmError, VcpuError, Vm, VmError};
 
 /// Errors building a VM.
@@ -82,6 +84,9 @@ pub enum BuildError {
     /// VM setup failed.
     #[error(transparent)]
     Vm(#[from] VmError),
+    /// The snapshot to restore is unusable, or restoring it failed.
+    #[error("cannot restore the snapshot")]
+    Restore(#[from] SnapshotError),
     /// Guest memory could not be created.
     #[error(transparent)]
     Memory(#[from] MemoryError),
@@ -145,22 +150,37 @@ pub enum BuildError {
 /// counts from it). Nothing runs until `Vmm::run`.
 pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
     config.validate()?;
+    // A snapshot that does not fit the config is refused before anything is opened.
+    let restore = match &config.restore {
+        Some(dir) => Some(Restore::load(dir, config)?),
+        None => None,
+    };
     // Listening from the start: the peer connects while the VM is being built.
     let console_sockets = listen_on_console_sockets(&config.virtio_consoles)?;
     // Taps first: a bad tap name or fd fails before any VM exists.
     let taps = open_taps(&config.nets)?;
     let kvm = Kvm::open()?;
-    let vm = kvm.create_vm()?;
+    let vm = Arc::new(kvm.create_vm()?);
     let mem_size = u64::from(config.mem_mib) << 20;
     // A vhost-user backend maps guest RAM itself: it must be a shareable memfd then.
     let shared_memory = !config.fs.is_empty();
-    let memory = Arc::new(create_guest_memory(mem_size, shared_memory)?);
+    let memory = Arc::new(match &restore {
+        Some(restore) => restore.map_memory()?,
+        None => create_guest_memory(mem_size, shared_memory)?,
+    });
     vm.register_memory(&memory)?;
     vm.setup_irqchip()?;
-    let kernel = load_kernel(&memory, &config.kernel)?;
-    let initrd = match &config.initrd {
-        Some(path) => Some(load_initrd(&memory, path, &kernel, mem_size)?),
-        None => None,
+    // A restored guest is past its boot: no kernel, no boot structures.
+    let kernel = match &restore {
+        Some(_) => None,
+        None => {
+            let kernel = load_kernel(&memory, &config.kernel)?;
+            let initrd = match &config.initrd {
+                Some(path) => Some(load_initrd(&memory, path, &kernel, mem_size)?),
+                None => None,
+            };
+            Some((kernel, initrd))
+        }
     };
     let exit = Arc::new(ExitSignal::new().map_err(resource("the exit eventfd"))?);
     // Bound before the consoles wait for hull: it may ask for a pause as soon as the VM runs.
@@ -180,7 +200,7 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
             what: "the event loop",
             source: std::io::Error::other(format!("{e:?}")),
         })?;
-    let legacy = attach_legacy_devices(&vm, config, &exit, start)?;
+    let legacy = attach_legacy_devices(&vm, config, &exit, start, restore.as_ref())?;
     if config.serial == SerialOutput::Stdout && config.console == ConsoleKind::Serial {
         attach_serial_input(&mut event_manager, &legacy.serial);
     }
@@ -195,6 +215,7 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         cmdline: &mut cmdline,
         mmio: &mut mmio,
         event_manager: &mut event_manager,
+        transports: Vec::new(),
     };
     attach_block_devices(&mut virtio, &config.disks)?;
     if config.console == ConsoleKind::Virtio {
@@ -209,14 +230,56 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         let slot = virtio.attach(balloon, Arc::new(Mutex::new(events)))?;
         tracing::debug!("virtio-balloon (free page reporting) at {slot:?}");
     }
-    let entry = configure_system(&memory, &kernel, &cmdline, initrd, config.cpus, mem_size)?;
-    let vcpus = create_vcpus(&kvm, &vm, &memory, config, entry, &legacy.pio, &mmio, &exit)?
-        .into_iter()
-        .map(|runner| VcpuRunner {
-            pause: pause.clone(),
-            ..runner
-        })
-        .collect();
+    let transports = std::mem::take(&mut virtio.transports);
+    let start_at = match (&kernel, &restore) {
+        (Some((kernel, initrd)), _) => VcpuStart::Boot(configure_system(
+            &memory,
+            kernel,
+            &cmdline,
+            *initrd,
+            config.cpus,
+            mem_size,
+        )?),
+        (None, Some(restore)) => {
+            restore.restore_devices(&transports)?;
+            VcpuStart::Restore(restore)
+        }
+        (None, None) => unreachable!("a kernel is loaded unless restoring"),
+    };
+    let vcpus: Vec<VcpuRunner> = create_vcpus(
+        &kvm,
+        &vm,
+        &memory,
+        config,
+        start_at,
+        &legacy.pio,
+        &mmio,
+        &exit,
+    )?
+    .into_iter()
+    .map(|runner| VcpuRunner {
+        pause: pause.clone(),
+        ..runner
+    })
+    .collect();
+    if let Some(restore) = &restore {
+        restore.restore_vm(&vm)?;
+    }
+    let (parker, event_loop) = LoopParker::new(exit.clone()).map_err(resource("an eventfd"))?;
+    event_manager.add_subscriber(Arc::new(Mutex::new(parker)));
+    let snapshot = Arc::new(SnapshotControl {
+        snapshotter: VmSnapshotter {
+            layout: DeviceLayout::of(config),
+            vm: vm.clone(),
+            memory: memory.clone(),
+            vcpus: vcpus.iter().map(|runner| runner.vcpu.clone()).collect(),
+            msr_indices: kvm.msr_index_list()?,
+            serial: legacy.serial.clone(),
+            transports,
+        },
+        event_loop,
+        busy: Default::default(),
+    });
     Ok(Vmm {
         _vm: vm,
         _memory: memory,
@@ -227,7 +290,15 @@ pub fn build_vm(config: &VmConfig, start: Instant) -> Result<Vmm, BuildError> {
         boot_reached_ms: legacy.boot_reached_ms,
         pause,
         control,
+        snapshot,
     })
+}
+
+/// How the vCPUs start: at the kernel's entry, or where a snapshot left them.
+#[derive(Clone, Copy)]
+enum VcpuStart<'a> {
+    Boot(BootEntry),
+    Restore(&'a Restore),
 }
 
 fn resource(what: &'static str) -> impl Fn(std::io::Error) -> BuildError {
@@ -246,14 +317,17 @@ fn attach_legacy_devices(
     config: &VmConfig,
     exit: &Arc<ExitSignal>,
     start: Instant,
+    restore: Option<&Restore>,
 ) -> Result<LegacyDevices, BuildError> {
     let mut pio = PioDeviceManager::default();
     let serial_irq = EventFd::new(libc::EFD_NONBLOCK).map_err(resource("the COM1 eventfd"))?;
     vm.register_irqfd(&serial_irq, COM1_GSI)?;
-    let serial = Arc::new(Mutex::new(SerialDevice::new(
-        EventFdTrigger::new(serial_irq),
-        serial_writer(&config.serial, config.console)?,
-    )));
+    let trigger = EventFdTrigger::new(serial_irq);
+    let out = serial_writer(&config.serial, config.console)?;
+    let serial = Arc::new(Mutex::new(match restore {
+        Some(restore) => restore.serial(trigger, out)?,
+        None => SerialDevice::new(trigger, out),
+    }));
     pio.insert(COM1_PORT, SERIAL_PORT_COUNT, serial.clone())?;
     let i8042 = I8042::new(ResetTrigger(exit.clone()));
     pio.insert(
@@ -309,6 +383,8 @@ struct VirtioEnv<'a> {
     cmdline: &'a mut Cmdline,
     mmio: &'a mut MmioDeviceManager,
     event_manager: &'a mut EventManager<Subscriber>,
+    /// Every transport attached so far, in slot order (for snapshots).
+    transports: Vec<SharedTransport>,
 }
 
 impl VirtioEnv<'_> {
@@ -332,13 +408,15 @@ impl VirtioEnv<'_> {
             .collect::<Result<_, _>>()
             .map_err(resource("a virtio queue eventfd"))?;
         let notify_refs: Vec<(u16, &EventFd)> = notify.iter().map(|(q, fd)| (*q, fd)).collect();
+        let transport = Arc::new(Mutex::new(transport));
         let slot = self.mmio.attach_virtio(
             self.vm,
             self.cmdline,
-            Arc::new(Mutex::new(transport)),
+            transport.clone(),
             &irq,
             &notify_refs,
         )?;
+        self.transports.push(transport);
         self.event_manager.add_subscriber(events);
         Ok(slot)
     }
@@ -521,7 +599,7 @@ fn create_vcpus(
     vm: &Vm,
     memory: &GuestMemory,
     config: &VmConfig,
-    entry: BootEntry,
+    start_at: VcpuStart<'_>,
     pio: &PioDeviceManager,
     mmio: &MmioDeviceManager,
     exit: &Arc<ExitSignal>,
@@ -537,6 +615,21 @@ fn create_vcpus(
     for id in 0..config.cpus {
         let vcpu = vm.create_vcpu(id)?;
         let err = |source| BuildError::Vcpu { id, source };
+        let entry = match start_at {
+            VcpuStart::Boot(entry) => entry,
+            VcpuStart::Restore(restore) => {
+                restore.restore_vcpu(&vcpu)?;
+                runners.push(VcpuRunner {
+                    vcpu: Arc::new(Mutex::new(vcpu)),
+                    id,
+                    pio: pio.clone(),
+                    mmio: mmio.clone(),
+                    exit: exit.clone(),
+                    pause: Arc::default(),
+                });
+                continue;
+            }
+        };
         vcpu.set_cpuid(&filter_cpuid(&supported, id, config.cpus, cpu))
             .map_err(err)?;
         vcpu.set_msrs(&msrs).map_err(err)?;
@@ -554,7 +647,8 @@ fn create_vcpus(
             vcpu.set_regs(&boot_regs(entry)).map_err(err)?;
         }
         runners.push(VcpuRunner {
-            vcpu,
+            vcpu: Arc::new(Mutex::new(vcpu)),
+            id,
             pio: pio.clone(),
             mmio: mmio.clone(),
             exit: exit.clone(),

@@ -426,6 +426,12 @@ pub struct VmConfig {
     /// virtio-fs devices (vhost-user-fs), in order.
     #[serde(default)]
     pub fs: Vec<FsConfig>,
+    /// Restore the snapshot in this directory (written by the control socket's
+    /// `x-hull-snapshot`) instead of booting `kernel`: this config then gives the
+    /// backends (disks, console sockets, taps, serial output, control socket) and must
+    /// have the snapshot's memory size, vCPU count and device layout.
+    #[serde(default)]
+    pub restore: Option<PathBuf>,
 }
 
 fn default_mem_mib() -> u32 {
@@ -454,6 +460,7 @@ impl VmConfig {
             control_socket: None,
             nets: Vec::new(),
             fs: Vec::new(),
+            restore: None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod kvm_probe;
 pub mod memory;
 pub mod runtime;
+pub mod snapshot;
 pub mod teardown;
 pub mod vstate;
 

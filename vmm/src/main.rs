@@ -16,7 +16,7 @@ use hull_vmm::{ConsoleKind, DiskConfig, SerialOutput, VirtioConsoleConfig, VmCon
 #[command(name = "hull-vmm", version)]
 struct Args {
     /// Kernel image.
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long, required_unless_present_any = ["config", "restore"])]
     kernel: Option<PathBuf>,
     /// Take the whole VM from this JSON `VmConfig` instead of flags (how `hull` can drive
     /// hull-vmm as a child process); only --log-level may be combined with it.
@@ -69,6 +69,12 @@ struct Args {
     /// socket=PATH,tag=TAG; the guest mounts it with `mount -t virtiofs TAG DIR`.
     #[arg(long = "fs", value_name = "socket=PATH,tag=TAG")]
     fs: Vec<FsConfig>,
+    /// Restore the snapshot in DIR (written by the control socket's `x-hull-snapshot`)
+    /// instead of booting a kernel; the VM's backends come from --config or the flags, which
+    /// must describe the snapshot's memory size, vCPU count and devices. Overrides the
+    /// config's `restore` field.
+    #[arg(long, value_name = "DIR")]
+    restore: Option<PathBuf>,
     /// Log level on stderr: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -123,8 +129,12 @@ fn vm_config(args: Args) -> Result<VmConfig, String> {
     if let Some(path) = args.config {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
-        return serde_json::from_str(&text)
-            .map_err(|e| format!("bad VmConfig JSON in {}: {e}", path.display()));
+        let mut config: VmConfig = serde_json::from_str(&text)
+            .map_err(|e| format!("bad VmConfig JSON in {}: {e}", path.display()))?;
+        if args.restore.is_some() {
+            config.restore = args.restore;
+        }
+        return Ok(config);
     }
     Ok(VmConfig {
         kernel: args.kernel.unwrap_or_default(),
@@ -143,5 +153,6 @@ fn vm_config(args: Args) -> Result<VmConfig, String> {
         control_socket: args.control_socket,
         nets: args.nets,
         fs: args.fs,
+        restore: args.restore,
     })
 }

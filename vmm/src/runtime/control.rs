@@ -1,8 +1,22 @@
 //! The control socket (`--control-socket`): the subset of QEMU's QMP that `hull pause` and
 //! `hull unpause` use, so one client drives both engines. A session gets the greeting, then
-//! answers one JSON line per request: `qmp_capabilities`, `stop` (returns once every vCPU
-//! is parked), `cont`, `query-status`; anything else is QMP's `CommandNotFound`. The peer
-//! is hull, but a broken one must not grow hull-vmm's memory: lines are bounded.
+//! answers one JSON line per request; anything unknown is QMP's `CommandNotFound`. The
+//! peer is hull, but a broken one must not grow hull-vmm's memory: lines are bounded.
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `{"execute":"qmp_capabilities"}` | `{"return":{}}` |
+//! | `{"execute":"stop"}` | `{"return":{}}` once every vCPU is parked |
+//! | `{"execute":"cont"}` | `{"return":{}}` |
+//! | `{"execute":"query-status"}` | `{"return":{"status":"paused"\|"running","running":B}}` |
+//! | `{"execute":"x-hull-snapshot","arguments":{"dir":"/abs/dir"}}` | `{"return":{"state-bytes":N,"ms":N}}` once `dir/state` and `dir/memory` are written |
+//! | `{"execute":"quit"}` | `{"return":{}}`, then the VM stops and hull-vmm exits 0 |
+//!
+//! `x-hull-snapshot` pauses the vCPUs (unless `stop` did already) and the event loop,
+//! writes the snapshot (see `crate::snapshot`), and leaves the VM as it found it: running
+//! again, or still paused after a `stop`. It fails with a `GenericError` naming the cause
+//! (e.g. a VM with virtio-fs cannot be snapshotted) and then leaves no valid snapshot in
+//! `dir`. The engine ends a zygote with `quit` after its snapshot.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -11,8 +25,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::exit::ExitSignal;
+use super::exit::{ExitSignal, GuestStop};
 use super::pause::PauseGate;
+use super::snapshot_control::SnapshotControl;
 
 /// Longest request line read.
 const MAX_LINE: u64 = 64 * 1024;
@@ -30,6 +45,8 @@ pub struct VmControl {
     pub vcpus: usize,
     /// Knocks every vCPU thread out of KVM_RUN.
     pub kick: Arc<dyn Fn() + Send + Sync>,
+    /// What `x-hull-snapshot` saves; None where snapshots are not wired (unit tests).
+    pub snapshot: Option<Arc<SnapshotControl>>,
 }
 
 /// The greeting a QMP server sends first.
@@ -53,13 +70,15 @@ impl VmControl {
         };
         match command {
             "qmp_capabilities" => json!({"return": {}}),
-            "stop" => match self
-                .gate
-                .pause(self.vcpus, || (self.kick)(), &self.exit, PAUSE_TIMEOUT)
-            {
+            "stop" => match self.pause() {
                 Ok(()) => json!({"return": {}}),
-                Err(e) => error("GenericError", e.to_string()),
+                Err(e) => error("GenericError", e),
             },
+            "x-hull-snapshot" => self.snapshot(&request),
+            "quit" => {
+                self.exit.stop(GuestStop::Quit);
+                json!({"return": {}})
+            }
             "cont" => {
                 self.gate.resume();
                 json!({"return": {}})
@@ -75,6 +94,42 @@ impl VmControl {
                 "CommandNotFound",
                 format!("The command {other} has not been found"),
             ),
+        }
+    }
+
+    fn pause(&self) -> Result<(), String> {
+        self.gate
+            .pause(self.vcpus, || (self.kick)(), &self.exit, PAUSE_TIMEOUT)
+            .map_err(|e| e.to_string())
+    }
+
+    fn snapshot(&self, request: &Value) -> Value {
+        let Some(dir) = request
+            .pointer("/arguments/dir")
+            .and_then(Value::as_str)
+            .filter(|dir| !dir.is_empty())
+        else {
+            return error(
+                "GenericError",
+                "x-hull-snapshot needs arguments {\"dir\": \"/path\"}",
+            );
+        };
+        let Some(control) = &self.snapshot else {
+            return error("GenericError", "snapshots are not available in this VMM");
+        };
+        let already_paused = self.gate.is_paused();
+        match control.snapshot(
+            std::path::Path::new(dir),
+            &self.exit,
+            || self.pause(),
+            || self.gate.resume(),
+            already_paused,
+        ) {
+            Ok(summary) => {
+                tracing::info!("snapshot written to {dir} in {} ms", summary.millis);
+                json!({"return": {"state-bytes": summary.state_bytes, "ms": summary.millis}})
+            }
+            Err(e) => error("GenericError", crate::error_chain(&e)),
         }
     }
 
@@ -135,6 +190,7 @@ mod tests {
             exit: Arc::new(ExitSignal::new().unwrap()),
             vcpus,
             kick: Arc::new(|| {}),
+            snapshot: None,
         }
     }
 
@@ -164,9 +220,23 @@ mod tests {
         );
         assert_eq!(status(&control)["running"], true);
         assert_eq!(
-            control.answer(r#"{"execute":"quit"}"#)["error"]["class"],
+            control.answer(r#"{"execute":"x-hull-snapshot"}"#)["error"]["class"],
+            "GenericError"
+        );
+        assert_eq!(
+            control.answer(r#"{"execute":"x-hull-snapshot","arguments":{"dir":"/tmp/x"}}"#)
+                ["error"]["desc"],
+            "snapshots are not available in this VMM"
+        );
+        assert_eq!(
+            control.answer(r#"{"execute":"x-hull-stuff"}"#)["error"]["class"],
             "CommandNotFound"
         );
+        assert_eq!(
+            control.answer(r#"{"execute":"quit"}"#),
+            json!({"return": {}})
+        );
+        assert_eq!(control.exit.reason(), Some(GuestStop::Quit));
         assert_eq!(control.answer("garbage")["error"]["class"], "GenericError");
         assert_eq!(control.answer("{}")["error"]["class"], "GenericError");
     }

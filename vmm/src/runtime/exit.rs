@@ -17,6 +17,8 @@ pub enum GuestStop {
     SystemEvent(String),
     /// A vCPU executed `hlt` with no interrupt controller to wake it.
     Halted,
+    /// The control socket's `quit` (e.g. the engine ending a zygote after its snapshot).
+    Quit,
     /// The VMM could not go on (guest internal error, KVM failure): the one-line cause.
     Error(String),
 }

@@ -5,6 +5,7 @@ pub mod control;
 pub mod event_loop;
 pub mod exit;
 pub mod pause;
+pub mod snapshot_control;
 pub mod vcpu_runner;
 pub mod winch;
 
@@ -17,6 +18,7 @@ use self::control::{VcpuThreads, VmControl};
 use self::event_loop::ExitWatcher;
 use self::exit::{ExitSignal, GuestStop};
 use self::pause::PauseGate;
+use self::snapshot_control::SnapshotControl;
 use self::vcpu_runner::{kick_threads, stop_vcpu_threads, VcpuRunner};
 use crate::devices::legacy::serial::SerialDevice;
 use crate::memory::GuestMemory;
@@ -53,7 +55,7 @@ pub struct VmOutcome {
 
 /// A VM ready to run (see `builder::build_vm`).
 pub struct Vmm {
-    pub(crate) _vm: Vm,
+    pub(crate) _vm: Arc<Vm>,
     pub(crate) _memory: Arc<GuestMemory>,
     pub(crate) vcpus: Vec<VcpuRunner>,
     pub(crate) event_manager: EventManager<Subscriber>,
@@ -64,6 +66,8 @@ pub struct Vmm {
     pub(crate) pause: Arc<PauseGate>,
     /// The bound `--control-socket`, served once the vCPUs run.
     pub(crate) control: Option<std::os::unix::net::UnixListener>,
+    /// What the control socket's `x-hull-snapshot` saves.
+    pub(crate) snapshot: Arc<SnapshotControl>,
 }
 
 impl Vmm {
@@ -116,6 +120,7 @@ impl Vmm {
                             .unwrap_or_else(std::sync::PoisonError::into_inner),
                     )
                 }),
+                snapshot: Some(self.snapshot.clone()),
             };
             if let Err(e) = control.serve(listener) {
                 spawn_error = Some(e);

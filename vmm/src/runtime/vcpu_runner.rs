@@ -2,7 +2,7 @@
 //! into a `GuestStop`. Stopped by `ExitSignal` plus a signal that knocks it out of KVM_RUN.
 
 use std::os::unix::thread::JoinHandleExt;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,11 @@ const SUBERROR_EMULATION: u32 = 1;
 
 /// What a vCPU thread needs.
 pub struct VcpuRunner {
-    /// The vCPU, configured for boot.
-    pub vcpu: Vcpu,
+    /// The vCPU, configured for boot. Locked only around each KVM_RUN and its exit's
+    /// handling, so a snapshot can read a parked vCPU's state from the control thread.
+    pub vcpu: Arc<Mutex<Vcpu>>,
+    /// The vCPU's index.
+    pub id: u8,
     /// Port devices.
     pub pio: PioDeviceManager,
     /// MMIO devices.
@@ -46,10 +49,10 @@ impl VcpuRunner {
                 tracing::warn!("cannot install the vCPU kick handler ({e}): exit may be slow");
             }
         });
-        let name = format!("vcpu{}", self.vcpu.id());
+        let name = format!("vcpu{}", self.id);
         std::thread::Builder::new().name(name).spawn(move || {
             let exit = self.exit.clone();
-            let id = self.vcpu.id();
+            let id = self.id;
             // A panicking device must end the VM with an error, not leave it running
             // with a dead vCPU and nobody to notice.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run())).is_err() {
@@ -61,7 +64,7 @@ impl VcpuRunner {
     }
 
     fn run(mut self) {
-        let id = self.vcpu.id();
+        let id = self.id;
         while !self.exit.is_stopped() {
             // Between two KVM_RUNs the vCPU is outside the guest: a pause parks it here.
             self.pause.park_while_paused(&self.exit);
@@ -77,8 +80,9 @@ impl VcpuRunner {
 
     /// One KVM_RUN; `Some` when the VM must stop.
     fn run_once(&mut self) -> Option<GuestStop> {
-        let id = self.vcpu.id();
-        let (suberror, data) = match self.vcpu.run() {
+        let id = self.id;
+        let mut vcpu = lock_vcpu(&self.vcpu);
+        let (suberror, data) = match vcpu.run() {
             Ok(VmExit::IoIn { port, data }) => {
                 self.pio.read(port, data);
                 return None;
@@ -117,7 +121,7 @@ impl VcpuRunner {
             Ok(VmExit::Unhandled(name)) => {
                 return Some(GuestStop::Error(format!(
                     "vCPU {id}: unhandled exit {name} at RIP {}",
-                    self.rip()
+                    rip(&vcpu)
                 )));
             }
             Err(e) => {
@@ -140,15 +144,21 @@ impl VcpuRunner {
         };
         Some(GuestStop::Error(format!(
             "vCPU {id}: {what} (KVM_EXIT_INTERNAL_ERROR, suberror {suberror}) at RIP {}{bytes}",
-            self.rip()
+            rip(&vcpu)
         )))
     }
+}
 
-    fn rip(&self) -> String {
-        match self.vcpu.regs() {
-            Ok(regs) => format!("{:#x}", regs.rip),
-            Err(_) => "unknown".into(),
-        }
+/// The vCPU, also when a panicking exit handler poisoned its lock (the state is KVM's).
+pub fn lock_vcpu(vcpu: &Mutex<Vcpu>) -> MutexGuard<'_, Vcpu> {
+    vcpu.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn rip(vcpu: &Vcpu) -> String {
+    match vcpu.regs() {
+        Ok(regs) => format!("{:#x}", regs.rip),
+        Err(_) => "unknown".into(),
     }
 }
 

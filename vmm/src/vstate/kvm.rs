@@ -41,6 +41,9 @@ pub enum KvmError {
     /// KVM_GET_SUPPORTED_CPUID failed.
     #[error("cannot read KVM's supported CPUID")]
     SupportedCpuid(#[source] kvm_ioctls::Error),
+    /// KVM_GET_MSR_INDEX_LIST failed.
+    #[error("cannot read KVM's list of saveable MSRs")]
+    MsrIndexList(#[source] kvm_ioctls::Error),
     /// KVM_CREATE_VM failed.
     #[error("cannot create a KVM virtual machine")]
     CreateVm(#[source] VmError),
@@ -79,6 +82,15 @@ impl Kvm {
         self.kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(KvmError::SupportedCpuid)
+    }
+
+    /// The MSRs KVM saves and restores for a vCPU (KVM_GET_MSR_INDEX_LIST), as Firecracker
+    /// snapshots them.
+    pub fn msr_index_list(&self) -> Result<Vec<u32>, KvmError> {
+        self.kvm
+            .get_msr_index_list()
+            .map(|list| list.as_slice().to_vec())
+            .map_err(KvmError::MsrIndexList)
     }
 
     /// The largest number of vCPUs KVM recommends for one VM.

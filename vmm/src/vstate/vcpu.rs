@@ -115,7 +115,7 @@ pub enum VmExit<'a> {
 
 /// A vCPU file descriptor and its index.
 pub struct Vcpu {
-    fd: VcpuFd,
+    pub(super) fd: VcpuFd,
     id: u8,
 }
 

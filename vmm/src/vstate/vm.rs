@@ -64,7 +64,7 @@ pub enum VmError {
 
 /// A KVM virtual machine.
 pub struct Vm {
-    fd: VmFd,
+    pub(super) fd: VmFd,
 }
 
 impl Vm {

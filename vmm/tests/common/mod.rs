@@ -328,3 +328,39 @@ pub fn busybox_root_disk(name: &str, init: &str) -> Option<std::path::PathBuf> {
         }
     }
 }
+
+/// One QMP session on the control socket at `socket`: the greeting, then each request
+/// line (raw JSON) and its answer line.
+pub fn qmp_session(socket: &Path, requests: &[&str]) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("{\"QMP\""), "greeting: {line}");
+    requests
+        .iter()
+        .map(|request| {
+            writeln!(writer, "{request}").unwrap();
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            line.trim().to_string()
+        })
+        .collect()
+}
+
+/// Waits until `path` exists (a socket hull-vmm binds), at most `timeout`.
+pub fn wait_for_path(path: &Path, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}

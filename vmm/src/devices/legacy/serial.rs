@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use vm_superio::serial::NoEvents;
+use serde::{Deserialize, Serialize};
+use vm_superio::serial::{NoEvents, SerialState};
 use vm_superio::Serial;
 
 use super::EventFdTrigger;
@@ -17,11 +18,64 @@ pub struct SerialDevice {
     uart: Serial<EventFdTrigger, NoEvents, Box<dyn Write + Send>>,
 }
 
+/// The UART's registers and unread input, for a snapshot (vm-superio's `SerialState`,
+/// which has no serde).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SerialSnapshot {
+    /// DLL, DLM, IER, IIR, LCR, LSR, MCR, MSR, SCR in that order.
+    pub registers: [u8; 9],
+    /// Input the guest has not read yet.
+    pub in_buffer: Vec<u8>,
+}
+
 impl SerialDevice {
     /// A UART raising `interrupt` and writing what the guest sends to `out`.
     pub fn new(interrupt: EventFdTrigger, out: Box<dyn Write + Send>) -> Self {
         Self {
             uart: Serial::new(interrupt, out),
+        }
+    }
+
+    /// A UART in the state `saved` (a restore); None when the state is impossible (more
+    /// input than the FIFO holds).
+    pub fn from_snapshot(
+        saved: &SerialSnapshot,
+        interrupt: EventFdTrigger,
+        out: Box<dyn Write + Send>,
+    ) -> Option<Self> {
+        let [dll, dlm, ier, iir, lcr, lsr, mcr, msr, scr] = saved.registers;
+        let state = SerialState {
+            baud_divisor_low: dll,
+            baud_divisor_high: dlm,
+            interrupt_enable: ier,
+            interrupt_identification: iir,
+            line_control: lcr,
+            line_status: lsr,
+            modem_control: mcr,
+            modem_status: msr,
+            scratch: scr,
+            in_buffer: saved.in_buffer.clone(),
+        };
+        let uart = Serial::from_state(&state, interrupt, NoEvents, out).ok()?;
+        Some(Self { uart })
+    }
+
+    /// The UART's state, for a snapshot.
+    pub fn snapshot(&self) -> SerialSnapshot {
+        let state = self.uart.state();
+        SerialSnapshot {
+            registers: [
+                state.baud_divisor_low,
+                state.baud_divisor_high,
+                state.interrupt_enable,
+                state.interrupt_identification,
+                state.line_control,
+                state.line_status,
+                state.modem_control,
+                state.modem_status,
+                state.scratch,
+            ],
+            in_buffer: state.in_buffer,
         }
     }
 

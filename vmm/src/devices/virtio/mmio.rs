@@ -73,15 +73,15 @@ pub mod status {
 
 /// A virtio device on the MMIO bus.
 pub struct MmioTransport<D: VirtioDevice> {
-    device: D,
-    mem: Arc<GuestMemoryMmap>,
-    interrupt: Arc<VirtioInterrupt>,
-    queues: Vec<Queue>,
-    queue_select: u32,
-    device_features_select: u32,
-    driver_features_select: u32,
-    acked_features: u64,
-    status: u32,
+    pub(super) device: D,
+    pub(super) mem: Arc<GuestMemoryMmap>,
+    pub(super) interrupt: Arc<VirtioInterrupt>,
+    pub(super) queues: Vec<Queue>,
+    pub(super) queue_select: u32,
+    pub(super) device_features_select: u32,
+    pub(super) driver_features_select: u32,
+    pub(super) acked_features: u64,
+    pub(super) status: u32,
 }
 
 impl<D: VirtioDevice> MmioTransport<D> {
@@ -311,7 +311,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.status & status::DRIVER != 0 && self.acked_features & (1 << VIRTIO_F_VERSION_1) != 0
     }
 
-    fn activate(&mut self) {
+    pub(super) fn activate(&mut self) {
         let event_idx = self.acked_features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0;
         let mem: &GuestMemoryMmap = &self.mem;
         let bad_queue = self.queues.iter().position(|q| !q.is_valid(mem));

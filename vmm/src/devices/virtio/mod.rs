@@ -42,6 +42,7 @@ pub mod fs;
 mod host_slice;
 pub mod mmio;
 pub mod net;
+pub mod persist;
 #[cfg(test)]
 pub(crate) mod test_utils;
 
@@ -91,6 +92,15 @@ pub trait VirtioDevice: Send {
     fn activate(&mut self, activation: Activation) -> Result<(), ActivateError>;
     /// The driver wrote 0 to Status: stop serving queues and forget the activation.
     fn reset(&mut self);
+    /// For a snapshot of the active device: each queue's used index (chains completed),
+    /// read under the lock its queue handler runs under. Err(why) when this kind of device
+    /// cannot be snapshotted.
+    fn used_indices(&self) -> Result<Vec<u16>, String> {
+        Err(format!(
+            "virtio device type {} cannot be snapshotted",
+            self.device_type()
+        ))
+    }
 }
 
 /// Everything a device needs to start serving its queues.
@@ -155,6 +165,14 @@ impl VirtioInterrupt {
     pub fn signal_config_change(&self) {
         self.config_generation.fetch_add(1, Ordering::SeqCst);
         self.raise(VIRTIO_MMIO_INT_CONFIG);
+    }
+
+    /// Puts back the saved InterruptStatus bits and generation (snapshot restore). Raises
+    /// nothing: an interrupt the guest had not taken yet is in the restored irqchip.
+    pub(crate) fn restore(&self, status: u32, config_generation: u32) {
+        self.status.store(status, Ordering::SeqCst);
+        self.config_generation
+            .store(config_generation, Ordering::SeqCst);
     }
 
     /// Forget pending interrupt bits (device reset).

@@ -140,6 +140,15 @@ impl VirtioDevice for Balloon {
         Ok(())
     }
 
+    fn used_indices(&self) -> Result<Vec<u16>, String> {
+        let handlers = self.handlers.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(handlers
+            .iter()
+            .flatten()
+            .map(LiveHandler::used_index)
+            .collect())
+    }
+
     fn reset(&mut self) {
         *self.handlers.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }

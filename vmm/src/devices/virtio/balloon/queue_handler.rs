@@ -97,6 +97,11 @@ pub struct BalloonQueueHandler<M: GuestMemory, D: DiscardPages, S: SignalUsedQue
 }
 
 impl<M: GuestMemory, D: DiscardPages, S: SignalUsedQueue> BalloonQueueHandler<M, D, S> {
+    /// The queue's used index, for a snapshot.
+    pub fn used_index(&self) -> u16 {
+        self.queue.next_used()
+    }
+
     /// A handler for a live queue; `reporting` selects free page reporting semantics.
     pub fn new(mem: Arc<M>, queue: Queue, discard: D, signal: S, reporting: bool) -> Self {
         Self {

@@ -207,4 +207,9 @@ impl VirtioDevice for Block {
     fn reset(&mut self) {
         *self.handler.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
+
+    fn used_indices(&self) -> Result<Vec<u16>, String> {
+        let handler = self.handler.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(handler.iter().map(FileQueueHandler::used_index).collect())
+    }
 }

@@ -110,6 +110,11 @@ impl<M: GuestMemory, D: DiskBackend, S: SignalUsedQueue> BlockQueueHandler<M, D,
         }
     }
 
+    /// The queue's used index (requests completed, wrapping), for a snapshot.
+    pub fn used_index(&self) -> u16 {
+        self.queue.next_used()
+    }
+
     /// Whether the queue was given up on (see [`BlockQueueHandler`]).
     pub fn is_broken(&self) -> bool {
         self.broken

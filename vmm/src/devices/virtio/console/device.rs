@@ -222,6 +222,14 @@ impl VirtioDevice for Console {
         Ok(())
     }
 
+    fn used_indices(&self) -> Result<Vec<u16>, String> {
+        Ok(lock(&self.shared)
+            .handler
+            .as_ref()
+            .map(|h| h.used_indices().to_vec())
+            .unwrap_or_default())
+    }
+
     fn reset(&mut self) {
         let mut shared = lock(&self.shared);
         shared.handler = None;

@@ -69,6 +69,12 @@ pub struct ConsoleQueueHandler<M: GuestMemory, S: SignalUsedQueue> {
 }
 
 impl<M: GuestMemory, S: SignalUsedQueue> ConsoleQueueHandler<M, S> {
+    /// The used index of the RX and TX queues, for a snapshot. A TX chain half written to
+    /// the host is not counted: a restore takes it again (the new host side gets it whole).
+    pub fn used_indices(&self) -> [u16; 2] {
+        [self.rx.next_used(), self.tx.next_used()]
+    }
+
     /// Serves `rx` (receiveq0) and `tx` (transmitq0).
     pub fn new(mem: Arc<M>, rx: Queue, tx: Queue, signal: S) -> Self {
         Self {

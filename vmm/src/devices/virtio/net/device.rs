@@ -140,6 +140,13 @@ impl VirtioDevice for Net {
         Ok(())
     }
 
+    fn used_indices(&self) -> Result<Vec<u16>, String> {
+        Ok(lock(&self.handler)
+            .as_ref()
+            .map(|h| h.used_indices().to_vec())
+            .unwrap_or_default())
+    }
+
     fn reset(&mut self) {
         // A frame waiting for RX buffers goes with the handler, as on a NIC reset.
         *lock(&self.handler) = None;

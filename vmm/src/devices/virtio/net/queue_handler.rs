@@ -126,6 +126,12 @@ pub struct NetQueueHandler<M: GuestMemory, B: NetBackend, S: SignalUsedQueue> {
 }
 
 impl<M: GuestMemory, B: NetBackend, S: SignalUsedQueue> NetQueueHandler<M, B, S> {
+    /// The used index of the RX and TX queues, for a snapshot. RX chains taken for a frame
+    /// not yet delivered are taken again after a restore; the frame is lost, as on a reset.
+    pub fn used_indices(&self) -> [u16; 2] {
+        [self.rx.next_used(), self.tx.next_used()]
+    }
+
     /// Serves `rx` (receiveq1) and `tx` (transmitq1) with the features the driver acked.
     pub fn new(mem: Arc<M>, rx: Queue, tx: Queue, backend: B, signal: S, acked: u64) -> Self {
         Self {
