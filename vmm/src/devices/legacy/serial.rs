@@ -159,4 +159,34 @@ mod tests {
         assert_eq!(wide, [0xff; 4]);
         serial.pio_write(300, &[1, 2]);
     }
+
+    #[test]
+    fn a_snapshot_restores_registers_and_unread_input() {
+        let irq = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+        let trigger = || EventFdTrigger::new(irq.try_clone().unwrap());
+        let mut serial = SerialDevice::new(trigger(), Box::new(std::io::sink()));
+        serial.pio_write(3, &[0x80]); // LCR: divisor latch access
+        serial.pio_write(0, &[0x0c]); // 9600 baud
+        serial.pio_write(3, &[0x03]); // 8N1
+        serial.pio_write(7, &[0x5a]); // scratch
+        serial.pio_write(1, &[0x01]);
+        assert_eq!(serial.enqueue_input(b"ab"), 2);
+        let saved = serial.snapshot();
+        let mut restored =
+            SerialDevice::from_snapshot(&saved, trigger(), Box::new(std::io::sink())).unwrap();
+        assert_eq!(restored.snapshot(), saved);
+        let mut byte = [0];
+        restored.pio_read(7, &mut byte);
+        assert_eq!(byte[0], 0x5a);
+        restored.pio_read(0, &mut byte);
+        assert_eq!(byte[0], b'a', "unread input survives");
+        // More input than a FIFO holds is an impossible state, refused.
+        let hostile = SerialSnapshot {
+            in_buffer: vec![0; 1 << 16],
+            ..saved
+        };
+        assert!(
+            SerialDevice::from_snapshot(&hostile, trigger(), Box::new(std::io::sink())).is_none()
+        );
+    }
 }

@@ -44,6 +44,8 @@ pub mod mmio;
 pub mod net;
 pub mod persist;
 #[cfg(test)]
+mod persist_tests;
+#[cfg(test)]
 pub(crate) mod test_utils;
 
 use std::sync::atomic::{AtomicU32, Ordering};
