@@ -29,7 +29,8 @@ pub struct VcpuState {
     pub regs: kvm_regs,
     /// Segment, control and descriptor-table registers.
     pub sregs: kvm_sregs,
-    /// x87/SSE/AVX state (KVM_GET_XSAVE), or None where KVM refused it (then `fpu_fallback`).
+    /// x87/SSE/AVX state (legacy 4 KiB KVM_GET_XSAVE); None where KVM refused it (nothing
+    /// then restores the FPU: the guest keeps the fresh vCPU's reset state).
     pub xsave: Option<kvm_xsave>,
     /// XCR0 and friends; None where KVM has no XSAVE support.
     pub xcrs: Option<kvm_xcrs>,
