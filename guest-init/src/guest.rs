@@ -142,6 +142,8 @@ pub fn run_as_pid1() -> ! {
     timeline::mark("init");
     install_panic_hook();
     mount_basics();
+    // A zygote stops here until a container's restore resumes it.
+    crate::warm::park_if_zygote();
     let disks = disks::scan(Path::new("/sys/block"), Path::new("/dev"));
     timeline::mark("disks");
     let Some(config_path) = disks.get(CONFIG_DISK_SERIAL) else {

@@ -50,5 +50,6 @@ pub mod syscall;
 pub mod timeline;
 pub mod top;
 pub mod volumes;
+pub mod warm;
 
 pub use hull_guest_common::{build_initramfs, initramfs, is_static_elf, users, InitramfsError};

@@ -315,7 +315,8 @@ impl Relay<'_> {
                     set_window_size(tty, rows, cols);
                 }
             }
-            ControlMessage::StdinEof { .. } => {}
+            // A resume only means something to a parked zygote (`warm`).
+            ControlMessage::StdinEof { .. } | ControlMessage::Resume { .. } => {}
             ControlMessage::Top { id } => {
                 if let Some(control) = self.control {
                     let source = crate::top::ProcSource::system(self.cgroup_dir);

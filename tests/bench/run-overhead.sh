@@ -39,7 +39,7 @@ export HULL_ROOT=${HULL_ROOT:-$work/root} HULL_VMM=qemu
 trap '"$hull" rm -f bench-reference bench-phases >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 "$hull" image bootstrap busybox >/dev/null
-"$hull" run --rm --network none busybox true # warm-up: initramfs and disk template caches, page cache
+"$hull" run --rm --cold --network none busybox true # warm-up: initramfs and disk template caches, page cache
 
 # B's VM: what hull boots for a container, read back from hull's own debug log.
 spec=$(HULL_LOG=debug "$hull" run --name bench-reference --network none busybox true 2>&1 | grep -m1 'spec=VmSpec')
@@ -93,7 +93,7 @@ boot_by_hand() {
 }
 hull_times=() by_hand_times=() floor_times=()
 for ((i = 0; i < runs; i++)); do
-  t0=$(now); "$hull" run --rm --network none busybox true; t1=$(now)
+  t0=$(now); "$hull" run --rm --cold --network none busybox true; t1=$(now)
   hull_times+=("$(echo "$t1 - $t0" | bc)")
   by_hand_times+=("$(boot_by_hand)")
   t0=$(now)
@@ -114,6 +114,6 @@ echo "C empty VM (busybox /init, true): median ${c_med}s  min ${c_min}s  (${floo
 echo "hull overhead A/B: median $(ratio "$a_med" "$b_med")x  min $(ratio "$a_min" "$b_min")x (goal <= 1.10x)"
 echo "container machinery A/C: median $(ratio "$a_med" "$c_med")x  min $(ratio "$a_min" "$c_min")x"
 echo "B guest: $(grep -h 'hull-init: exit status' "$work/by-hand.log")"
-"$hull" run --name bench-phases --network none busybox true
+"$hull" run --name bench-phases --cold --network none busybox true
 phases_id=$("$hull" inspect bench-phases | sed -n 's/.*"Id": *"\([0-9a-f]*\)".*/\1/p' | head -1)
 echo "A guest: $(grep -h 'hull-init: exit status' "$HULL_ROOT/containers/$phases_id/vm.log")"

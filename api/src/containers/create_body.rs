@@ -265,6 +265,7 @@ impl CreateBody {
                 })
                 .collect(),
             hold: false,
+            cold: false,
         })
     }
 }

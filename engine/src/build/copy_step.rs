@@ -295,6 +295,7 @@ fn export(
         entrypoint: Some(String::new()),
         command: vec!["hull-build".into()],
         hold: true,
+        cold: false,
         pull: crate::images::PullPolicy::Never,
         ..stage.build.request.container.clone()
     };

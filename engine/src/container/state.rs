@@ -42,6 +42,10 @@ pub struct RunOptions {
     /// The engine that runs its VM.
     #[serde(with = "engine_name")]
     pub engine: EngineKind,
+    /// `--cold`: boot the guest kernel on every start instead of restoring the warm-start
+    /// zygote.
+    #[serde(default)]
+    pub cold: bool,
 }
 
 /// The live part of a container's state.

@@ -377,6 +377,7 @@ mod tests {
             memory_swap: 0,
             cpus: 1,
             engine: EngineKind::Qemu,
+            cold: false,
         };
         let c = Container::new(
             id,

@@ -66,6 +66,8 @@ pub struct CreateRequest {
     /// A build container (`hull build`): the VM boots and sets the container up, but its
     /// process never runs; RUN steps run as execs and the container ends when killed.
     pub hold: bool,
+    /// `--cold`: boot the guest kernel instead of restoring the warm-start zygote.
+    pub cold: bool,
 }
 
 impl Containers {
@@ -190,6 +192,7 @@ impl Containers {
             memory_swap: request.memory.reported_swap(),
             cpus,
             engine,
+            cold: request.cold,
         };
         let container = Container::new(
             id,

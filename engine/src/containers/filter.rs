@@ -194,6 +194,7 @@ mod tests {
             memory_swap: 0,
             cpus: 1,
             engine: EngineKind::Qemu,
+            cold: false,
         };
         let mut c = Container::new(
             format!("{name:0>64}"),

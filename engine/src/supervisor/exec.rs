@@ -176,10 +176,13 @@ impl ExecSessions {
                 }
                 self.shared.changed.notify_all();
             }
-            // Usage reports and `top` answers are the supervisor's, not the sessions'.
+            // Usage reports and `top` answers are the supervisor's, not the sessions'; the
+            // warm-start hand-over is the engine's, over before the supervisor reads events.
             GuestEvent::Stats { .. }
             | GuestEvent::TopProcess { .. }
-            | GuestEvent::TopEnd { .. } => {}
+            | GuestEvent::TopEnd { .. }
+            | GuestEvent::Parked
+            | GuestEvent::Resumed => {}
             GuestEvent::ExecExit { id, exit_code } => {
                 let session = self.table().sessions.remove(&id);
                 self.shared.changed.notify_all();

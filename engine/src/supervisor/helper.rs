@@ -127,6 +127,7 @@ impl HelperVm {
             engine_log: engine_log.clone(),
             nics: Vec::new(),
             share: share.as_ref().map(|s| s.socket.clone()),
+            restore: None,
         };
         let mut vm = engines
             .engine(container.options.engine)

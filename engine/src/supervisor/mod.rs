@@ -127,12 +127,13 @@ fn boot_and_wait(
             .into_iter()
             .collect(),
         share: share.as_ref().map(|s| s.socket.clone()),
+        restore: None,
     };
     let engine = engines.engine(options.engine);
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");
-    let mut vm = engine.spawn(&spec)?;
-    // The VMM holds the taps now: once it is gone, so are they.
-    drop(spec);
+    // The spec goes with the call: the VMM holds the taps then, and once it is gone, so are
+    // they.
+    let mut vm = crate::vm::warm::spawn(engine.as_ref(), spec, options.cold)?;
     let _port_proxies = attached.as_mut().and_then(network::Attached::forward_ports);
     let vmm = ProcessRef::of(vm.child.id());
     let started = store.update(&container.id, |c| {

@@ -163,7 +163,7 @@ pub fn attach(
     };
     Ok(Some(Attached {
         nic: Some(NicSpec {
-            tap: Arc::new(attachment.tap),
+            tap: Some(Arc::new(attachment.tap)),
             mac: endpoint.mac,
         }),
         state,

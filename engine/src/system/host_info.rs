@@ -23,6 +23,8 @@ pub struct HostInfo {
     pub cache: PathBuf,
     /// What containers' networks reach beyond themselves.
     pub network_outbound: String,
+    /// Whether containers are restored from warm-start zygotes, and how many there are.
+    pub warm_start: String,
     pub version: &'static str,
 }
 
@@ -100,6 +102,7 @@ pub fn gather(root: &Path, vmm: Option<EngineKind>) -> HostInfo {
         root: root.to_path_buf(),
         cache: crate::guest::cache_dir(),
         network_outbound: hull_network::outbound::describe(false),
+        warm_start: crate::vm::warm::describe(selected),
         version: env!("CARGO_PKG_VERSION"),
         kvm,
     }

@@ -6,6 +6,7 @@
 pub mod hullvmm;
 pub mod qemu;
 pub mod qmp;
+pub mod warm;
 
 use crate::guest::GuestArtifacts;
 use crate::host::EngineKind;
@@ -35,8 +36,9 @@ pub struct DiskSpec {
 /// (`IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`, not persistent: the tap goes when the VMM does).
 #[derive(Debug, Clone)]
 pub struct NicSpec {
-    /// The tap's fd, handed to the VMM as [`NicSpec::child_fd`].
-    pub tap: Arc<OwnedFd>,
+    /// The tap's fd, handed to the VMM as [`nic_child_fd`]; None: a NIC with no backend
+    /// (a warm-start zygote's, whose packets go nowhere).
+    pub tap: Option<Arc<OwnedFd>>,
     /// The guest's MAC (`02:42:ac:11:00:02`).
     pub mac: String,
 }
@@ -52,9 +54,10 @@ pub fn pass_nic_fds(command: &mut Command, nics: &[NicSpec]) -> Result<()> {
     let mappings = nics
         .iter()
         .enumerate()
-        .map(|(index, nic)| {
+        .filter_map(|(index, nic)| Some((index, nic.tap.as_ref()?)))
+        .map(|(index, tap)| {
             Ok(FdMapping {
-                parent_fd: nic.tap.try_clone()?,
+                parent_fd: tap.try_clone()?,
                 child_fd: nic_child_fd(index),
             })
         })
@@ -92,6 +95,9 @@ pub struct VmSpec {
     /// The vhost-user socket of the container's virtio-fs share (volumes and bind
     /// mounts), served by virtiofsd; the guest's RAM must then be shareable with it.
     pub share: Option<PathBuf>,
+    /// Restore this saved VM (a warm-start zygote, [`warm`]) instead of booting the kernel:
+    /// the disks, NICs and consoles above fill its slots.
+    pub restore: Option<warm::Zygote>,
 }
 
 /// The container's streams on the host side of the virtio consoles.
@@ -122,8 +128,22 @@ pub struct RunningVm {
 pub trait Engine {
     /// Which engine this is.
     fn kind(&self) -> EngineKind;
-    /// Starts the VM; returns once its consoles are connected (so no output is lost).
+    /// Starts the VM (or restores `spec.restore`); returns once its consoles are connected
+    /// (so no output is lost).
     fn spawn(&self, spec: &VmSpec) -> Result<RunningVm>;
+    /// Whether this engine can save and restore VMs ([`warm`]).
+    fn warm_start(&self) -> bool {
+        false
+    }
+    /// Saves `vm`, a zygote whose guest has parked, as `state` and stops it.
+    fn save(&self, vm: &mut RunningVm, socket_dir: &Path, state: &Path) -> Result<()> {
+        let _ = (vm, socket_dir, state);
+        bail!("the {:?} engine cannot save a VM", self.kind())
+    }
+    /// Identifies this engine's build (a new one cannot load an old one's saved VMs).
+    fn build_id(&self) -> String {
+        String::new()
+    }
 }
 
 /// Where a supervisor gets what it boots: the guest (kernel, initramfs, command line) and
@@ -211,6 +231,18 @@ pub fn connect_consoles(
     engine_log: &Path,
     engine: &str,
 ) -> Result<Consoles> {
+    consoles_of(connect_console_streams(
+        child, socket_dir, engine_log, engine,
+    )?)
+}
+
+/// [`connect_consoles`], as the three streams in [`CONSOLE_PORTS`] order.
+pub fn connect_console_streams(
+    child: &mut Child,
+    socket_dir: &Path,
+    engine_log: &Path,
+    engine: &str,
+) -> Result<[UnixStream; 3]> {
     let mut streams = Vec::with_capacity(CONSOLE_PORTS.len());
     for port in CONSOLE_PORTS {
         let path = console_socket(socket_dir, port);
@@ -227,9 +259,13 @@ pub fn connect_consoles(
     for port in CONSOLE_PORTS {
         let _ = std::fs::remove_file(console_socket(socket_dir, port));
     }
-    let [stdio, stderr, control]: [UnixStream; 3] = streams
+    streams
         .try_into()
-        .map_err(|_| anyhow::anyhow!("expected three console sockets"))?;
+        .map_err(|_| anyhow::anyhow!("expected three console sockets"))
+}
+
+/// The consoles on the three streams of [`connect_console_streams`].
+pub fn consoles_of([stdio, stderr, control]: [UnixStream; 3]) -> Result<Consoles> {
     Ok(Consoles {
         stdio_in: Box::new(stdio.try_clone()?),
         stdio_out: Box::new(stdio),

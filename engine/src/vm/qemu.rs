@@ -2,15 +2,21 @@
 //! ports are unix sockets QEMU listens on with `wait=on`: QEMU does not start the guest
 //! until hull has connected all three, so not a byte of output is lost.
 
+use super::warm::{self, RestoreFailed};
 use super::{
     connect_consoles, console_socket, prepare_socket_dir, Engine, RunningVm, VmSpec, CONSOLE_PORTS,
 };
 use crate::host::EngineKind;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use std::borrow::Cow;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long saving a zygote may take.
+const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The QEMU engine.
 pub struct Qemu {
@@ -94,10 +100,14 @@ impl Qemu {
         for (index, nic) in spec.nics.iter().enumerate() {
             let vhost = if self.vhost_net { "on" } else { "off" };
             args.push("-netdev".into());
-            args.push(format!(
-                "tap,id=n{index},fd={},vhost={vhost}",
-                super::nic_child_fd(index)
-            ));
+            args.push(match nic.tap {
+                Some(_) => format!(
+                    "tap,id=n{index},fd={},vhost={vhost}",
+                    super::nic_child_fd(index)
+                ),
+                // A hub with no other port: the packets go nowhere.
+                None => format!("hubport,id=n{index},hubid={index}"),
+            });
             args.push("-device".into());
             args.push(format!("virtio-net-device,netdev=n{index},mac={}", nic.mac));
         }
@@ -120,8 +130,33 @@ impl Qemu {
             args.push("-device".into());
             args.push(format!("virtconsole,chardev={port},nr={nr}"));
         }
+        if let Some(zygote) = &spec.restore {
+            args.push("-incoming".into());
+            args.push(format!("exec:cat {}", shell_quote(&zygote.state())));
+        }
         args
     }
+}
+
+/// `spec` for QEMU: a restore boots the zygote's command line, with the container's disks
+/// in the zygote's slots.
+fn effective_spec(spec: &VmSpec) -> Result<Cow<'_, VmSpec>> {
+    let Some(zygote) = &spec.restore else {
+        return Ok(Cow::Borrowed(spec));
+    };
+    let disks = warm::slot_disks(zygote, &spec.disks).ok_or_else(|| {
+        RestoreFailed("the container's disks do not fit the zygote's slots".into())
+    })?;
+    Ok(Cow::Owned(VmSpec {
+        cmdline: zygote.cmdline.clone(),
+        disks,
+        ..spec.clone()
+    }))
+}
+
+/// `path` as one word for `sh -c` (QEMU's `exec:` migration URIs run through the shell).
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
 }
 
 impl Engine for Qemu {
@@ -130,6 +165,8 @@ impl Engine for Qemu {
     }
 
     fn spawn(&self, spec: &VmSpec) -> Result<RunningVm> {
+        let spec = effective_spec(spec)?;
+        let spec = spec.as_ref();
         prepare_socket_dir(&spec.socket_dir)?;
         let engine_log = File::create(&spec.engine_log)
             .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
@@ -143,13 +180,61 @@ impl Engine for Qemu {
             .process_group(0)
             .spawn()
             .context("cannot start qemu-system-x86_64: install it (apt-get install qemu-system-x86) or use --vmm hull")?;
-        let consoles = connect_consoles(
-            &mut child,
-            &spec.socket_dir,
-            &spec.engine_log,
-            "qemu-system-x86_64",
-        )?;
+        let consoles = if spec.restore.is_some() {
+            warm::connect_resumed(&mut child, spec, "qemu-system-x86_64")?
+        } else {
+            connect_consoles(
+                &mut child,
+                &spec.socket_dir,
+                &spec.engine_log,
+                "qemu-system-x86_64",
+            )?
+        };
         Ok(RunningVm { child, consoles })
+    }
+
+    fn warm_start(&self) -> bool {
+        true
+    }
+
+    /// QMP `migrate` to `state` (through `cat`, which renames its output into place once it
+    /// has written the last byte: QEMU does not wait for it), then `quit`. Not `stop` first:
+    /// the stream records the run state, and a restore of a stopped VM stays stopped (the
+    /// parked guest is idle, so the live migration converges at once and ends stopped).
+    fn save(&self, vm: &mut RunningVm, socket_dir: &Path, state: &Path) -> Result<()> {
+        let mut qmp = super::qmp::QmpClient::connect(&super::qmp::qmp_socket(socket_dir))?;
+        let partial = state.with_extension("part");
+        let uri = format!(
+            "exec:cat > {0} && mv {0} {1}",
+            shell_quote(&partial),
+            shell_quote(state)
+        );
+        qmp.execute_with("migrate", Some(serde_json::json!({ "uri": uri })))?;
+        let deadline = Instant::now() + SAVE_TIMEOUT;
+        loop {
+            let status = qmp.execute("query-migrate")?;
+            match status.get("status").and_then(serde_json::Value::as_str) {
+                Some("completed") if state.exists() => break,
+                Some("failed" | "cancelled") => bail!("QEMU could not save the VM: {status}"),
+                _ if Instant::now() > deadline => {
+                    bail!("QEMU did not save the VM within {SAVE_TIMEOUT:?}: {status}")
+                }
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        let _ = qmp.execute("quit");
+        vm.child.wait().context("waiting for QEMU to quit")?;
+        Ok(())
+    }
+
+    fn build_id(&self) -> String {
+        let binary = crate::host::find_in_path("qemu-system-x86_64")
+            .map(|path| warm::cache::file_identity(Path::new(&path)))
+            .unwrap_or_default();
+        format!(
+            "{binary} accel-kvm={} vhost-net={}",
+            self.accel_kvm, self.vhost_net
+        )
     }
 }
 
@@ -187,6 +272,7 @@ mod tests {
             engine_log: "/c/engine.log".into(),
             nics: Vec::new(),
             share: None,
+            restore: None,
         }
     }
 
@@ -244,7 +330,7 @@ mod tests {
         ));
         let mut spec = spec();
         spec.nics = vec![crate::vm::NicSpec {
-            tap,
+            tap: Some(tap),
             mac: "02:42:ac:11:00:02".into(),
         }];
         let args = |vhost_net| {

@@ -85,7 +85,20 @@ impl QmpClient {
 
     /// Runs `command` (no arguments); its `return` value.
     pub fn execute(&mut self, command: &str) -> Result<Value, QmpError> {
-        let mut line = json!({ "execute": command }).to_string();
+        self.execute_with(command, None)
+    }
+
+    /// Runs `command` with `arguments` (an object); its `return` value.
+    pub fn execute_with(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, QmpError> {
+        let mut request = json!({ "execute": command });
+        if let Some(arguments) = arguments {
+            request["arguments"] = arguments;
+        }
+        let mut line = request.to_string();
         line.push('\n');
         self.writer
             .write_all(line.as_bytes())

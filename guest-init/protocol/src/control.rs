@@ -175,6 +175,15 @@ pub enum ControlMessage {
         /// The host's id for the request.
         id: u32,
     },
+    /// The first message to a VM restored from a zygote (`warm`): the guest sets its clock
+    /// and reseeds its random generator from it, probes its devices afresh, then answers
+    /// [`GuestEvent::Resumed`].
+    Resume {
+        /// The host's CLOCK_REALTIME when it sent this, in nanoseconds since the epoch.
+        realtime_ns: u64,
+        /// Host entropy ([`RESUME_ENTROPY_BYTES`]).
+        entropy: Base64,
+    },
 }
 
 impl ControlMessage {
@@ -194,6 +203,12 @@ pub enum GuestEvent {
     /// to hvc0 before this may be echoed by the guest tty's default line discipline, so the
     /// host holds the container's stdin until it has read this line.
     Ready,
+    /// A zygote's hull-init has booted and waits for [`ControlMessage::Resume`]: the host may
+    /// save the VM now (`warm`).
+    Parked,
+    /// A restored VM has applied [`ControlMessage::Resume`] (clock, entropy, devices) and
+    /// goes on to read the run spec.
+    Resumed,
     /// The process of exec session `id` is running (its exec succeeded).
     ExecStarted {
         /// Session.

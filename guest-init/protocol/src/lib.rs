@@ -50,12 +50,14 @@ mod config_disk;
 mod control;
 mod shares;
 mod top;
+mod warm;
 pub use annotations::*;
 pub use archive::*;
 pub use config_disk::*;
 pub use control::*;
 pub use shares::*;
 pub use top::*;
+pub use warm::*;
 
 /// I/O port the guest init writes [`BOOT_TIMER_VALUE`] to when userspace is reached.
 /// hull-vmm logs the time since VMM start; other engines ignore the write.

@@ -17,6 +17,8 @@ pub const INTERFACE_NAME: &str = "eth0";
 pub trait InterfaceControl {
     /// Every interface of the namespace with its hardware address (None if unreadable).
     fn interfaces(&self) -> Result<Vec<(String, Option<Mac>)>, Errno>;
+    /// SIOCSIFHWADDR.
+    fn set_hardware_address(&self, name: &str, mac: Mac) -> Result<(), Errno>;
     /// SIOCSIFNAME.
     fn rename(&self, from: &str, to: &str) -> Result<(), Errno>;
     /// SIOCSIFMTU.
@@ -40,6 +42,9 @@ impl InterfaceControl for InetSocket {
                 (name, mac)
             })
             .collect())
+    }
+    fn set_hardware_address(&self, name: &str, mac: Mac) -> Result<(), Errno> {
+        InetSocket::set_hardware_address(self, name, mac)
     }
     fn rename(&self, from: &str, to: &str) -> Result<(), Errno> {
         InetSocket::rename(self, from, to)
@@ -82,7 +87,17 @@ pub fn configure(control: &dyn InterfaceControl, network: &GuestNetwork) -> Resu
     let interfaces = control
         .interfaces()
         .map_err(|e| SetupError::sys("list the network interfaces", e))?;
-    let Some((name, _)) = interfaces.iter().find(|(_, found)| *found == Some(mac)) else {
+    let with_mac = |wanted: Mac| interfaces.iter().find(|(_, found)| *found == Some(wanted));
+    // A VM restored from a zygote (warm start) still has the zygote's address on its NIC.
+    let restored = Mac::parse(hull_protocol::ZYGOTE_MAC)
+        .filter(|_| with_mac(mac).is_none())
+        .and_then(with_mac);
+    if let Some((name, _)) = restored {
+        control
+            .set_hardware_address(name, mac)
+            .map_err(|e| SetupError::sys(format!("give {name} the MAC {mac}"), e))?;
+    }
+    let Some((name, _)) = with_mac(mac).or(restored) else {
         let seen: Vec<String> = interfaces
             .iter()
             .map(|(name, found)| match found {
@@ -157,6 +172,10 @@ mod tests {
                 .push(format!("addr {name} {address}"));
             Ok(())
         }
+        fn set_hardware_address(&self, name: &str, mac: Mac) -> Result<(), Errno> {
+            self.calls.borrow_mut().push(format!("hwaddr {name} {mac}"));
+            Ok(())
+        }
         fn set_netmask(&self, name: &str, mask: Ipv4Addr) -> Result<(), Errno> {
             self.calls.borrow_mut().push(format!("mask {name} {mask}"));
             Ok(())
@@ -211,6 +230,30 @@ mod tests {
                 "route default via 172.17.0.1",
             ]
         );
+    }
+
+    #[test]
+    fn a_restored_nic_with_the_zygote_mac_gets_the_containers_mac_first() {
+        let control = present(&[
+            ("lo", "00:00:00:00:00:00"),
+            ("eth0", hull_protocol::ZYGOTE_MAC),
+        ]);
+        configure(&control, &network()).unwrap();
+        assert_eq!(
+            control.calls.borrow()[..2],
+            ["hwaddr eth0 02:42:ac:11:00:02", "mtu eth0 1500"]
+        );
+        // The container's own MAC wins over a zygote's address on another interface.
+        let control = present(&[
+            ("eth1", hull_protocol::ZYGOTE_MAC),
+            ("eth0", "02:42:ac:11:00:02"),
+        ]);
+        configure(&control, &network()).unwrap();
+        assert!(!control
+            .calls
+            .borrow()
+            .iter()
+            .any(|c| c.starts_with("hwaddr")));
     }
 
     #[test]

@@ -91,6 +91,20 @@ impl InetSocket {
         Ok(Mac(mac))
     }
 
+    /// SIOCSIFHWADDR: gives a (down) Ethernet interface the hardware address `mac`.
+    pub fn set_hardware_address(&self, name: &str, mac: Mac) -> Result<(), Errno> {
+        let mut req = ifreq(name)?;
+        let mut address = libc::sockaddr {
+            sa_family: libc::ARPHRD_ETHER,
+            sa_data: [0; 14],
+        };
+        for (dst, src) in address.sa_data.iter_mut().zip(mac.0) {
+            *dst = libc::c_char::from_ne_bytes([src]);
+        }
+        req.ifr_ifru.ifru_hwaddr = address;
+        self.ifreq_ioctl(libc::SIOCSIFHWADDR, &mut req)
+    }
+
     /// SIOCGIFMTU.
     pub fn mtu(&self, name: &str) -> Result<u32, Errno> {
         let mut req = ifreq(name)?;

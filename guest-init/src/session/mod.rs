@@ -376,7 +376,8 @@ impl<'a> Execs<'a> {
             ControlMessage::Signal { .. }
             | ControlMessage::Resize { .. }
             | ControlMessage::StdinEof { .. }
-            | ControlMessage::Top { .. } => {}
+            | ControlMessage::Top { .. }
+            | ControlMessage::Resume { .. } => {}
         }
     }
 

@@ -71,6 +71,9 @@ pub struct CreateArgs {
     /// Mount the container's root filesystem as read only.
     #[arg(long)]
     pub read_only: bool,
+    /// Boot the guest kernel instead of restoring the warm-start snapshot.
+    #[arg(long)]
+    pub cold: bool,
     /// Add additional groups to join (gids).
     #[arg(long = "group-add")]
     pub group_add: Vec<u32>,

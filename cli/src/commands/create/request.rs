@@ -51,6 +51,7 @@ impl CreateArgs {
             group_add: self.group_add.clone(),
             ulimits: self.ulimits.clone(),
             hold: false,
+            cold: self.cold,
         })
     }
 }

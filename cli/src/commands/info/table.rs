@@ -97,6 +97,7 @@ pub(super) fn render(report: &HostInfo) -> String {
     line("Root:", &report.root.display().to_string());
     line("Cache:", &report.cache.display().to_string());
     line("Outbound:", &report.network_outbound);
+    line("Warm start:", &report.warm_start);
     line("Version:", report.version);
     out
 }

@@ -1,13 +1,15 @@
-//! `hull system df|events|info|prune|service`: Docker's `system` verbs, and podman's
-//! `system service` (the Docker Engine API on a socket).
+//! `hull system df|events|info|prune|service|warm`: Docker's `system` verbs, podman's
+//! `system service` (the Docker Engine API on a socket) and hull's warm-start zygotes.
 
 mod df;
 mod prune;
 mod service;
+mod warm;
 
 use df::DfArgs;
 use prune::PruneArgs;
 use service::ServiceArgs;
+use warm::WarmArgs;
 
 use crate::args::Globals;
 use anyhow::Result;
@@ -25,6 +27,8 @@ pub enum SystemCommand {
     Prune(PruneArgs),
     /// Serve the Docker Engine API, so Docker's clients drive hull (DOCKER_HOST).
     Service(ServiceArgs),
+    /// List or remove the warm-start zygotes (booted VMs every container is restored from).
+    Warm(WarmArgs),
 }
 
 /// Runs a `system` verb.
@@ -35,5 +39,6 @@ pub fn dispatch(command: SystemCommand, globals: &Globals) -> Result<i32> {
         SystemCommand::Info(args) => super::info::run(args, globals).map(|()| 0),
         SystemCommand::Prune(args) => prune::prune(args, globals),
         SystemCommand::Service(args) => service::service(args, globals),
+        SystemCommand::Warm(args) => warm::warm(args, globals),
     }
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Warm start (issue 19), one run on the QEMU TCG engine, interleaved N times:
+#   W  hull run --rm --network none busybox true          (restored from the zygote)
+#   C  hull run --rm --network none --cold busybox true   (boots the guest kernel)
+#   P  podman --runtime runc run --rm --network none busybox true (the same image, saved by hull)
+# Prints medians and minimums and the ratios W/P (goal <= 1.0x), C/P and W/C; then the host
+# memory of M idle containers each way (sum of the VMM processes' PSS, smaps_rollup), W/C
+# (goal <= 0.5x).
+# Usage: tests/bench/warm.sh [N] [M]     (default 10 and 10)
+# Env:   HULL_BIN (default target/release/hull), HULL_INIT. The hull store, podman's store and
+#        the zygote cache (HULL_WARM_CACHE) are this script's own, removed at the end.
+set -euo pipefail
+runs=${1:-10}
+idle=${2:-10}
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+hull=${HULL_BIN:-$repo/target/release/hull}
+[[ -x $hull ]] || { echo "no hull binary: run scripts/build.sh, or set HULL_BIN" >&2; exit 1; }
+work=$(mktemp -d)
+export HULL_ROOT=$work/root HULL_VMM=qemu HULL_WARM_CACHE=$work/warm
+unset HULL_WARM
+podman=
+cleanup() {
+  "$hull" rm -f $("$hull" ps -aq) >/dev/null 2>&1 || true
+  [[ -n $podman ]] && $podman system reset -f >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$hull" image bootstrap busybox >/dev/null
+
+if command -v podman >/dev/null && command -v runc >/dev/null; then
+  mkdir -p "$work/podman/networks"
+  printf '[network]\nnetwork_config_dir = "%s"\n' "$work/podman/networks" >"$work/podman/containers.conf"
+  podman="env CONTAINERS_CONF=$work/podman/containers.conf podman --root $work/podman/root --runroot $work/podman/run --runtime runc --cgroup-manager cgroupfs --events-backend file"
+  "$hull" save -o "$work/busybox.tar" busybox
+  $podman load -q -i "$work/busybox.tar" >/dev/null
+  $podman run --rm --network none busybox true
+else
+  echo "podman or runc missing: no podman column"
+fi
+
+# Warm-up: the zygote is made by the first warm run; page cache for all three.
+"$hull" run --rm --network none busybox true
+"$hull" run --rm --network none --cold busybox true
+
+now() { date +%s.%N; }
+elapsed() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); echo "$t1 - $t0" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
+minimum() { sort -n | head -1 | awk '{printf "%.3f", $1}'; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+warm=() cold=() pod=()
+for ((i = 0; i < runs; i++)); do
+  warm+=("$(elapsed "$hull" run --rm --network none busybox true)")
+  cold+=("$(elapsed "$hull" run --rm --network none --cold busybox true)")
+  [[ -n $podman ]] && pod+=("$(elapsed $podman run --rm --network none busybox true)")
+done
+stats() { printf '%s\n' "$@" | median; echo -n " "; printf '%s\n' "$@" | minimum; }
+read -r w_med w_min <<<"$(stats "${warm[@]}")"
+read -r c_med c_min <<<"$(stats "${cold[@]}")"
+echo "runs: $runs"
+echo "W warm hull run --rm busybox true:   median ${w_med}s  min ${w_min}s  (${warm[*]})"
+echo "C cold hull run --rm --cold ...:      median ${c_med}s  min ${c_min}s  (${cold[*]})"
+if [[ -n $podman ]]; then
+  read -r p_med p_min <<<"$(stats "${pod[@]}")"
+  echo "P podman run --rm busybox true:       median ${p_med}s  min ${p_min}s  (${pod[*]})"
+  echo "W/P median $(ratio "$w_med" "$p_med")x min $(ratio "$w_min" "$p_min")x (goal <= 1.0x);" \
+       "C/P median $(ratio "$c_med" "$p_med")x"
+fi
+echo "W/C median $(ratio "$w_med" "$c_med")x min $(ratio "$w_min" "$c_min")x"
+"$hull" run --name bench-phases --network none busybox true
+"$hull" run --name bench-phases-cold --network none --cold busybox true
+for name in bench-phases bench-phases-cold; do
+  id=$("$hull" inspect --format '{{.Id}}' "$name")
+  echo "$name guest: $(grep -h 'hull-init: exit status' "$HULL_ROOT/containers/$id/vm.log")"
+done
+"$hull" rm -f bench-phases bench-phases-cold >/dev/null
+
+pss_sum() {
+  local total=0 pid
+  for pid in "$@"; do
+    total=$((total + $(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup")))
+  done
+  echo "$total"
+}
+idle_pss() {
+  local mode=$1 pids=() i
+  for i in $(seq 1 "$idle"); do
+    "$hull" run -d --name "bench-$mode-$i" --network none ${2:-} busybox sh -c 'echo up; sleep 600' >/dev/null
+  done
+  for i in $(seq 1 "$idle"); do
+    until "$hull" logs "bench-$mode-$i" | grep -q up; do sleep 0.2; done
+    pids+=("$("$hull" inspect --format '{{.State.Pid}}' "bench-$mode-$i")")
+  done
+  sleep 5
+  pss_sum "${pids[@]}"
+}
+warm_pss=$(idle_pss warm)
+cold_pss=$(idle_pss cold --cold)
+echo "$idle idle containers, sum of VMM PSS: warm $((warm_pss / 1024)) MiB, cold $((cold_pss / 1024)) MiB," \
+     "W/C $(ratio "$warm_pss" "$cold_pss")x (goal <= 0.5x)"

@@ -1,0 +1,297 @@
+//! Warm start (issue #19): containers are restores of a zygote, a VM booted once to the
+//! point where hull-init waits for its run spec. They must behave exactly as cold-booted
+//! ones, each with its own clock, random state and name; a damaged zygote is never used.
+
+// An integration-test crate is all tests: the lint is meant for unit tests in src/.
+#![allow(clippy::tests_outside_test_module)]
+
+use hull_tests::{stderr, stdout, with_input, Hull};
+use std::path::{Path, PathBuf};
+
+/// A [`Hull`] whose zygotes live in its own directory (so damaging them touches no other
+/// test), or None after printing why the test is skipped.
+fn setup(test: &str) -> Option<(Hull, PathBuf)> {
+    let hull = hull_tests::setup(test)?;
+    let zygotes = hull.root.path().join("warm");
+    Some((hull, zygotes))
+}
+
+fn hull_in(hull: &Hull, zygotes: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = hull.cmd(args);
+    command
+        .env("HULL_WARM_CACHE", zygotes)
+        .env_remove("HULL_WARM");
+    with_input(&mut command, b"")
+}
+
+fn ok_in(hull: &Hull, zygotes: &Path, args: &[&str]) -> String {
+    let out = hull_in(hull, zygotes, args);
+    assert!(out.status.success(), "hull {args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Whether container `name`'s guest was restored (hull-init says so on COM1, and its boot
+/// marks at the exit gain `restored=`).
+fn was_restored(hull: &Hull, name: &str) -> bool {
+    let id = hull.inspect(name, "{{.Id}}");
+    let log = hull.root.path().join("containers").join(id).join("vm.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let said = text.contains("hull-init: restored from a warm-start zygote");
+    if text.contains("CLOCK_BOOTTIME") {
+        assert_eq!(
+            said,
+            text.contains(" restored="),
+            "{}: {text}",
+            log.display()
+        );
+    }
+    said
+}
+
+/// The one zygote in `zygotes` (its directory).
+fn the_zygote(zygotes: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(zygotes)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+#[test]
+fn warm_and_cold_containers_give_the_same_output_exit_codes_and_stdin() {
+    let Some((hull, zygotes)) = setup("warm_and_cold_containers_give_the_same_output") else {
+        return;
+    };
+    for (index, cold) in [false, true].into_iter().enumerate() {
+        let mode: &[&str] = if cold { &["--cold"] } else { &[] };
+        let name = format!("echo{index}");
+        let mut args = vec!["run", "--name", &name];
+        args.extend(mode);
+        args.extend(["busybox", "echo", "hello from a VM"]);
+        assert_eq!(ok_in(&hull, &zygotes, &args), "hello from a VM\n");
+        assert_eq!(was_restored(&hull, &name), !cold, "cold: {cold}");
+
+        let mut args = vec!["run", "--rm"];
+        args.extend(mode);
+        args.extend(["busybox", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+        let out = hull_in(&hull, &zygotes, &args);
+        assert_eq!(out.status.code(), Some(7));
+        assert_eq!(
+            (stdout(&out), stderr(&out)),
+            ("out\n".into(), "err\n".into())
+        );
+
+        let mut args = vec!["run", "--rm", "-i"];
+        args.extend(mode);
+        args.extend(["busybox", "sh", "-c", "wc -c; cat /proc/cmdline >/dev/null"]);
+        let mut command = hull.cmd(&args);
+        command.env("HULL_WARM_CACHE", &zygotes);
+        let out = with_input(&mut command, &[b'x'; 100_000]);
+        assert_eq!(stdout(&out).trim(), "100000", "{}", stderr(&out));
+    }
+    // The zygote was made once and shows in `hull system warm`.
+    let listed = ok_in(
+        &hull,
+        &zygotes,
+        &["system", "warm", "--format", "{{.Engine}} {{.Memory}}"],
+    );
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.starts_with("qemu "), "{listed}");
+}
+
+#[test]
+fn restored_containers_have_their_own_random_state_clock_and_name() {
+    let Some((hull, zygotes)) = setup("restored_containers_have_their_own_random_state") else {
+        return;
+    };
+    let probe = "head -c 16 /dev/urandom | od -An -tx1; date +%s; hostname";
+    let mut seen = Vec::new();
+    for name in ["r1", "r2"] {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let out = ok_in(
+            &hull,
+            &zygotes,
+            &["run", "--name", name, "busybox", "sh", "-c", probe],
+        );
+        let after = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(was_restored(&hull, name));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        let guest_time: u64 = lines[1].trim().parse().unwrap();
+        assert!(
+            (before.saturating_sub(1)..=after + 1).contains(&guest_time),
+            "guest clock {guest_time}, host {before}..{after}"
+        );
+        seen.push((lines[0].to_string(), lines[2].to_string()));
+    }
+    assert_ne!(
+        seen[0].0, seen[1].0,
+        "two restores read the same random bytes"
+    );
+    assert_ne!(seen[0].1, seen[1].1, "hostnames");
+}
+
+#[test]
+fn exec_stop_start_and_the_network_work_after_a_restore() {
+    let Some((hull, zygotes)) = setup("exec_stop_start_and_the_network_work_after_a_restore")
+    else {
+        return;
+    };
+    ok_in(&hull, &zygotes, &["network", "create", "warmnet"]);
+    for name in ["srv", "cli"] {
+        ok_in(
+            &hull,
+            &zygotes,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "warmnet",
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        );
+        assert!(was_restored(&hull, name));
+    }
+    let mac = hull.inspect("cli", "{{.NetworkSettings.Networks.warmnet.MacAddress}}");
+    let link = ok_in(
+        &hull,
+        &zygotes,
+        &["exec", "cli", "cat", "/sys/class/net/eth0/address"],
+    );
+    assert_eq!(
+        link.trim(),
+        mac,
+        "the NIC has the container's MAC, not the zygote's"
+    );
+    let ping = ok_in(
+        &hull,
+        &zygotes,
+        &["exec", "cli", "ping", "-c", "2", "-W", "5", "srv"],
+    );
+    assert!(ping.contains("2 packets received"), "{ping}");
+    ok_in(&hull, &zygotes, &["stop", "-t", "1", "cli"]);
+    ok_in(&hull, &zygotes, &["start", "cli"]);
+    assert!(was_restored(&hull, "cli"));
+    let ping = ok_in(
+        &hull,
+        &zygotes,
+        &["exec", "cli", "ping", "-c", "1", "-W", "5", "srv"],
+    );
+    assert!(ping.contains("1 packets received"), "{ping}");
+    ok_in(&hull, &zygotes, &["rm", "-f", "srv", "cli"]);
+}
+
+#[test]
+fn a_damaged_or_stale_zygote_is_never_restored_and_is_made_again() {
+    let Some((hull, zygotes)) = setup("a_damaged_or_stale_zygote_is_never_restored") else {
+        return;
+    };
+    ok_in(
+        &hull,
+        &zygotes,
+        &["run", "--name", "first", "busybox", "true"],
+    );
+    assert!(was_restored(&hull, "first"));
+    let zygote = the_zygote(&zygotes);
+    let state = zygote.join("state");
+    let recorded = |dir: &Path| {
+        let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        meta["state_len"].as_u64().unwrap()
+    };
+
+    // Truncated: discarded before QEMU sees it; this container boots cold, the next zygote
+    // is made meanwhile.
+    let bytes = std::fs::read(&state).unwrap();
+    std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
+    assert_eq!(
+        ok_in(
+            &hull,
+            &zygotes,
+            &["run", "--name", "t", "busybox", "echo", "ok"]
+        ),
+        "ok\n"
+    );
+    let remade = the_zygote(&zygotes);
+    assert_eq!(
+        std::fs::metadata(remade.join("state")).unwrap().len(),
+        recorded(&remade)
+    );
+
+    // Same length, garbage inside: QEMU refuses to load it; the run falls back to a cold
+    // boot with the right output, and the zygote is thrown away.
+    let mut garbage = std::fs::read(&state).unwrap();
+    for byte in &mut garbage[64..] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&state, &garbage).unwrap();
+    assert_eq!(
+        ok_in(
+            &hull,
+            &zygotes,
+            &["run", "--name", "g", "busybox", "echo", "ok"]
+        ),
+        "ok\n"
+    );
+    assert!(!was_restored(&hull, "g"), "a garbage zygote booted");
+    assert!(!state.exists(), "the garbage zygote was kept");
+
+    // A zygote of another format version: discarded, made again, then restored.
+    ok_in(&hull, &zygotes, &["run", "--rm", "busybox", "true"]);
+    let meta_path = the_zygote(&zygotes).join("meta.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    std::fs::write(&meta_path, meta.replace("\"format\": 1", "\"format\": 999")).unwrap();
+    ok_in(&hull, &zygotes, &["run", "--name", "v", "busybox", "true"]);
+    let meta = std::fs::read_to_string(the_zygote(&zygotes).join("meta.json")).unwrap();
+    assert!(meta.contains("\"format\": 1"), "{meta}");
+    ok_in(
+        &hull,
+        &zygotes,
+        &["run", "--name", "after", "busybox", "true"],
+    );
+    assert!(was_restored(&hull, "after"));
+}
+
+#[test]
+fn the_environment_switch_and_volumes_boot_cold() {
+    let Some((hull, zygotes)) = setup("the_environment_switch_and_volumes_boot_cold") else {
+        return;
+    };
+    let mut command = hull.cmd(&["run", "--name", "off", "busybox", "true"]);
+    command
+        .env("HULL_WARM_CACHE", &zygotes)
+        .env("HULL_WARM", "off");
+    assert!(with_input(&mut command, b"").status.success());
+    assert!(!was_restored(&hull, "off"));
+    assert!(!zygotes.exists() || std::fs::read_dir(&zygotes).unwrap().next().is_none());
+    if hull_tests::which("virtiofsd").is_some() {
+        // QEMU cannot save a vhost-user-fs device: a container with a volume boots.
+        ok_in(
+            &hull,
+            &zygotes,
+            &[
+                "run",
+                "--name",
+                "vol",
+                "-v",
+                "data:/data",
+                "busybox",
+                "true",
+            ],
+        );
+        assert!(!was_restored(&hull, "vol"));
+    }
+}
