@@ -41,7 +41,9 @@ use crate::devices::virtio::balloon::{Balloon, BalloonError};
 use crate::devices::virtio::block::{Block, BlockArgs, BlockError};
 use crate::devices::virtio::console::{Console, ConsoleArgs, ConsoleError, ConsoleListener};
 use crate::devices::virtio::fs::{FsArgs, FsError, VhostUserFs};
-use crate::devices::virtio::net::{owned_fd, Net, NetArgs, NetError, Tap, TapError};
+use crate::devices::virtio::net::{
+    owned_fd, HostNic, Net, NetArgs, NetError, NullNic, Tap, TapError,
+};
 use crate::devices::virtio::{MmioTransport, VirtioDevice};
 use crate::memory::{create_guest_memory, ram_ranges, GuestMemory, MemoryError};
 use crate::runtime::event_loop::SerialInput;
@@ -450,32 +452,31 @@ fn attach_fs_devices(env: &mut VirtioEnv<'_>, shares: &[FsConfig]) -> Result<(),
     Ok(())
 }
 
-/// Opens every NIC's tap (by name, or from the inherited fd), paired with its MAC.
-fn open_taps(nets: &[NetConfig]) -> Result<Vec<(Tap, MacAddr)>, BuildError> {
+/// A NIC's host side and the guest's MAC.
+type NicHost = (Box<dyn HostNic>, MacAddr);
+
+/// Opens every NIC's host side (a tap by name, or from the inherited fd; neither: a NIC
+/// with no backend, whose frames go nowhere), paired with its MAC.
+fn open_taps(nets: &[NetConfig]) -> Result<Vec<NicHost>, BuildError> {
     nets.iter()
         .map(|net| {
-            let tap = match (&net.tap, net.fd) {
-                (Some(name), _) => Tap::open(name)?,
+            let host: Box<dyn HostNic> = match (&net.tap, net.fd) {
+                (Some(name), None) => Box::new(Tap::open(name)?),
                 // SAFETY: `fd=N` names an fd the parent passed to this process for it alone
                 // (VmConfig::validate checked it is non-negative); nothing else uses it.
-                (None, Some(fd)) => Tap::from_fd(unsafe { owned_fd(fd) }?)?,
-                (None, None) => return Err(ConfigError::NetBackend.into()),
+                (None, Some(fd)) => Box::new(Tap::from_fd(unsafe { owned_fd(fd) }?)?),
+                (None, None) => Box::new(NullNic::new().map_err(resource("a NIC's eventfd"))?),
+                (Some(_), Some(_)) => return Err(ConfigError::NetBackend.into()),
             };
-            Ok((tap, net.mac.unwrap_or_else(MacAddr::random)))
+            Ok((host, net.mac.unwrap_or_else(MacAddr::random)))
         })
         .collect()
 }
 
 /// One virtio-net device per NIC, in order (the guest names them eth0, eth1, ...).
-fn attach_net_devices(
-    env: &mut VirtioEnv<'_>,
-    taps: Vec<(Tap, MacAddr)>,
-) -> Result<(), BuildError> {
-    for (tap, mac) in taps {
-        let (net, events) = Net::new(NetArgs {
-            host: Box::new(tap),
-            mac: mac.0,
-        })?;
+fn attach_net_devices(env: &mut VirtioEnv<'_>, hosts: Vec<NicHost>) -> Result<(), BuildError> {
+    for (host, mac) in hosts {
+        let (net, events) = Net::new(NetArgs { host, mac: mac.0 })?;
         let slot = env.attach(net, Arc::new(Mutex::new(events)))?;
         tracing::debug!("virtio-net {mac} at {slot:?}");
     }

@@ -47,7 +47,9 @@ pub enum ConfigError {
     #[error("console socket {} is given twice: each console needs its own path", .0.display())]
     ConsoleSocketTwice(PathBuf),
     /// Malformed `--net`.
-    #[error("bad --net {0:?}: use tap=NAME[,mac=XX:XX:XX:XX:XX:XX] or fd=N[,mac=...]")]
+    #[error(
+        "bad --net {0:?}: use tap=NAME[,mac=XX:XX:XX:XX:XX:XX], fd=N[,mac=...] or none[,mac=...]"
+    )]
     NetSyntax(String),
     /// A `--fs` value that is not `socket=PATH,tag=TAG`.
     #[error("invalid --fs {0:?}: expected socket=PATH,tag=TAG")]
@@ -58,8 +60,8 @@ pub enum ConfigError {
     /// Malformed MAC address.
     #[error("bad MAC address {0:?}: use six hex bytes separated by ':', not a multicast address (first byte even)")]
     Mac(String),
-    /// Both or neither of tap and fd.
-    #[error("a network device needs exactly one of a tap name or a tap fd")]
+    /// Both a tap and an fd.
+    #[error("a network device takes a tap name or a tap fd, not both")]
     NetBackend,
     /// A tap name Linux would refuse.
     #[error("tap name {0:?} is empty, longer than 15 bytes, or contains '/', whitespace or NUL")]
@@ -292,6 +294,9 @@ impl<'de> Deserialize<'de> for MacAddr {
 
 /// One virtio-net NIC on a host tap: opened by name in hull-vmm's network namespace, or
 /// an fd the parent opened (e.g. inside the namespace holding the bridge) and passed down.
+/// With neither the NIC has no backend (`--net none`): the guest's frames go nowhere and
+/// nothing arrives. A warm-start zygote boots so; its restores give the slot a real tap
+/// (the snapshot's layout fixes that a NIC is there, not what backs it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetConfig {
@@ -316,7 +321,9 @@ impl NetConfig {
                 Ok(())
             }
             (None, Some(fd)) if fd >= 0 => Ok(()),
-            _ => Err(ConfigError::NetBackend),
+            (None, None) => Ok(()),
+            (None, Some(fd)) => Err(ConfigError::NetSyntax(format!("fd={fd}"))),
+            (Some(_), Some(_)) => Err(ConfigError::NetBackend),
         }
     }
 }
@@ -324,7 +331,7 @@ impl NetConfig {
 impl FromStr for NetConfig {
     type Err = ConfigError;
 
-    /// `tap=NAME[,mac=MAC]` or `fd=N[,mac=MAC]`, keys in any order.
+    /// `tap=NAME[,mac=MAC]`, `fd=N[,mac=MAC]` or `none[,mac=MAC]`, keys in any order.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let syntax = || ConfigError::NetSyntax(s.to_string());
         let mut net = Self {
@@ -332,7 +339,12 @@ impl FromStr for NetConfig {
             fd: None,
             mac: None,
         };
+        let mut none = false;
         for item in s.split(',') {
+            if item == "none" && !none {
+                none = true;
+                continue;
+            }
             let (key, value) = item.split_once('=').ok_or_else(syntax)?;
             match key {
                 "tap" if net.tap.is_none() => net.tap = Some(value.to_string()),
@@ -340,6 +352,10 @@ impl FromStr for NetConfig {
                 "mac" if net.mac.is_none() => net.mac = Some(value.parse()?),
                 _ => return Err(syntax()),
             }
+        }
+        // A backend is named, or `none` says there is none on purpose.
+        if none == (net.tap.is_some() || net.fd.is_some()) {
+            return Err(syntax());
         }
         net.validate()?;
         Ok(net)
@@ -627,9 +643,16 @@ mod tests {
             "fd=x",
             "mac=02:00:00:00:00:01",
             "tap=a,speed=10",
+            "none,tap=a",
+            "none,fd=3",
+            "none,none",
+            "mac=02:00:00:00:00:01,none,mac=02:00:00:00:00:02",
         ] {
             assert!(bad.parse::<NetConfig>().is_err(), "{bad:?}");
         }
+        let n: NetConfig = "none,mac=02:00:00:00:00:01".parse().unwrap();
+        assert_eq!((n.tap, n.fd), (None, None));
+        assert_eq!(n.mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
         assert_eq!(
             "tap=sixteen-bytes-xx".parse::<NetConfig>(),
             Err(ConfigError::TapName("sixteen-bytes-xx".into()))
@@ -669,13 +692,19 @@ mod tests {
         let mut twice = VmConfig::new("/k");
         twice.nets = vec!["tap=t0".parse().unwrap(), "tap=t0".parse().unwrap()];
         assert_eq!(twice.validate(), Err(ConfigError::TapTwice("t0".into())));
-        let mut neither = VmConfig::new("/k");
-        neither.nets = vec![NetConfig {
-            tap: None,
-            fd: None,
+        let mut both = VmConfig::new("/k");
+        both.nets = vec![NetConfig {
+            tap: Some("t0".into()),
+            fd: Some(3),
             mac: None,
         }];
-        assert_eq!(neither.validate(), Err(ConfigError::NetBackend));
+        assert_eq!(both.validate(), Err(ConfigError::NetBackend));
+        // Neither: a NIC with no backend (a warm-start zygote's).
+        let cfg: VmConfig =
+            serde_json::from_str(r#"{"kernel": "/k", "nets": [{"mac": "02:00:00:00:00:09"}]}"#)
+                .unwrap();
+        assert_eq!((cfg.nets[0].tap.as_ref(), cfg.nets[0].fd), (None, None));
+        cfg.validate().unwrap();
     }
 
     #[test]

@@ -61,9 +61,10 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     control_socket: Option<PathBuf>,
     /// virtio-net NIC on a tap: tap=NAME (opened in hull-vmm's network namespace) or fd=N
-    /// (an inherited tap fd with vnet_hdr), optional mac=XX:XX:XX:XX:XX:XX (random
-    /// otherwise); repeat for more NICs (eth0, eth1, ... in order).
-    #[arg(long = "net", value_name = "tap=NAME|fd=N[,mac=MAC]")]
+    /// (an inherited tap fd with vnet_hdr), or none (no backend: frames go nowhere),
+    /// optional mac=XX:XX:XX:XX:XX:XX (random otherwise); repeat for more NICs (eth0,
+    /// eth1, ... in order).
+    #[arg(long = "net", value_name = "tap=NAME|fd=N|none[,mac=MAC]")]
     nets: Vec<NetConfig>,
     /// virtio-fs device served by a vhost-user backend (virtiofsd --socket-path=PATH):
     /// socket=PATH,tag=TAG; the guest mounts it with `mount -t virtiofs TAG DIR`.

@@ -69,3 +69,48 @@ pub(super) fn retry_interrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io:
         }
     }
 }
+
+/// A NIC with no host side (`NetConfig` with neither a tap nor an fd): what the guest sends
+/// goes nowhere, nothing is ever received, offloads are accepted as negotiated. A
+/// warm-start zygote boots with one so that its restores can put a real tap in the same
+/// slot. The fd the event loop waits on is an eventfd nothing writes.
+pub struct NullNic {
+    never: vmm_sys_util::eventfd::EventFd,
+}
+
+impl NullNic {
+    /// A NIC whose frames go nowhere.
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            never: vmm_sys_util::eventfd::EventFd::new(libc::EFD_NONBLOCK)?,
+        })
+    }
+}
+
+impl AsRawFd for NullNic {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.never.as_raw_fd()
+    }
+}
+
+impl NetBackend for NullNic {
+    fn recv_frame(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> io::Result<usize> {
+        Ok(frame.len())
+    }
+}
+
+impl HostNic for NullNic {
+    fn set_offload(&self, _tun_flags: u32) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn try_clone_nic(&self) -> io::Result<Box<dyn HostNic>> {
+        Ok(Box::new(Self {
+            never: self.never.try_clone()?,
+        }))
+    }
+}

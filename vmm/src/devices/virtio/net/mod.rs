@@ -7,7 +7,7 @@
 //! * `queue_handler.rs`: the pure data path ([`NetQueueHandler`]).
 //! * `used_ring.rs`: batched used-ring publication, interrupt suppression, kick requests.
 //! * `event_handler.rs`: the event-loop subscriber ([`NetEventHandler`]).
-//! * `backend.rs`: what the data path talks to ([`NetBackend`], [`HostNic`]).
+//! * `backend.rs`: what the data path talks to ([`NetBackend`], [`HostNic`]; [`NullNic`]: none).
 //! * `tap.rs`: the tap backend ([`Tap`]).
 
 mod backend;
@@ -21,7 +21,7 @@ mod used_ring;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{HostNic, NetBackend};
+pub use backend::{HostNic, NetBackend, NullNic};
 pub use device::{Net, NetArgs, NetError, QUEUE_SIZE};
 pub use event_handler::NetEventHandler;
 pub use queue_handler::{
