@@ -29,7 +29,9 @@ trap cleanup EXIT
 
 if command -v podman >/dev/null && command -v runc >/dev/null; then
   mkdir -p "$work/podman/networks"
-  printf '[network]\nnetwork_config_dir = "%s"\n' "$work/podman/networks" >"$work/podman/containers.conf"
+  # runc here cannot raise RLIMIT_NOFILE past the host's limit: podman's default asks more.
+  printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=30000:30000"]\n[network]\nnetwork_config_dir = "%s"\n' \
+    "$work/podman/networks" >"$work/podman/containers.conf"
   podman="env CONTAINERS_CONF=$work/podman/containers.conf podman --root $work/podman/root --runroot $work/podman/run --runtime runc --cgroup-manager cgroupfs --events-backend file"
   "$hull" save -o "$work/busybox.tar" busybox
   $podman load -q -i "$work/busybox.tar" >/dev/null
