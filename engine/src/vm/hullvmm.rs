@@ -12,8 +12,7 @@
 
 use super::warm::{self, RestoreFailed};
 use super::{
-    connect_console_streams, connect_consoles, console_socket, consoles_of, prepare_socket_dir,
-    Engine, RunningVm, VmSpec, CONSOLE_PORTS,
+    connect_consoles, console_socket, prepare_socket_dir, Engine, RunningVm, VmSpec, CONSOLE_PORTS,
 };
 use crate::host::EngineKind;
 use anyhow::{bail, Context, Result};
@@ -165,29 +164,12 @@ impl Engine for HullVmm {
             .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        if spec.restore.is_none() {
-            let consoles =
-                connect_consoles(&mut child, &spec.socket_dir, &spec.engine_log, "hull-vmm")?;
-            return Ok(RunningVm { child, consoles });
-        }
-        // A snapshot hull-vmm refuses (layout, damage) ends it before it listens: that too
-        // is a failed restore, so the caller boots cold.
-        let streams =
-            connect_console_streams(&mut child, &spec.socket_dir, &spec.engine_log, "hull-vmm")
-                .map_err(|err| RestoreFailed(format!("{err:#}")))?;
-        if let Err(RestoreFailed(why)) = warm::resume(&streams[2]) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(RestoreFailed(format!(
-                "{why}; hull-vmm's log: {}",
-                super::log_tail(&spec.engine_log, 800)
-            ))
-            .into());
-        }
-        Ok(RunningVm {
-            child,
-            consoles: consoles_of(streams)?,
-        })
+        let consoles = if spec.restore.is_some() {
+            warm::connect_resumed(&mut child, spec, "hull-vmm")?
+        } else {
+            connect_consoles(&mut child, &spec.socket_dir, &spec.engine_log, "hull-vmm")?
+        };
+        Ok(RunningVm { child, consoles })
     }
 
     fn warm_start(&self) -> bool {

@@ -51,8 +51,20 @@ pub fn nic_child_fd(index: usize) -> RawFd {
 
 /// Hands each NIC's tap fd to `command` at [`nic_child_fd`] of its index.
 pub fn pass_nic_fds(command: &mut Command, nics: &[NicSpec]) -> Result<()> {
-    let mappings = nics
-        .iter()
+    pass_fds(command, nic_fd_mappings(nics)?)
+}
+
+/// Hands `mappings` to `command`'s child (all at once: they are checked against each other).
+pub fn pass_fds(command: &mut Command, mappings: Vec<FdMapping>) -> Result<()> {
+    command
+        .fd_mappings(mappings)
+        .map_err(|_| anyhow::anyhow!("fds passed to the VMM collide"))?;
+    Ok(())
+}
+
+/// Each NIC's tap fd at [`nic_child_fd`] of its index.
+pub fn nic_fd_mappings(nics: &[NicSpec]) -> Result<Vec<FdMapping>> {
+    nics.iter()
         .enumerate()
         .filter_map(|(index, nic)| Some((index, nic.tap.as_ref()?)))
         .map(|(index, tap)| {
@@ -61,11 +73,7 @@ pub fn pass_nic_fds(command: &mut Command, nics: &[NicSpec]) -> Result<()> {
                 child_fd: nic_child_fd(index),
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    command
-        .fd_mappings(mappings)
-        .map_err(|_| anyhow::anyhow!("tap fds collide"))?;
-    Ok(())
+        .collect()
 }
 
 /// Everything an engine needs to boot one container's VM.

@@ -130,9 +130,10 @@ impl Qemu {
             args.push("-device".into());
             args.push(format!("virtconsole,chardev={port},nr={nr}"));
         }
-        if let Some(zygote) = &spec.restore {
+        if spec.restore.is_some() {
+            // The saved state, opened by hull: QEMU reads it straight from the file.
             args.push("-incoming".into());
-            args.push(format!("exec:cat {}", shell_quote(&zygote.state())));
+            args.push(format!("fd:{}", restore_fd(spec)));
         }
         args
     }
@@ -154,6 +155,11 @@ fn effective_spec(spec: &VmSpec) -> Result<Cow<'_, VmSpec>> {
     }))
 }
 
+/// The fd number the saved state has in a restoring QEMU: above the NICs'.
+fn restore_fd(spec: &VmSpec) -> std::os::fd::RawFd {
+    super::nic_child_fd(spec.nics.len())
+}
+
 /// `path` as one word for `sh -c` (QEMU's `exec:` migration URIs run through the shell).
 fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
@@ -171,7 +177,17 @@ impl Engine for Qemu {
         let engine_log = File::create(&spec.engine_log)
             .with_context(|| format!("cannot create {}", spec.engine_log.display()))?;
         let mut command = Command::new("qemu-system-x86_64");
-        super::pass_nic_fds(&mut command, &spec.nics)?;
+        let mut fds = super::nic_fd_mappings(&spec.nics)?;
+        if let Some(zygote) = &spec.restore {
+            let state = File::open(zygote.state()).map_err(|e| {
+                RestoreFailed(format!("cannot open {}: {e}", zygote.state().display()))
+            })?;
+            fds.push(command_fds::FdMapping {
+                parent_fd: state.into(),
+                child_fd: restore_fd(spec),
+            });
+        }
+        super::pass_fds(&mut command, fds)?;
         let mut child = command
             .args(self.args(spec))
             .stdin(Stdio::null())

@@ -24,6 +24,9 @@ const PARK_TIMEOUT: Duration = Duration::from_secs(90);
 /// disk within its file system's own bounds, never up to the recorded size (QEMU has no way
 /// to tell a restored guest a read-only disk's size changed).
 const PLACEHOLDER_BYTES: u64 = 1 << 40;
+/// Zygotes kept at most (each is tens of MB); a new one evicts the oldest beyond this, such
+/// as those of a kernel or hull that was replaced.
+const MAX_ZYGOTES: usize = 8;
 /// After a failed attempt, VMs of that shape boot cold for this long before the next try.
 const RETRY_AFTER: Duration = Duration::from_secs(600);
 
@@ -186,6 +189,7 @@ pub fn find_or_make(engine: &dyn Engine, shape: &Shape) -> Result<Option<Zygote>
     match make(engine, shape, &dir) {
         Ok(zygote) => {
             let _ = std::fs::remove_file(&failed);
+            evict_oldest(&warm_dir(), MAX_ZYGOTES);
             Ok(Some(zygote))
         }
         Err(err) => {
@@ -365,7 +369,11 @@ fn wait_for_park(vm: &mut super::super::RunningVm, spec: &VmSpec) -> Result<()> 
 
 /// Every zygote in the cache with its meta and size on disk (`hull system warm`).
 pub fn list() -> Vec<(PathBuf, Meta, u64)> {
-    let Ok(entries) = std::fs::read_dir(warm_dir()) else {
+    list_in(&warm_dir())
+}
+
+fn list_in(dir: &Path) -> Vec<(PathBuf, Meta, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut found: Vec<_> = entries
@@ -380,6 +388,17 @@ pub fn list() -> Vec<(PathBuf, Meta, u64)> {
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found
+}
+
+/// Discards the oldest zygotes in `dir` (by creation) until at most `keep` remain.
+pub(super) fn evict_oldest(dir: &Path, keep: usize) {
+    let mut zygotes = list_in(dir);
+    zygotes.sort_by(|a, b| a.1.created.cmp(&b.1.created));
+    let excess = zygotes.len().saturating_sub(keep);
+    for (dir, _, _) in zygotes.into_iter().take(excess) {
+        tracing::debug!("evicting the warm-start zygote {}", dir.display());
+        discard_dir(&dir);
+    }
 }
 
 /// Removes every zygote (and failure marker); returns how many zygotes went.

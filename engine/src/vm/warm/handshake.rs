@@ -22,7 +22,10 @@ pub struct RestoreFailed(pub String);
 /// ([`resume`]); a guest that does not resume is a [`RestoreFailed`] (with the engine's log)
 /// and `child` is killed.
 pub fn connect_resumed(child: &mut Child, spec: &VmSpec, engine: &str) -> anyhow::Result<Consoles> {
-    let streams = connect_console_streams(child, &spec.socket_dir, &spec.engine_log, engine)?;
+    // An engine that refuses the saved state (layout, damage) may end before it listens:
+    // that too is a failed restore, so the caller boots cold.
+    let streams = connect_console_streams(child, &spec.socket_dir, &spec.engine_log, engine)
+        .map_err(|err| RestoreFailed(format!("{err:#}")))?;
     if let Err(RestoreFailed(why)) = resume(&streams[2]) {
         let _ = child.kill();
         let _ = child.wait();

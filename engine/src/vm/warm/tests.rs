@@ -179,6 +179,28 @@ fn a_whole_zygote_is_used_and_a_stale_or_damaged_one_is_discarded() {
 }
 
 #[test]
+fn a_new_zygote_evicts_the_oldest_beyond_the_limit() {
+    let root = tempfile::tempdir().unwrap();
+    let shape = Shape::of(&TestEngine, &spec(root.path())).unwrap();
+    for (name, created) in [
+        ("b", "2026-12-02"),
+        ("a", "2026-12-01"),
+        ("c", "2026-12-03"),
+    ] {
+        let dir = saved_zygote(root.path(), &shape, b"QEVM\0\x03", |meta| {
+            meta.created = created.into();
+        });
+        std::fs::rename(&dir, root.path().join(name)).unwrap();
+    }
+    cache::evict_oldest(root.path(), 2);
+    let left: Vec<bool> = ["a", "b", "c"]
+        .iter()
+        .map(|n| root.path().join(n).exists())
+        .collect();
+    assert_eq!(left, [false, true, true]);
+}
+
+#[test]
 fn the_resume_carries_the_clock_and_fresh_entropy_and_nothing_past_the_answer_is_read() {
     let (host, guest) = UnixStream::pair().unwrap();
     let guest_side = std::thread::spawn(move || {
