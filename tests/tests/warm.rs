@@ -263,6 +263,15 @@ fn a_damaged_or_stale_zygote_is_never_restored_and_is_made_again() {
         &["run", "--name", "after", "busybox", "true"],
     );
     assert!(was_restored(&hull, "after"));
+    // `hull system warm --rm` removes it (and lists none after).
+    let removed = ok_in(&hull, &zygotes, &["system", "warm", "--rm"]);
+    assert_eq!(removed, "Removed 1 warm-start zygote\n");
+    let listed = ok_in(
+        &hull,
+        &zygotes,
+        &["system", "warm", "--format", "{{.Path}}"],
+    );
+    assert_eq!(listed, "");
 }
 
 #[test]
