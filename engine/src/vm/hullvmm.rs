@@ -225,6 +225,12 @@ impl Engine for HullVmm {
             .unwrap_or_default();
         format!("{binary} emulated-kvm={}", self.emulated_kvm)
     }
+
+    /// On emulation-only KVM the guest kernel boots in ~45 s on an idle host, far longer on
+    /// a loaded one.
+    fn park_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(if self.emulated_kvm { 600 } else { 90 })
+    }
 }
 
 #[cfg(test)]
@@ -497,5 +503,19 @@ mod tests {
             .build_id()
         );
         assert!(HullVmm { emulated_kvm: true }.warm_start());
+    }
+
+    #[test]
+    fn a_zygote_on_emulation_only_kvm_may_take_minutes_to_park() {
+        let emulated = HullVmm { emulated_kvm: true }.park_timeout();
+        let hardware = HullVmm {
+            emulated_kvm: false,
+        }
+        .park_timeout();
+        assert!(
+            emulated >= std::time::Duration::from_secs(300),
+            "{emulated:?}"
+        );
+        assert_eq!(hardware, std::time::Duration::from_secs(90));
     }
 }

@@ -152,6 +152,11 @@ pub trait Engine {
     fn build_id(&self) -> String {
         String::new()
     }
+    /// How long a zygote's guest may take to boot and park before hull gives up on it (and
+    /// boots the container cold).
+    fn park_timeout(&self) -> Duration {
+        Duration::from_secs(90)
+    }
 }
 
 /// Where a supervisor gets what it boots: the guest (kernel, initramfs, command line) and

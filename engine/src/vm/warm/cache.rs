@@ -17,8 +17,6 @@ use std::time::{Duration, SystemTime};
 /// Bumped whenever what a zygote holds, or how hull-init parks, changes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// How long a zygote's guest may take to boot and park before we give up on it.
-const PARK_TIMEOUT: Duration = Duration::from_secs(90);
 /// The size of a zygote's placeholder disks (sparse files of zeros), so the size its guest
 /// records for every disk is at least that of any real one: a restored guest reads each
 /// disk within its file system's own bounds, never up to the recorded size (QEMU has no way
@@ -313,7 +311,7 @@ fn boot_and_save(engine: &dyn Engine, shape: &Shape, dir: &Path, socket_dir: &Pa
         ..shape.base.clone()
     };
     let mut vm = engine.spawn(&spec)?;
-    if let Err(err) = wait_for_park(&mut vm, &spec) {
+    if let Err(err) = wait_for_park(&mut vm, &spec, engine.park_timeout()) {
         let _ = vm.child.kill();
         let _ = vm.child.wait();
         return Err(err);
@@ -344,7 +342,7 @@ fn boot_and_save(engine: &dyn Engine, shape: &Shape, dir: &Path, socket_dir: &Pa
 }
 
 /// Reads the zygote's control console until its guest says it has parked.
-fn wait_for_park(vm: &mut super::super::RunningVm, spec: &VmSpec) -> Result<()> {
+fn wait_for_park(vm: &mut super::super::RunningVm, spec: &VmSpec, timeout: Duration) -> Result<()> {
     let Some(events) = vm.consoles.events.take() else {
         bail!("this engine gives the guest no control console");
     };
@@ -359,9 +357,9 @@ fn wait_for_park(vm: &mut super::super::RunningVm, spec: &VmSpec) -> Result<()> 
             }
         }
     });
-    parked.recv_timeout(PARK_TIMEOUT).map_err(|_| {
+    parked.recv_timeout(timeout).map_err(|_| {
         anyhow::anyhow!(
-            "the zygote's guest did not park within {PARK_TIMEOUT:?}; its log:\n{}",
+            "the zygote's guest did not park within {timeout:?}; its log:\n{}",
             super::super::log_tail(&spec.serial_log, 1500)
         )
     })
