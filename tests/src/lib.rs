@@ -202,6 +202,26 @@ impl Hull {
             .trim()
             .to_string()
     }
+
+    /// Container `name`'s COM1 log (kernel and hull-init diagnostics): its path and text
+    /// (empty if unreadable).
+    pub fn vm_log(&self, name: &str) -> (PathBuf, String) {
+        let id = self.inspect(name, "{{.Id}}");
+        let log = self.root.path().join("containers").join(id).join("vm.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (log, text)
+    }
+
+    /// `hull ARGS` on hull-vmm with the compatibility kernel (the harness's HULL_KERNEL is
+    /// the standard one): HULL_COMPAT_KERNEL if set, else hull's own pick for the engine.
+    pub fn hull_vmm_cmd(&self, args: &[&str]) -> Command {
+        let mut command = self.cmd(args);
+        command.env_remove("HULL_KERNEL").env_remove("HULL_VMM");
+        if let Some(kernel) = std::env::var_os("HULL_COMPAT_KERNEL") {
+            command.env("HULL_KERNEL", kernel);
+        }
+        command
+    }
 }
 
 impl Drop for Hull {

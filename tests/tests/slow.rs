@@ -5,7 +5,6 @@
 #![allow(clippy::tests_outside_test_module)]
 
 use hull_tests::{http_get, setup, stderr, stdout, wait_until, Hull, Terminal};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long a hull-vmm container may take to boot here (~30 s when the host is idle; a
@@ -22,17 +21,6 @@ fn setup_hull_vmm(test: &str) -> Option<Hull> {
     Some(hull)
 }
 
-/// `hull ARGS` on hull-vmm with the compatibility kernel (the harness's HULL_KERNEL is the
-/// standard one): HULL_COMPAT_KERNEL if set, else hull's own pick for the engine.
-fn hull_vmm_cmd(hull: &Hull, args: &[&str]) -> Command {
-    let mut command = hull.cmd(args);
-    command.env_remove("HULL_KERNEL").env_remove("HULL_VMM");
-    if let Some(kernel) = std::env::var_os("HULL_COMPAT_KERNEL") {
-        command.env("HULL_KERNEL", kernel);
-    }
-    command
-}
-
 #[test]
 #[ignore = "slow tier: hull-vmm on emulation-only KVM takes tens of seconds"]
 fn hull_vmm_keeps_stdout_stderr_and_the_exit_status_apart() {
@@ -41,9 +29,8 @@ fn hull_vmm_keeps_stdout_stderr_and_the_exit_status_apart() {
         return;
     };
     let started = Instant::now();
-    let out = hull_vmm_cmd(
-        &hull,
-        &[
+    let out = hull
+        .hull_vmm_cmd(&[
             "run",
             "--vmm",
             "hull",
@@ -52,10 +39,9 @@ fn hull_vmm_keeps_stdout_stderr_and_the_exit_status_apart() {
             "sh",
             "-c",
             "cat /etc/os-release; echo out; echo err >&2; exit 5",
-        ],
-    )
-    .output()
-    .unwrap();
+        ])
+        .output()
+        .unwrap();
     eprintln!("hull-vmm run took {:?}", started.elapsed());
     let (out_text, err_text) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(5), "stderr: {err_text}");
@@ -85,9 +71,8 @@ fn hull_vmm_exec_and_stop_go_through_the_control_console() {
         return;
     };
     let started = Instant::now();
-    let out = hull_vmm_cmd(
-        &hull,
-        &[
+    let out = hull
+        .hull_vmm_cmd(&[
             "run",
             "--vmm",
             "hull",
@@ -98,10 +83,9 @@ fn hull_vmm_exec_and_stop_go_through_the_control_console() {
             "sh",
             "-c",
             "trap 'exit 42' TERM; echo trapped; while true; do sleep 1; done",
-        ],
-    )
-    .output()
-    .unwrap();
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "run -d: {}", stderr(&out));
     // SIGTERM before the trap is set would kill the shell (143): wait for it.
     assert!(
@@ -203,14 +187,12 @@ fn hull_vmm_pause_parks_the_vcpus_until_unpause() {
         return;
     };
     let counter = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.5; done";
-    let out = hull_vmm_cmd(
-        &hull,
-        &[
+    let out = hull
+        .hull_vmm_cmd(&[
             "run", "--vmm", "hull", "-d", "--name", "count", "busybox", "sh", "-c", counter,
-        ],
-    )
-    .output()
-    .unwrap();
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "run -d: {}", stderr(&out));
     let lines = || hull.ok(&["logs", "count"]).lines().count();
     assert!(
@@ -250,9 +232,8 @@ fn hull_vmm_container_answers_the_host_through_a_published_port() {
         .unwrap()
         .port();
     let publish = format!("127.0.0.1:{port}:80");
-    let out = hull_vmm_cmd(
-        &hull,
-        &[
+    let out = hull
+        .hull_vmm_cmd(&[
             "run",
             "--vmm",
             "hull",
@@ -266,10 +247,9 @@ fn hull_vmm_container_answers_the_host_through_a_published_port() {
             "-c",
             "mkdir /www && echo served-by-hull-vmm > /www/index.html && echo up && \
              exec httpd -f -p 80 -h /www",
-        ],
-    )
-    .output()
-    .unwrap();
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "run -d: {}", stderr(&out));
     let started = Instant::now();
     assert!(
@@ -318,9 +298,8 @@ fn hull_vmm_serves_a_bind_mount_and_a_volume_over_vhost_user_fs() {
     let bind = format!("{}:/code", host.path().display());
     let script = "cat /code/from-host; echo guest data > /code/from-guest; \
                   echo kept > /data/f; grep -c virtiofs /proc/mounts";
-    let out = hull_vmm_cmd(
-        &hull,
-        &[
+    let out = hull
+        .hull_vmm_cmd(&[
             "run",
             "--vmm",
             "hull",
@@ -333,10 +312,9 @@ fn hull_vmm_serves_a_bind_mount_and_a_volume_over_vhost_user_fs() {
             "sh",
             "-c",
             script,
-        ],
-    )
-    .output()
-    .unwrap();
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out), "host data\n2\n");
     assert_eq!(

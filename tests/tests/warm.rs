@@ -33,9 +33,7 @@ fn ok_in(hull: &Hull, zygotes: &Path, args: &[&str]) -> String {
 /// Whether container `name`'s guest was restored (hull-init says so on COM1, and its boot
 /// marks at the exit gain `restored=`).
 fn was_restored(hull: &Hull, name: &str) -> bool {
-    let id = hull.inspect(name, "{{.Id}}");
-    let log = hull.root.path().join("containers").join(id).join("vm.log");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let (log, text) = hull.vm_log(name);
     let said = text.contains("hull-init: restored from a warm-start zygote");
     if text.contains("CLOCK_BOOTTIME") {
         assert_eq!(

@@ -6,13 +6,12 @@ mod common;
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::os::unix::net::UnixStream;
+    use std::io::Read;
     use std::process::{Command, Stdio};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use crate::common::{elf, skip_reason, temp_path, x86, Segment, LOAD_ADDR};
+    use crate::common::{elf, qmp_session, skip_reason, temp_path, x86, Segment, LOAD_ADDR};
 
     /// `x`, a delay loop, again, forever (64-bit code).
     fn printing_forever() -> Vec<u8> {
@@ -34,26 +33,14 @@ mod tests {
         )
     }
 
-    /// One QMP exchange per command on a fresh session; the answers.
+    /// One QMP exchange per command on a fresh session ([`qmp_session`]); the answers.
     fn qmp(socket: &std::path::Path, commands: &[&str]) -> Vec<String> {
-        let stream = UnixStream::connect(socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut writer = stream.try_clone().unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        assert!(line.starts_with("{\"QMP\""), "greeting: {line}");
-        commands
+        let requests: Vec<String> = commands
             .iter()
-            .map(|command| {
-                writeln!(writer, "{{\"execute\":\"{command}\"}}").unwrap();
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                line.trim().to_string()
-            })
-            .collect()
+            .map(|command| format!("{{\"execute\":\"{command}\"}}"))
+            .collect();
+        let requests: Vec<&str> = requests.iter().map(String::as_str).collect();
+        qmp_session(socket, &requests)
     }
 
     fn wait_for(count: &Mutex<usize>, at_least: usize, timeout: Duration) -> bool {
