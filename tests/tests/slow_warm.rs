@@ -14,15 +14,10 @@ use std::time::{Duration, Instant};
 /// `hull ARGS` on hull-vmm with the compatibility kernel (HULL_COMPAT_KERNEL if set, else
 /// hull's own pick for the engine), its zygotes in `zygotes`, warm start on.
 fn hull_vmm(hull: &Hull, zygotes: &Path, args: &[&str]) -> (Output, Duration) {
-    let mut command = hull.cmd(args);
+    let mut command = hull.hull_vmm_cmd(args);
     command
-        .env_remove("HULL_KERNEL")
-        .env_remove("HULL_VMM")
-        .env_remove("HULL_WARM")
+        .env("HULL_WARM", "all")
         .env("HULL_WARM_CACHE", zygotes);
-    if let Some(kernel) = std::env::var_os("HULL_COMPAT_KERNEL") {
-        command.env("HULL_KERNEL", kernel);
-    }
     let started = Instant::now();
     let out = with_input(&mut command, b"");
     (out, started.elapsed())
@@ -42,9 +37,7 @@ fn succeeded(args: &[&str], out: &Output) -> String {
 /// hull-init's last COM1 line of container `name` (`exit status N; CLOCK_BOOTTIME ms:
 /// ...`, with `restored=` when its VM was restored from a zygote).
 fn boot_marks(hull: &Hull, name: &str) -> String {
-    let id = hull.inspect(name, "{{.Id}}");
-    let log = hull.root.path().join("containers").join(id).join("vm.log");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let (log, text) = hull.vm_log(name);
     text.lines()
         .rev()
         .find(|line| line.contains("CLOCK_BOOTTIME ms:"))
