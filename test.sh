@@ -52,7 +52,8 @@ fi
 # The suite above restores every VM from a warm-start zygote (issue 19); the core
 # end-to-end tests run once more with every VM booting its kernel, the other way in.
 step "end-to-end tests again, every VM booted cold (HULL_WARM=off)"
-HULL_WARM=off timeout -k 30 25m cargo test --release -p hull-tests --test run --test exec \
+# --workspace, as above: the same feature resolution reuses that build (`-p` recompiled ~3 min).
+HULL_WARM=off timeout -k 30 25m cargo test --release --workspace --test run --test exec \
     --test lifecycle --test attach --test tty --test networking --test flags
 
 step "done in $(($(date +%s) - start)) s"

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{elf, qmp_session, skip_reason, temp_path, wait_for_path, Segment, LOAD_ADDR};
+use common::{flat_guest, qmp_session, skip_reason, temp_path, wait_for_path};
 
 const RUNS: usize = 20;
 
@@ -29,14 +29,7 @@ fn printing_guest() -> Vec<u8> {
         0xe2, 0xfe, //                  15: loop 15
         0xeb, 0xf1, //                  17: jmp top
     ];
-    elf(
-        LOAD_ADDR,
-        &[Segment {
-            paddr: LOAD_ADDR,
-            bytes: code,
-        }],
-        None,
-    )
+    flat_guest(code)
 }
 
 fn hull_vmm() -> Command {

@@ -11,7 +11,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use crate::common::{elf, qmp_session, skip_reason, temp_path, x86, Segment, LOAD_ADDR};
+    use crate::common::{flat_guest, qmp_session, skip_reason, temp_path, x86};
 
     /// `x`, a delay loop, again, forever (64-bit code).
     fn printing_forever() -> Vec<u8> {
@@ -23,14 +23,7 @@ mod tests {
             0xe2, 0xfe, //                     8: loop 8
             0xeb, 0xf4, //                    10: jmp 0
         ]);
-        elf(
-            LOAD_ADDR,
-            &[Segment {
-                paddr: LOAD_ADDR,
-                bytes: code,
-            }],
-            None,
-        )
+        flat_guest(code)
     }
 
     /// One QMP exchange per command on a fresh session ([`qmp_session`]); the answers.

@@ -1,17 +1,19 @@
 //! Snapshot and restore on real KVM: a tiny guest counts on COM1; `x-hull-snapshot` saves
 //! it mid-run, and a new hull-vmm process restored from the snapshot goes on counting from
-//! where it stopped. Skips (with the reason printed) when /dev/kvm is unusable.
+//! where it stopped; a guest whose TSC-deadline timer is armed at the snapshot sees it fire
+//! after the restore. Skips (with the reason printed) when /dev/kvm is unusable.
 
 mod common;
 
 #[cfg(test)]
 mod tests {
     use std::io::Read;
+    use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use crate::common::{elf, qmp_session, skip_reason, temp_path, Segment, LOAD_ADDR};
+    use crate::common::{flat_guest, qmp_session, skip_reason, temp_path, x86};
 
     /// Prints ebx as 8 uppercase hex digits and a newline, increments it, waits a little,
     /// forever (64-bit code; ~100k instructions per line, ~20 lines/s when emulated).
@@ -39,14 +41,78 @@ mod tests {
             0x75, 0xfc, //                  44: jnz delay
             0xeb, 0xd6, //                  46: jmp top
         ];
-        elf(
-            LOAD_ADDR,
-            &[Segment {
-                paddr: LOAD_ADDR,
-                bytes: code,
-            }],
-            None,
-        )
+        flat_guest(code)
+    }
+
+    /// Arms the local APIC timer in TSC-deadline mode (x2APIC, vector 0x40, 2^33 TSC cycles
+    /// ahead) and prints "armed"; then, interrupts off (no IDT needed), polls the APIC's IRR
+    /// until the vector is pending, printing '.' every 400k instructions (~0.3 s emulated),
+    /// and prints "fired". Prints "no x2APIC or TSC-deadline timer" if CPUID lacks either.
+    fn tsc_deadline_guest() -> Vec<u8> {
+        const HALT_FOREVER: [u8; 3] = [
+            0xf4, //       hlt (IF=0: stays halted)
+            0xeb, 0xfd, // jmp back to hlt
+        ];
+        let no_timer = [
+            x86::DX_COM1.to_vec(),
+            x86::print(b"no x2APIC or TSC-deadline timer\n"),
+            HALT_FOREVER.to_vec(),
+        ]
+        .concat();
+        #[rustfmt::skip]
+        let check_cpuid = vec![
+            0xb8, 0x01, 0, 0, 0, //             mov eax, 1
+            0x0f, 0xa2, //                      cpuid
+            0x81, 0xe1, 0, 0, 0x20, 0x01, //    and ecx, x2APIC (bit 21) | TSC deadline (bit 24)
+            0x81, 0xf9, 0, 0, 0x20, 0x01, //    cmp ecx, the same
+            0x74, u8::try_from(no_timer.len()).unwrap(), // je arm (past no_timer)
+        ];
+        #[rustfmt::skip]
+        let arm = vec![
+            0xb9, 0x1b, 0, 0, 0, //             mov ecx, IA32_APIC_BASE
+            0x0f, 0x32, //                      rdmsr
+            0x0d, 0x00, 0x0c, 0, 0, //          or eax, enabled (bit 11) | x2APIC (bit 10)
+            0x0f, 0x30, //                      wrmsr
+            // A software-disabled APIC forces every LVT entry masked: enable it first.
+            0xb9, 0x0f, 0x08, 0, 0, //          mov ecx, x2APIC spurious vector register
+            0xb8, 0xff, 0x01, 0, 0, //          mov eax, enabled (bit 8) | spurious vector 0xff
+            0x31, 0xd2, //                      xor edx, edx
+            0x0f, 0x30, //                      wrmsr
+            0xb9, 0x32, 0x08, 0, 0, //          mov ecx, x2APIC LVT timer
+            0xb8, 0x40, 0x00, 0x04, 0, //       mov eax, TSC-deadline mode (18:17 = 0b10) | 0x40
+            0x0f, 0x30, //                      wrmsr
+            0x0f, 0x31, //                      rdtsc (edx:eax)
+            0x83, 0xc2, 0x02, //                add edx, 2 (2^33 cycles ahead)
+            0xb9, 0xe0, 0x06, 0, 0, //          mov ecx, IA32_TSC_DEADLINE
+            0x0f, 0x30, //                      wrmsr
+        ];
+        #[rustfmt::skip]
+        let poll = vec![
+            0xb9, 0x22, 0x08, 0, 0, //       0: poll: mov ecx, x2APIC IRR of vectors 0x40-0x5f
+            0x0f, 0x32, //                   5: rdmsr
+            0xa8, 0x01, //                   7: test al, 1 (vector 0x40)
+            0x75, 0x12, //                   9: jnz fired (29, past this loop)
+            0xbe, 0x40, 0x0d, 0x03, 0x00, // 11: mov esi, 200000
+            0xff, 0xce, //                  16: delay: dec esi
+            0x75, 0xfc, //                  18: jnz delay
+            0x66, 0xba, 0xf8, 0x03, //      20: mov dx, 0x3f8
+            0xb0, b'.', //                  24: mov al, '.'
+            0xee, //                        26: out dx, al
+            0xeb, 0xe3, //                  27: jmp poll
+        ];
+        let code = [
+            check_cpuid,
+            no_timer,
+            arm,
+            x86::DX_COM1.to_vec(),
+            x86::print(b"armed\n"),
+            poll,
+            x86::DX_COM1.to_vec(),
+            x86::print(b"fired\n"),
+            HALT_FOREVER.to_vec(),
+        ]
+        .concat();
+        flat_guest(code)
     }
 
     /// A running hull-vmm whose stdout is collected.
@@ -104,6 +170,18 @@ mod tests {
             false
         }
 
+        /// Waits until stdout contains `needle`; when it was seen, if within `timeout`.
+        fn wait_for(&self, needle: &str, timeout: Duration) -> Option<Instant> {
+            let start = Instant::now();
+            while start.elapsed() < timeout {
+                if String::from_utf8_lossy(&self.out.lock().unwrap()).contains(needle) {
+                    return Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        }
+
         /// Waits for the exit (killing it after `timeout`); status, stdout, stderr.
         fn finish(mut self, timeout: Duration) -> (Option<i32>, String, String) {
             let start = Instant::now();
@@ -140,18 +218,25 @@ mod tests {
         lines.len()
     }
 
+    /// Fresh paths for test `name`: `guest` written as the kernel, the snapshot directory
+    /// and the control socket (both absent).
+    fn scratch(name: &str, guest: &[u8]) -> (PathBuf, PathBuf, PathBuf) {
+        let kernel = temp_path(&format!("{name}-guest"));
+        std::fs::write(&kernel, guest).unwrap();
+        let dir = temp_path(&format!("{name}-dir"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let socket = temp_path(&format!("{name}.sock"));
+        let _ = std::fs::remove_file(&socket);
+        (kernel, dir, socket)
+    }
+
     #[test]
     fn a_snapshot_taken_mid_run_resumes_counting_in_a_new_process() {
         if let Some(why) = skip_reason() {
             eprintln!("skipped: {why}");
             return;
         }
-        let kernel = temp_path("snap-guest");
-        std::fs::write(&kernel, counting_guest()).unwrap();
-        let dir = temp_path("snap-dir");
-        let _ = std::fs::remove_dir_all(&dir);
-        let socket = temp_path("snap.sock");
-        let _ = std::fs::remove_file(&socket);
+        let (kernel, dir, socket) = scratch("snap", &counting_guest());
 
         // The zygote: count a few lines, stop, snapshot, quit.
         let first = Vmm::start(&[
@@ -225,6 +310,75 @@ mod tests {
         assert_eq!(status, Some(1), "{stderr}");
         assert!(out.is_empty());
         assert!(stderr.contains("is corrupt"), "{stderr}");
+
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&kernel);
+        let _ = std::fs::remove_file(&socket);
+    }
+
+    #[test]
+    fn a_tsc_deadline_timer_armed_at_the_snapshot_fires_after_the_restore() {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let (kernel, dir, socket) = scratch("deadline", &tsc_deadline_guest());
+        let fire_timeout = Duration::from_secs(60);
+
+        // Control: without a snapshot the timer fires; how long after "armed" bounds the
+        // time the snapshot may take.
+        let control = Vmm::start(&["--kernel".as_ref(), kernel.as_os_str()]);
+        let armed = control.wait_for("armed\n", Duration::from_secs(30));
+        let fired = armed.and_then(|_| control.wait_for("fired\n", fire_timeout));
+        let (_, out, stderr) = control.finish(Duration::ZERO);
+        let (Some(armed), Some(fired)) = (armed, fired) else {
+            panic!("the timer never fired without a snapshot: {out:?}\n{stderr}");
+        };
+        let armed_to_fired = fired - armed;
+
+        // Snapshot while armed, well before the deadline.
+        let first = Vmm::start(&[
+            "--kernel".as_ref(),
+            kernel.as_os_str(),
+            "--control-socket".as_ref(),
+            socket.as_os_str(),
+        ]);
+        let armed = first.wait_for("armed\n", Duration::from_secs(30));
+        assert!(armed.is_some(), "never armed");
+        let snapshot = format!(
+            r#"{{"execute":"x-hull-snapshot","arguments":{{"dir":"{}"}}}}"#,
+            dir.display()
+        );
+        let answers = qmp_session(
+            &socket,
+            &[r#"{"execute":"stop"}"#, &snapshot, r#"{"execute":"quit"}"#],
+        );
+        let armed_to_snapshot = armed.unwrap().elapsed();
+        assert!(answers[1].starts_with(r#"{"return":{"#), "{answers:?}");
+        let (status, before, stderr) = first.finish(Duration::from_secs(10));
+        assert_eq!(status, Some(0), "quit exits 0: {stderr}");
+        // A timer already pending at the snapshot would fire whatever the restore does.
+        assert!(
+            !before.contains("fired") && armed_to_snapshot < armed_to_fired / 2,
+            "the snapshot ({armed_to_snapshot:?} after \"armed\") was not taken well before \
+             the deadline ({armed_to_fired:?} after \"armed\"): this test proves nothing; \
+             output {before:?}"
+        );
+
+        let started = Instant::now();
+        let second = Vmm::start(&["--restore".as_ref(), dir.as_os_str()]);
+        let fired = second.wait_for("fired\n", fire_timeout);
+        let restore_to_fired = started.elapsed();
+        let (_, after, stderr) = second.finish(Duration::ZERO);
+        assert!(
+            fired.is_some(),
+            "the restored guest's timer never fired within {fire_timeout:?}: {after:?}\n{stderr}"
+        );
+        eprintln!(
+            "without a snapshot: fired {armed_to_fired:?} after \"armed\"; snapshot done \
+             {armed_to_snapshot:?} after \"armed\"; restored guest fired after \
+             {restore_to_fired:?}"
+        );
 
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&kernel);

@@ -9,7 +9,7 @@ mod common;
 mod tests {
     use std::time::Duration;
 
-    use crate::common::{elf, run_hull_vmm, skip_reason, x86, Segment, LOAD_ADDR};
+    use crate::common::{elf, flat_guest, run_hull_vmm, skip_reason, x86, Segment, LOAD_ADDR};
 
     const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -23,14 +23,7 @@ mod tests {
     }
 
     fn linux64_guest(code: Vec<u8>) -> Vec<u8> {
-        elf(
-            LOAD_ADDR,
-            &[Segment {
-                paddr: LOAD_ADDR,
-                bytes: code,
-            }],
-            None,
-        )
+        flat_guest(code)
     }
 
     #[test]

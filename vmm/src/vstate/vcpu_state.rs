@@ -1,7 +1,7 @@
 //! A vCPU's whole architectural state, read from KVM for a snapshot and written back into a
 //! fresh vCPU on restore (Firecracker's `save_state`/`restore_state` order: CPUID and MSRs
-//! first, then registers, extended state, LAPIC, MP state, and the pending events last, as
-//! they refer to the LAPIC).
+//! first, then registers, extended state, LAPIC, the TSC deadline, MP state, and the
+//! pending events last, as they refer to the LAPIC).
 
 use kvm_bindings::{
     kvm_cpuid_entry2, kvm_debugregs, kvm_lapic_state, kvm_mp_state, kvm_msr_entry, kvm_regs,
@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::vcpu::{Vcpu, VcpuError};
 
-/// IA32_TSC_DEADLINE: armed relative to the TSC, so it is written after IA32_TSC.
+/// IA32_TSC_DEADLINE: written last, after IA32_TSC (it counts against the TSC) and after
+/// the LAPIC (KVM drops a deadline written while the LVT timer is not in TSC-deadline mode,
+/// as in a fresh vCPU: the restored guest's timer would never fire; QEMU's
+/// kvm_put_tscdeadline_msr has the same order for the same reason).
 const MSR_IA32_TSC_DEADLINE: u32 = 0x6e0;
 /// Most MSRs one KVM_GET_MSRS/KVM_SET_MSRS call carries (KVM's own limit).
 const MSRS_PER_CALL: usize = kvm_bindings::KVM_MAX_MSR_ENTRIES;
@@ -129,7 +132,11 @@ impl Vcpu {
             source: kvm_ioctls::Error::new(libc::E2BIG),
         })?;
         self.set_cpuid(&cpuid)?;
-        self.restore_msrs(&state.msrs)?;
+        let (deadline, msrs): (Vec<kvm_msr_entry>, Vec<kvm_msr_entry>) = state
+            .msrs
+            .iter()
+            .partition(|entry| entry.index == MSR_IA32_TSC_DEADLINE);
+        self.restore_msrs(&msrs)?;
         self.set_sregs(&state.sregs)?;
         self.set_regs(&state.regs)?;
         if let Some(xsave) = &state.xsave {
@@ -142,17 +149,14 @@ impl Vcpu {
         }
         set("debug registers", fd.set_debug_regs(&state.debug_regs))?;
         self.set_lapic(&state.lapic)?;
+        self.restore_msrs(&deadline)?;
         set("MP state", fd.set_mp_state(state.mp_state))?;
         set("pending events", fd.set_vcpu_events(&state.events))
     }
 
-    /// Writes the MSRs, IA32_TSC_DEADLINE after the rest (it counts against the TSC).
+    /// Writes the MSRs `saved`, at most KVM's limit per call.
     fn restore_msrs(&self, saved: &[kvm_msr_entry]) -> Result<(), VcpuError> {
-        let (deadline, mut ordered): (Vec<kvm_msr_entry>, Vec<kvm_msr_entry>) = saved
-            .iter()
-            .partition(|entry| entry.index == MSR_IA32_TSC_DEADLINE);
-        ordered.extend(deadline);
-        for chunk in ordered.chunks(MSRS_PER_CALL) {
+        for chunk in saved.chunks(MSRS_PER_CALL) {
             let msrs = Msrs::from_entries(chunk).map_err(|_| VcpuError::Set {
                 what: "MSRs",
                 source: kvm_ioctls::Error::new(libc::E2BIG),

@@ -36,6 +36,18 @@ pub struct Segment {
     pub bytes: Vec<u8>,
 }
 
+/// A guest of one segment: `code` loaded at, and entered at, [`LOAD_ADDR`].
+pub fn flat_guest(code: Vec<u8>) -> Vec<u8> {
+    elf(
+        LOAD_ADDR,
+        &[Segment {
+            paddr: LOAD_ADDR,
+            bytes: code,
+        }],
+        None,
+    )
+}
+
 /// An x86_64 ELF executable with `segments`, entry `entry`, and (if `pvh_entry`) a
 /// Xen PHYS32_ENTRY note, as a Linux vmlinux has.
 pub fn elf(entry: u64, segments: &[Segment], pvh_entry: Option<u32>) -> Vec<u8> {

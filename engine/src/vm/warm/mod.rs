@@ -24,12 +24,6 @@ pub fn disabled_by_environment() -> bool {
     std::env::var("HULL_WARM").is_ok_and(|v| matches!(v.as_str(), "off" | "0" | "false"))
 }
 
-/// `HULL_WARM=all` also restores VMs on engines whose warm start is not on by default
-/// (hull-vmm: see its `warm_start`).
-pub fn enabled_for_every_engine() -> bool {
-    std::env::var("HULL_WARM").is_ok_and(|v| v == "all")
-}
-
 /// Starts `spec`'s VM on `engine`: restored from a zygote when it can be, else booted.
 /// `cold` (the container's `--cold`) always boots.
 pub fn spawn(engine: &dyn Engine, mut spec: VmSpec, cold: bool) -> Result<RunningVm> {
