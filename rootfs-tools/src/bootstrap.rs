@@ -13,7 +13,7 @@ use crate::assemble::assemble_image;
 use crate::error::{IoContext, Result, StoreError};
 use crate::fsutil::{now_rfc3339, remove_any, rfc3339};
 use crate::image::Image;
-use crate::ingest::{ingest_layer, LayerSpec};
+use crate::ingest::{ingest_layer, LayerBlob, LayerSpec};
 use crate::progress::Progress;
 use crate::reference;
 use crate::store::{NewImage, Store};
@@ -113,7 +113,6 @@ impl Store {
             BaseImage::Scratch => scratch_layer(&work)?,
             BaseImage::DebianBookworm => debian_layer(&work, progress)?,
         };
-        let file = File::open(&built.tar).io("open", &built.tar)?;
         let label = format!("{} base layer", base.reference());
         let spec = LayerSpec {
             label: &label,
@@ -121,7 +120,8 @@ impl Store {
             media_type: None,
             diff_id: None,
         };
-        let layer = ingest_layer(self, &work, file, &spec, progress)?;
+        let blob = LayerBlob::Owned(built.tar.clone());
+        let layer = ingest_layer(self, &work, blob, &spec, progress)?;
         fs::remove_file(&built.tar).io("remove", &built.tar)?;
         let mut config = serde_json::json!({
             "architecture": "amd64",

@@ -9,7 +9,7 @@ use oci_spec::image::{HistoryBuilder, ImageConfiguration};
 use crate::assemble::assemble_image;
 use crate::error::{from_json, IoContext, Result, StoreError};
 use crate::image::Image;
-use crate::ingest::{ingest_layer, LayerSpec};
+use crate::ingest::{ingest_layer, LayerBlob, LayerSpec};
 use crate::oci::MEDIA_OCI_LAYER_TAR;
 use crate::progress::Progress;
 use crate::reference;
@@ -95,7 +95,10 @@ impl Store {
             diff_id: None,
         };
         let added = match layer {
-            Some(layer) => Some(ingest_layer(self, &work, layer, &spec, progress)?),
+            Some(layer) => {
+                let blob = LayerBlob::Stream(Box::new(layer));
+                Some(ingest_layer(self, &work, blob, &spec, progress)?)
+            }
             None => None,
         };
         edit(&mut config);

@@ -58,12 +58,30 @@ pub(crate) struct LayerSpec<'a> {
     pub(crate) diff_id: Option<&'a str>,
 }
 
-/// Stores `source` as a blob in `work/blobs/`, converts it into `work/layers/` unless the
-/// store or the work dir already has that layer, and returns its record.
+/// A layer blob to ingest.
+pub(crate) enum LayerBlob<'a> {
+    /// Bytes to copy into the store (an archive member, a stream).
+    Stream(Box<dyn Read + 'a>),
+    /// A file of the caller's own, on the store's filesystem (a pull's download, a layer hull
+    /// just wrote), that the store may take as it is: hard-linked, not copied; its digest is
+    /// checked in the same pass that decodes it.
+    Owned(PathBuf),
+}
+
+/// The blob in `work`, before its digest is known to be right.
+struct Incoming {
+    path: PathBuf,
+    /// Digest and size, when already verified (copied streams); an owned file's are
+    /// computed while it is decoded.
+    verified: Option<(String, u64)>,
+}
+
+/// Stores `blob` in `work/blobs/`, converts it into `work/layers/` unless the store or the
+/// work dir already has that layer, and returns its record.
 pub(crate) fn ingest_layer(
     store: &Store,
     work: &WorkDir,
-    source: impl Read,
+    blob: LayerBlob<'_>,
     spec: &LayerSpec<'_>,
     progress: &dyn Progress,
 ) -> Result<LayerRecord> {
@@ -72,42 +90,102 @@ pub(crate) fn ingest_layer(
     for dir in [&blobs, &layers] {
         fs::create_dir_all(dir).io("create", dir)?;
     }
-
     let started = Instant::now();
-    // 1. Copy the blob, hashing it; verify before decoding anything.
+    let incoming = take_blob(store, work, blob, spec)?;
+    let result = convert(store, work, &incoming, spec, progress, started);
+    if result.is_err() {
+        let _ = fs::remove_file(&incoming.path);
+    }
+    result
+}
+
+/// Step 1: the blob into `work`. A stream is copied and hashed, and verified before anything
+/// decodes it; an owned file is linked (copied only across filesystems).
+fn take_blob(
+    store: &Store,
+    work: &WorkDir,
+    blob: LayerBlob<'_>,
+    spec: &LayerSpec<'_>,
+) -> Result<Incoming> {
     let incoming = unique_path(work.path(), "incoming");
-    let mut writer = HashingWriter::new(File::create(&incoming).io("create", &incoming)?);
-    let mut limited = HashingReader::new(source, store.options.max_layer_bytes).0;
-    io::copy(&mut limited, &mut writer).map_err(|e| {
-        if is_limit_exceeded(&e) {
-            StoreError::LayerTooLarge {
-                layer: spec.label.to_owned(),
-                limit: store.options.max_layer_bytes,
+    let source = match blob {
+        LayerBlob::Owned(path) => {
+            if fs::hard_link(&path, &incoming).is_err() {
+                fs::copy(&path, &incoming).io("copy", &path)?;
             }
-        } else {
-            StoreError::Corrupt {
-                what: format!("layer {}", spec.label),
-                source: e,
-            }
-        }
-    })?;
-    let (file, blob_digest, blob_size) = writer.finish();
-    drop(file);
-    if let Some(expected) = spec.blob_digest {
-        if expected != blob_digest {
-            return Err(StoreError::DigestMismatch {
-                what: format!("layer blob {}", spec.label),
-                expected: expected.to_owned(),
-                actual: blob_digest,
+            return Ok(Incoming {
+                path: incoming,
+                verified: None,
             });
         }
+        LayerBlob::Stream(source) => source,
+    };
+    let mut writer = HashingWriter::new(File::create(&incoming).io("create", &incoming)?);
+    let mut limited = HashingReader::new(source, store.options.max_layer_bytes).0;
+    let copied = io::copy(&mut limited, &mut writer);
+    let (file, blob_digest, blob_size) = writer.finish();
+    drop(file);
+    let checked = copied
+        .map_err(|e| stream_error(store, spec, e))
+        .and_then(|_| check_blob_digest(spec, &blob_digest));
+    if let Err(e) = checked {
+        let _ = fs::remove_file(&incoming);
+        return Err(e);
     }
-    let blob_hex = sha256_hex(&blob_digest).unwrap_or_default().to_owned();
-    let blob_path = blobs.join(&blob_hex);
-    fs::rename(&incoming, &blob_path).io("rename", &blob_path)?;
+    Ok(Incoming {
+        path: incoming,
+        verified: Some((blob_digest, blob_size)),
+    })
+}
 
+fn check_blob_digest(spec: &LayerSpec<'_>, actual: &str) -> Result<()> {
+    match spec.blob_digest {
+        Some(expected) if expected != actual => Err(StoreError::DigestMismatch {
+            what: format!("layer blob {}", spec.label),
+            expected: expected.to_owned(),
+            actual: actual.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The digest of the file at `path`.
+fn file_digest(path: &std::path::Path) -> io::Result<String> {
+    let (mut reader, hash) = HashingReader::new(File::open(path)?, u64::MAX);
+    io::copy(&mut reader, &mut io::sink())?;
+    Ok(hash.digest())
+}
+
+/// A read error of a layer's bytes: over the size limit, or a corrupt stream.
+fn stream_error(store: &Store, spec: &LayerSpec<'_>, e: io::Error) -> StoreError {
+    if is_limit_exceeded(&e) {
+        StoreError::LayerTooLarge {
+            layer: spec.label.to_owned(),
+            limit: store.options.max_layer_bytes,
+        }
+    } else {
+        StoreError::Corrupt {
+            what: format!("layer {}", spec.label),
+            source: e,
+        }
+    }
+}
+
+/// Steps 2 and 3: decode `incoming`, apply it to a staging dir, verify the digests, build
+/// the block image, and put the blob in `work/blobs/`.
+fn convert(
+    store: &Store,
+    work: &WorkDir,
+    incoming: &Incoming,
+    spec: &LayerSpec<'_>,
+    progress: &dyn Progress,
+    started: Instant,
+) -> Result<LayerRecord> {
+    let blobs = work.path().join("blobs");
+    let layers = work.path().join("layers");
     let copied = started.elapsed();
-    // 2. Decode, hashing the tar stream; apply it unless the layer is already converted.
+    // 2. Decode, hashing the tar stream (and an owned blob's bytes); apply it unless the
+    // layer is already converted.
     let fstype = store.options.fstype;
     let known = |diff_id: &str| -> Option<PathBuf> {
         let hex = sha256_hex(diff_id)?;
@@ -116,81 +194,115 @@ pub(crate) fn ingest_layer(
     };
     let skip_apply = spec.diff_id.and_then(known).is_some();
 
-    let file = File::open(&blob_path).io("open", &blob_path)?;
+    let path = &incoming.path;
+    let file = File::open(path).io("open", path)?;
+    let file_size = file.metadata().io("inspect", path)?.len();
     progress.start(
         &format!("converting {}", short(spec.label)),
-        Some(blob_size),
+        Some(file_size),
     );
-    let mut buffered = BufReader::with_capacity(1 << 20, ProgressReader::new(file, progress));
-    let compression = Compression::sniff(buffered.fill_buf().io("read", &blob_path)?);
+    let (raw, blob_hash) = HashingReader::new(
+        ProgressReader::new(file, progress),
+        store.options.max_layer_bytes,
+    );
+    let mut buffered = BufReader::with_capacity(1 << 20, raw);
+    let compression = Compression::sniff(
+        buffered
+            .fill_buf()
+            .map_err(|e| stream_error(store, spec, e))?,
+    );
     let decoder: Box<dyn Read + '_> = match compression {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => {
-            Box::new(zstd::Decoder::with_buffer(buffered).io("decode zstd", &blob_path)?)
+            Box::new(zstd::Decoder::with_buffer(buffered).io("decode zstd", path)?)
         }
     };
     let (diff_reader, diff_hash) = HashingReader::new(decoder, store.options.max_layer_bytes);
     let staging = unique_path(work.path(), "staging");
-    let stream_error = |e: io::Error| {
-        if is_limit_exceeded(&e) {
-            StoreError::LayerTooLarge {
-                layer: spec.label.to_owned(),
-                limit: store.options.max_layer_bytes,
-            }
+    let decoded = (|| {
+        let mut rest = if skip_apply {
+            diff_reader
         } else {
-            StoreError::Corrupt {
-                what: format!("layer {}", spec.label),
-                source: e,
-            }
-        }
-    };
-    let mut rest = if skip_apply {
-        diff_reader
-    } else {
-        fs::create_dir(&staging).io("create", &staging)?;
-        let limits = ApplyLimits {
-            max_bytes: store.options.max_layer_bytes,
-            max_entries: store.options.max_layer_entries,
+            fs::create_dir(&staging).io("create", &staging)?;
+            let limits = ApplyLimits {
+                max_bytes: store.options.max_layer_bytes,
+                max_entries: store.options.max_layer_entries,
+            };
+            apply_layer(diff_reader, &staging, spec.label, limits)?.0
         };
-        apply_layer(diff_reader, &staging, spec.label, limits)?.0
-    };
-    // The tar end marker may precede padding: the diff id covers every byte.
-    io::copy(&mut rest, &mut io::sink()).map_err(stream_error)?;
-    drop(rest);
-    progress.finish();
-    let diff_id = diff_hash.digest();
-    let diff_size = diff_hash.count();
-    if let Some(expected) = spec.diff_id {
-        if expected != diff_id {
-            let _ = remove_any(&staging);
-            return Err(StoreError::DigestMismatch {
+        // The tar end marker may precede padding: the diff id covers every byte.
+        io::copy(&mut rest, &mut io::sink()).map_err(|e| stream_error(store, spec, e))?;
+        drop(rest);
+        progress.finish();
+        let (blob_digest, blob_size) = match &incoming.verified {
+            Some(verified) => verified.clone(),
+            None => {
+                // The decoders read to the end of their input: every byte was hashed.
+                if blob_hash.count() != file_size {
+                    return Err(StoreError::Corrupt {
+                        what: format!("layer {}", spec.label),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "data after the end of the compressed stream",
+                        ),
+                    });
+                }
+                let digest = blob_hash.digest();
+                check_blob_digest(spec, &digest)?;
+                (digest, file_size)
+            }
+        };
+        let diff_id = diff_hash.digest();
+        match spec.diff_id {
+            Some(expected) if expected != diff_id => Err(StoreError::DigestMismatch {
                 what: format!(
                     "uncompressed layer {} (diff_id in the image config)",
                     spec.label
                 ),
                 expected: expected.to_owned(),
                 actual: diff_id,
-            });
+            }),
+            _ => Ok((blob_digest, blob_size, diff_id, diff_hash.count())),
         }
-    }
+    })();
+    let (blob_digest, blob_size, diff_id, diff_size) = match decoded {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = remove_any(&staging);
+            // Bytes that are not what the manifest promised say so, rather than how they
+            // failed to decode.
+            if incoming.verified.is_none() {
+                if let Ok(digest) = file_digest(path) {
+                    check_blob_digest(spec, &digest)?;
+                }
+            }
+            return Err(e);
+        }
+    };
+    let blob_hex = sha256_hex(&blob_digest).unwrap_or_default();
+    let blob_path = blobs.join(blob_hex);
+    fs::rename(path, &blob_path).io("rename", &blob_path)?;
 
     let applied = started.elapsed();
     // 3. Build the block image (named by diff id) unless it exists.
     if !skip_apply {
         let hex = sha256_hex(&diff_id).unwrap_or_default();
         let out = layers.join(format!("{hex}.{}", fstype.as_str()));
-        if !store.has_layer(&diff_id) && !out.exists() {
+        let built = if !store.has_layer(&diff_id) && !out.exists() {
             progress.message(&format!(
                 "building {} image of layer {}",
                 fstype.as_str(),
                 short(&diff_id)
             ));
             let tmp = unique_path(work.path(), "image");
-            build_layer_image(work, fstype, &staging, &tmp, hex)?;
-            fs::rename(&tmp, &out).io("rename", &out)?;
-        }
+            build_layer_image(work, fstype, &staging, &tmp, hex)
+                .and_then(|()| fs::rename(&tmp, &out).io("rename", &out))
+        } else {
+            Ok(())
+        };
         remove_any(&staging)?;
+        built?;
     }
 
     tracing::debug!(

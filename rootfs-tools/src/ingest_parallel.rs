@@ -2,14 +2,13 @@
 //! independent of the others and mostly single-threaded, so a many-layer load (a pull) uses
 //! the host's CPUs instead of one. Results keep the image's layer order.
 
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::Result;
 use crate::index::LayerRecord;
-use crate::ingest::{ingest_layer, LayerSpec};
+use crate::ingest::{ingest_layer, LayerBlob, LayerSpec};
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::workdir::WorkDir;
@@ -20,7 +19,7 @@ const MAX_WORKERS: usize = 4;
 /// One layer to ingest: its spec, and how to open its blob (called on a worker thread).
 pub(crate) struct PendingLayer<'a> {
     pub(crate) spec: LayerSpec<'a>,
-    pub(crate) open: Box<dyn Fn() -> Result<Box<dyn Read>> + Sync + 'a>,
+    pub(crate) open: Box<dyn Fn() -> Result<LayerBlob<'static>> + Sync + 'a>,
 }
 
 /// Ingests `layers` into `work`, in parallel when there are several and the host has CPUs
@@ -57,7 +56,7 @@ pub(crate) fn ingest_layers(
                 }
                 let layer = &layers[i];
                 let result = (layer.open)()
-                    .and_then(|reader| ingest_layer(store, work, reader, &layer.spec, &()));
+                    .and_then(|blob| ingest_layer(store, work, blob, &layer.spec, &()));
                 if result.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }

@@ -12,7 +12,7 @@ use crate::assemble::assemble_image;
 use crate::digest::{is_sha256_hex, sha256_digest, sha256_hex};
 use crate::error::{from_json, IoContext, Result, StoreError};
 use crate::image::Image;
-use crate::ingest::LayerSpec;
+use crate::ingest::{LayerBlob, LayerSpec};
 use crate::ingest_parallel::{ingest_layers, PendingLayer};
 use crate::oci::{
     Descriptor, DockerManifestEntry, ImageIndex, Manifest, ANNOTATION_IMAGE_NAME,
@@ -49,7 +49,15 @@ impl Store {
     /// archive says.
     pub fn load(&self, path: &Path, progress: &dyn Progress) -> Result<Vec<Image>> {
         let work = self.work_dir()?;
-        self.load_in(&work, path, progress)
+        self.load_in(&work, path, false, progress)
+    }
+
+    /// [`Store::load`] of an OCI layout directory that is the caller's own scratch on the
+    /// store's filesystem (a pull's download): its layer blobs are taken by hard link
+    /// instead of copied (and still verified), and must not change afterwards.
+    pub fn load_owned_layout(&self, layout: &Path, progress: &dyn Progress) -> Result<Vec<Image>> {
+        let work = self.work_dir()?;
+        self.load_in(&work, layout, true, progress)
     }
 
     /// [`Store::load`] from a stream (`hull load` without `-i` reads stdin): the stream is
@@ -64,10 +72,17 @@ impl Store {
         let mut file = File::create(&spool).io("create", &spool)?;
         io::copy(reader, &mut file).io("write", &spool)?;
         drop(file);
-        self.load_in(&work, &spool, progress)
+        self.load_in(&work, &spool, false, progress)
     }
 
-    fn load_in(&self, work: &WorkDir, path: &Path, progress: &dyn Progress) -> Result<Vec<Image>> {
+    /// Loads `path`; `owned`: its files are the caller's to give (see `load_owned_layout`).
+    fn load_in(
+        &self,
+        work: &WorkDir,
+        path: &Path,
+        owned: bool,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Image>> {
         let source = Source::open(path, work, self.options.max_layer_bytes)?;
         let mut plans = if source.has("index.json") {
             oci_plans(&source)?
@@ -137,7 +152,12 @@ impl Store {
                         media_type: layer.media_type.as_deref(),
                         diff_id: Some(diff_id),
                     },
-                    open: Box::new(|| Ok(source.open_member(&layer.member)?.0)),
+                    open: Box::new(
+                        || match source.member_file(&layer.member).filter(|_| owned) {
+                            Some(file) => Ok(LayerBlob::Owned(file)),
+                            None => Ok(LayerBlob::Stream(source.open_member(&layer.member)?.0)),
+                        },
+                    ),
                 })
                 .collect();
             let layers = ingest_layers(self, work, &pending, progress)?;

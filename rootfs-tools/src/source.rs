@@ -119,6 +119,17 @@ impl Source {
         }
     }
 
+    /// Member `name`'s own file, when the archive is a directory and it is a regular file.
+    pub(crate) fn member_file(&self, name: &str) -> Option<PathBuf> {
+        let Source::Dir(dir) = self else {
+            return None;
+        };
+        let path = dir.join(clean_member(name)?);
+        std::fs::symlink_metadata(&path)
+            .is_ok_and(|meta| meta.is_file())
+            .then_some(path)
+    }
+
     /// Reads a small member (JSON) whole.
     pub(crate) fn read_small(&self, name: &str) -> Result<Vec<u8>> {
         let (reader, size) = self.open_member(name)?;

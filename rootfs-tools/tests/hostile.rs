@@ -54,13 +54,30 @@ impl Fixture {
 
     /// Loads `archive` expecting an error; checks store and outside are unchanged.
     fn reject(&self, archive: Vec<u8>) -> StoreError {
-        let before = (self.store.list(true).unwrap(), files(&self.root));
         let path = self.outside.parent().unwrap().join("hostile.tar");
         fs::write(&path, archive).unwrap();
-        let err = self
-            .store
-            .load(&path, &())
-            .expect_err("hostile archive must be rejected");
+        self.reject_with(|store| store.load(&path, &()))
+    }
+
+    /// [`Self::reject`] for an OCI layout tar unpacked into a directory the store may take
+    /// blobs from (a pull's download): linked blobs are verified as copied ones are.
+    fn reject_owned_layout(&self, archive: Vec<u8>) -> StoreError {
+        let layout = self.outside.parent().unwrap().join("download");
+        tar::Archive::new(archive.as_slice())
+            .unpack(&layout)
+            .unwrap();
+        let before = files(&layout);
+        let err = self.reject_with(|store| store.load_owned_layout(&layout, &()));
+        assert_eq!(files(&layout), before, "the layout keeps its files");
+        err
+    }
+
+    fn reject_with(
+        &self,
+        load: impl FnOnce(&Store) -> Result<Vec<hull_rootfs::Image>, StoreError>,
+    ) -> StoreError {
+        let before = (self.store.list(true).unwrap(), files(&self.root));
+        let err = load(&self.store).expect_err("hostile archive must be rejected");
         eprintln!("rejected with: {err}");
         assert_eq!(
             self.store.list(true).unwrap(),
@@ -264,22 +281,67 @@ fn truncated_gzip_is_rejected() {
     assert!(err.to_string().contains("corrupt or truncated"), "{err}");
 }
 
+/// An OCI layout tar whose layer blob has its last byte flipped after its digest was taken.
+fn layout_with_a_tampered_layer() -> Vec<u8> {
+    let layer = TestLayer::gzipped(layer_tar(&[E::File("f", b"content")]));
+    let layer_digest = common::sha256(&layer.blob);
+    oci_layout_tar("tampered:latest", &[layer], |digest, blob| {
+        if digest == layer_digest {
+            let last = blob.len() - 1;
+            blob[last] ^= 0xff;
+        }
+    })
+}
+
 #[test]
 fn wrong_blob_digest_is_rejected() {
     if skip_unless_root("wrong_blob_digest_is_rejected") {
         return;
     }
-    let fx = Fixture::new();
-    let layer = TestLayer::gzipped(layer_tar(&[E::File("f", b"content")]));
-    let layer_digest = common::sha256(&layer.blob);
-    let archive = oci_layout_tar("tampered:latest", &[layer], |digest, blob| {
-        if digest == layer_digest {
-            let last = blob.len() - 1;
-            blob[last] ^= 0xff;
-        }
-    });
-    let err = fx.reject(archive);
+    let err = Fixture::new().reject(layout_with_a_tampered_layer());
     assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+}
+
+#[test]
+fn a_linked_blob_with_a_wrong_digest_is_rejected() {
+    if skip_unless_root("a_linked_blob_with_a_wrong_digest_is_rejected") {
+        return;
+    }
+    let err = Fixture::new().reject_owned_layout(layout_with_a_tampered_layer());
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+}
+
+#[test]
+fn a_linked_blob_with_data_after_its_gzip_stream_is_rejected() {
+    if skip_unless_root("a_linked_blob_with_data_after_its_gzip_stream_is_rejected") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut layer = TestLayer::gzipped(layer_tar(&[E::File("f", b"content")]));
+    layer.blob.extend_from_slice(b"not gzip");
+    let err = fx.reject_owned_layout(oci_layout_tar("trailing:latest", &[layer], |_, _| {}));
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+}
+
+#[test]
+fn a_linked_layout_loads_like_a_copied_one() {
+    if skip_unless_root("a_linked_layout_loads_like_a_copied_one") {
+        return;
+    }
+    let fx = Fixture::new();
+    let layer = TestLayer::gzipped(layer_tar(&[E::File("f", b"linked content")]));
+    let blob = layer.blob.clone();
+    let layout = fx.outside.parent().unwrap().join("download");
+    tar::Archive::new(oci_layout_tar("linked:1", &[layer], |_, _| {}).as_slice())
+        .unpack(&layout)
+        .unwrap();
+    let images = fx.store.load_owned_layout(&layout, &()).unwrap();
+    assert_eq!(images.len(), 1);
+    // The caller deletes its download; the store's blob is whole and the image resolves.
+    fs::remove_dir_all(&layout).unwrap();
+    let stored = fx.store.blob_file(&common::sha256(&blob)).unwrap();
+    assert_eq!(fs::read(stored).unwrap(), blob);
+    assert_eq!(fx.store.resolve("linked:1").unwrap().id, images[0].id);
 }
 
 #[test]

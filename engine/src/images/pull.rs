@@ -139,7 +139,8 @@ impl Images {
         let downloaded = started.elapsed();
 
         let bar: &dyn hull_rootfs::Progress = &ProgressOf(progress);
-        let loaded = self.store.load(layout.path(), bar)?;
+        // The layout is this pull's own: its blobs are linked into the store, not copied.
+        let loaded = self.store.load_owned_layout(layout.path(), bar)?;
         // The two phases, for tests/bench/pull.sh (skopeo copy only downloads).
         tracing::debug!(
             download_ms = downloaded.as_millis(),
