@@ -1,5 +1,7 @@
-//! `hull pull`: the manifest for the platform, then config and layers in parallel into the
-//! download cache, laid out as an OCI image layout the image store loads like `hull load`.
+//! `hull pull`: the manifest for the platform, then the config, then the layers in parallel
+//! into the download cache, laid out as an OCI image layout the image store loads like
+//! `hull load`. The layout is written before the layers arrive and every blob appears in it
+//! only once verified, so the store can convert each layer as soon as it is there.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,9 @@ pub struct PullTarget<'a> {
     pub layout: &'a Path,
     /// The local store's file for a blob it already has: such blobs are not fetched.
     pub local_blob: &'a dyn Fn(&str) -> Option<PathBuf>,
+    /// Called once the layout's index, manifest and config are in place, before the
+    /// layers: from then on each layer blob appears in the layout whole and verified.
+    pub layout_ready: &'a dyn Fn(),
 }
 
 /// What a pull fetched.
@@ -63,34 +68,13 @@ impl Session {
             }
 
             let config = &fetched.manifest.config;
-            let mut wanted = vec![(config, false)];
-            wanted.extend(fetched.manifest.layers.iter().map(|layer| (layer, true)));
-            for (descriptor, shown) in &wanted {
-                if *shown {
-                    observer.blob(short_digest(&descriptor.digest), TransferEvent::Waiting);
-                }
+            let layers = &fetched.manifest.layers;
+            for layer in layers {
+                observer.blob(short_digest(&layer.digest), TransferEvent::Waiting);
             }
-            let silent = ();
-            let downloaded: Result<Vec<Option<PathBuf>>> =
-                futures_util::stream::iter(wanted.iter())
-                    .map(|(descriptor, shown)| {
-                        let observer: &dyn TransferObserver =
-                            if *shown { observer } else { &silent };
-                        self.fetch_into_layout(name, descriptor, target, &blobs_dir, observer)
-                    })
-                    .buffered(PARALLEL_TRANSFERS)
-                    .try_collect()
-                    .await;
-            if let Err(RegistryError::Corrupt { .. }) = &downloaded {
-                // A registry (or what is between) that sent bad bytes: the other blobs' partial
-                // downloads, cut short by the failure, are not kept for a resume either.
-                for (descriptor, _) in &wanted {
-                    let hex = &descriptor.digest["sha256:".len()..];
-                    drop(fs::remove_file(target.cache.join(format!("{hex}.partial"))));
-                }
-            }
-            let downloaded = downloaded?;
-
+            let config_file = self
+                .fetch_into_layout(name, config, target, &blobs_dir, &())
+                .await?;
             write_blob(&blobs_dir, &fetched.digest, &fetched.bytes)?;
             write_layout(
                 target.layout,
@@ -99,6 +83,23 @@ impl Session {
                 &fetched.digest,
                 fetched.bytes.len(),
             )?;
+            (target.layout_ready)();
+
+            let downloaded: Result<Vec<Option<PathBuf>>> = futures_util::stream::iter(layers)
+                .map(|layer| self.fetch_into_layout(name, layer, target, &blobs_dir, observer))
+                .buffered(PARALLEL_TRANSFERS)
+                .try_collect()
+                .await;
+            if let Err(RegistryError::Corrupt { .. }) = &downloaded {
+                // A registry (or what is between) that sent bad bytes: the other blobs' partial
+                // downloads, cut short by the failure, are not kept for a resume either.
+                for layer in layers {
+                    let hex = &layer.digest["sha256:".len()..];
+                    drop(fs::remove_file(target.cache.join(format!("{hex}.partial"))));
+                }
+            }
+            let mut downloaded: Vec<PathBuf> = downloaded?.into_iter().flatten().collect();
+            downloaded.extend(config_file);
             Ok(Pulled {
                 manifest_digest: fetched.digest,
                 config_digest: config.digest.clone(),
@@ -108,7 +109,7 @@ impl Session {
                     .iter()
                     .map(|layer| layer.digest.clone())
                     .collect(),
-                downloaded: downloaded.into_iter().flatten().collect(),
+                downloaded,
             })
         })
     }
@@ -145,14 +146,20 @@ impl Session {
     }
 }
 
-/// Hard-links `from` to `to` (same filesystem: the store), copying when linking fails.
+/// Hard-links `from` to `to` (same filesystem: the store), copying when linking fails; `to`
+/// appears whole either way (a copy is renamed into place), as the store may be reading
+/// the layout while it fills.
 fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     if fs::hard_link(from, to).is_ok() {
         return Ok(());
     }
-    fs::copy(from, to)
-        .map(drop)
-        .map_err(|e| RegistryError::io("copy", from, e))
+    let partial = to.with_extension("copying");
+    fs::copy(from, &partial)
+        .and_then(|_| fs::rename(&partial, to))
+        .map_err(|e| {
+            drop(fs::remove_file(&partial));
+            RegistryError::io("copy", from, e)
+        })
 }
 
 fn write_blob(blobs_dir: &Path, digest: &str, bytes: &[u8]) -> Result<()> {

@@ -49,15 +49,22 @@ impl Store {
     /// archive says.
     pub fn load(&self, path: &Path, progress: &dyn Progress) -> Result<Vec<Image>> {
         let work = self.work_dir()?;
-        self.load_in(&work, path, false, progress)
+        self.load_in(&work, path, None, progress)
     }
 
     /// [`Store::load`] of an OCI layout directory that is the caller's own scratch on the
-    /// store's filesystem (a pull's download): its layer blobs are taken by hard link
-    /// instead of copied (and still verified), and must not change afterwards.
-    pub fn load_owned_layout(&self, layout: &Path, progress: &dyn Progress) -> Result<Vec<Image>> {
+    /// store's filesystem (a pull's download), possibly still filling: `arrived(member)`
+    /// blocks until that layer blob is in the layout, whole (true), or will never be
+    /// (false), so each layer converts as soon as it is there. Its blobs are taken by hard
+    /// link instead of copied (and still verified), and must not change afterwards.
+    pub fn load_owned_layout(
+        &self,
+        layout: &Path,
+        arrived: &(dyn Fn(&str) -> bool + Sync),
+        progress: &dyn Progress,
+    ) -> Result<Vec<Image>> {
         let work = self.work_dir()?;
-        self.load_in(&work, layout, true, progress)
+        self.load_in(&work, layout, Some(arrived), progress)
     }
 
     /// [`Store::load`] from a stream (`hull load` without `-i` reads stdin): the stream is
@@ -72,15 +79,16 @@ impl Store {
         let mut file = File::create(&spool).io("create", &spool)?;
         io::copy(reader, &mut file).io("write", &spool)?;
         drop(file);
-        self.load_in(&work, &spool, false, progress)
+        self.load_in(&work, &spool, None, progress)
     }
 
-    /// Loads `path`; `owned`: its files are the caller's to give (see `load_owned_layout`).
+    /// Loads `path`; with `owned`, its files are the caller's to give, arriving as that
+    /// says (see `load_owned_layout`).
     fn load_in(
         &self,
         work: &WorkDir,
         path: &Path,
-        owned: bool,
+        owned: Option<&(dyn Fn(&str) -> bool + Sync)>,
         progress: &dyn Progress,
     ) -> Result<Vec<Image>> {
         let source = Source::open(path, work, self.options.max_layer_bytes)?;
@@ -152,12 +160,18 @@ impl Store {
                         media_type: layer.media_type.as_deref(),
                         diff_id: Some(diff_id),
                     },
-                    open: Box::new(
-                        || match source.member_file(&layer.member).filter(|_| owned) {
+                    open: Box::new(|| {
+                        let Some(arrived) = owned else {
+                            return Ok(LayerBlob::Stream(source.open_member(&layer.member)?.0));
+                        };
+                        if !arrived(&layer.member) {
+                            return Err(source.bad(format!("{} never arrived", layer.member)));
+                        }
+                        match source.member_file(&layer.member) {
                             Some(file) => Ok(LayerBlob::Owned(file)),
                             None => Ok(LayerBlob::Stream(source.open_member(&layer.member)?.0)),
-                        },
-                    ),
+                        }
+                    }),
                 })
                 .collect();
             let layers = ingest_layers(self, work, &pending, progress)?;

@@ -67,7 +67,7 @@ impl Fixture {
             .unpack(&layout)
             .unwrap();
         let before = files(&layout);
-        let err = self.reject_with(|store| store.load_owned_layout(&layout, &()));
+        let err = self.reject_with(|store| store.load_owned_layout(&layout, &|_| true, &()));
         assert_eq!(files(&layout), before, "the layout keeps its files");
         err
     }
@@ -335,7 +335,7 @@ fn a_linked_layout_loads_like_a_copied_one() {
     tar::Archive::new(oci_layout_tar("linked:1", &[layer], |_, _| {}).as_slice())
         .unpack(&layout)
         .unwrap();
-    let images = fx.store.load_owned_layout(&layout, &()).unwrap();
+    let images = fx.store.load_owned_layout(&layout, &|_| true, &()).unwrap();
     assert_eq!(images.len(), 1);
     // The caller deletes its download; the store's blob is whole and the image resolves.
     fs::remove_dir_all(&layout).unwrap();

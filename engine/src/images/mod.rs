@@ -2,6 +2,7 @@
 //! implicit "pull", here the bootstrap of the offline base images; list, load, save, tag,
 //! remove, history, prune, inspect), and the few image facts a container needs.
 
+mod arrivals;
 mod downloads;
 mod filter;
 mod pull;

@@ -4,6 +4,7 @@
 
 use hull_registry::{ImageName, Platform, PullTarget, Session, TransferEvent};
 
+use super::arrivals::Arrivals;
 use super::registry::{is_offline_base, Transfers};
 use super::{ImageProgress, Images, ProgressOf};
 use crate::error::{Error, Result};
@@ -127,20 +128,54 @@ impl Images {
         let cache = downloads.join("sha256");
         let store = &self.store;
         let local_blob = |digest: &str| store.blob_file(digest);
+        let arrivals = Arrivals::default();
+        let layout_ready = || arrivals.layout_ready();
         let target = PullTarget {
             cache: &cache,
             layout: layout.path(),
             local_blob: &local_blob,
+            layout_ready: &layout_ready,
         };
         let started = std::time::Instant::now();
         let transfers = Transfers::new(progress, heading);
-        let pulled = session.pull(name, platform, &target, &transfers)?;
-        transfers.flush_heading();
-        let downloaded = started.elapsed();
-
         let bar: &dyn hull_rootfs::Progress = &ProgressOf(progress);
-        // The layout is this pull's own: its blobs are linked into the store, not copied.
-        let loaded = self.store.load_owned_layout(layout.path(), bar)?;
+        // Layers convert while the later ones download: the store takes each blob from the
+        // layout as it arrives (linked, not copied: the layout is this pull's own). Quiet
+        // meanwhile, as the download's lines are on screen; a line for what is left after.
+        let (pulled, downloaded, loaded) = std::thread::scope(|scope| {
+            let converter = scope.spawn(|| {
+                let arrived = |member: &str| arrivals.wait_for_file(&layout.path().join(member));
+                arrivals
+                    .wait_for_layout()
+                    .then(|| self.store.load_owned_layout(layout.path(), &arrived, &()))
+            });
+            let pulled = session.pull(name, platform, &target, &transfers);
+            arrivals.finished();
+            let downloaded = started.elapsed();
+            if pulled.is_ok() && !converter.is_finished() {
+                transfers.flush_heading();
+                bar.start("converting layers", None);
+                while !converter.is_finished() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                bar.finish();
+            }
+            (pulled, downloaded, converter.join())
+        });
+        // The download's error first: a conversion cut short by it only echoes it.
+        let pulled = pulled?;
+        transfers.flush_heading();
+        let loaded = match loaded {
+            Ok(Some(loaded)) => loaded?,
+            Ok(None) => {
+                return Err(anyhow::anyhow!("the pull finished without its image layout").into())
+            }
+            Err(_) => {
+                return Err(
+                    anyhow::anyhow!("converting the pulled layers failed unexpectedly").into(),
+                )
+            }
+        };
         // The two phases, for tests/bench/pull.sh (skopeo copy only downloads).
         tracing::debug!(
             download_ms = downloaded.as_millis(),
