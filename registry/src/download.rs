@@ -18,6 +18,9 @@ use crate::name::ImageName;
 use crate::observer::{short_digest, TransferEvent, TransferObserver};
 use crate::session::Session;
 
+/// Bytes gathered before a write to the cache file.
+const WRITE_BUFFER: usize = 1 << 20;
+
 /// A blob to fetch: what the manifest promises about it.
 pub(crate) struct Wanted<'a> {
     pub(crate) digest: &'a str,
@@ -53,7 +56,7 @@ impl Session {
             .pull_blob_stream_partial(name.reference(), wanted.digest, offset, None)
             .await
             .map_err(|e| RegistryError::from_client(&self.registry, wanted.digest, e))?;
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&partial)
@@ -68,6 +71,10 @@ impl Session {
                 stream
             }
         };
+        // HTTP chunks are a few KiB: written one by one they cost a system call each.
+        // Dropped on an early return, the buffer still flushes what arrived (kept for a
+        // resume, which re-reads and re-hashes it).
+        let mut file = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut done = offset;
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
@@ -119,7 +126,8 @@ impl Session {
             drop(fs::remove_file(&partial));
             return Err(self.blob_corrupt(wanted, format!("its content hashes to {actual}")));
         }
-        file.sync_all()
+        file.flush()
+            .and_then(|()| file.get_ref().sync_all())
             .map_err(|e| RegistryError::io("sync", &partial, e))?;
         fs::rename(&partial, &complete).map_err(|e| RegistryError::io("rename", &partial, e))?;
         observer.blob(short_digest(wanted.digest), TransferEvent::Downloaded);
