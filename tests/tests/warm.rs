@@ -247,14 +247,46 @@ fn a_damaged_or_stale_zygote_is_never_restored_and_is_made_again() {
     assert!(!was_restored(&hull, "g"), "a garbage zygote booted");
     assert!(!state.exists(), "the garbage zygote was kept");
 
-    // A zygote of another format version: discarded, made again, then restored.
+    // Its memory file cut short: a restore would map zeros past the end. Discarded before
+    // QEMU sees it and made again (this container is restored from the new one).
     ok_in(&hull, &zygotes, &["run", "--rm", "busybox", "true"]);
+    let created = |dir: &Path| std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    let damaged = the_zygote(&zygotes);
+    let made_before = created(&damaged);
+    let memory = damaged.join("memory");
+    let full = std::fs::metadata(&memory).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&memory)
+        .and_then(|file| file.set_len(full / 2))
+        .unwrap();
+    assert_eq!(
+        ok_in(
+            &hull,
+            &zygotes,
+            &["run", "--name", "m", "busybox", "echo", "ok"]
+        ),
+        "ok\n"
+    );
+    let remade = the_zygote(&zygotes);
+    assert_ne!(created(&remade), made_before, "the damaged zygote was kept");
+    assert_eq!(
+        std::fs::metadata(remade.join("memory")).unwrap().len(),
+        full
+    );
+
+    // A zygote of another format version: discarded, made again, then restored.
     let meta_path = the_zygote(&zygotes).join("meta.json");
-    let meta = std::fs::read_to_string(&meta_path).unwrap();
-    std::fs::write(&meta_path, meta.replace("\"format\": 1", "\"format\": 999")).unwrap();
+    let format = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let mut meta = format(&meta_path);
+    let current = meta["format"].clone();
+    meta["format"] = 999.into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
     ok_in(&hull, &zygotes, &["run", "--name", "v", "busybox", "true"]);
-    let meta = std::fs::read_to_string(the_zygote(&zygotes).join("meta.json")).unwrap();
-    assert!(meta.contains("\"format\": 1"), "{meta}");
+    let meta = format(&the_zygote(&zygotes).join("meta.json"));
+    assert_eq!(meta["format"], current, "{meta}");
     ok_in(
         &hull,
         &zygotes,
@@ -270,6 +302,102 @@ fn a_damaged_or_stale_zygote_is_never_restored_and_is_made_again() {
         &["system", "warm", "--format", "{{.Path}}"],
     );
     assert_eq!(listed, "");
+}
+
+/// Restores map the zygote's memory file copy-on-write: the guest's pages stay one copy in
+/// the host's page cache. A container that allocates and frees memory gets it back to the
+/// host (free page reporting) without a byte of that file changing, which every other
+/// restore maps (QEMU 7.2 would punch holes in it: `engine/src/vm/qemu_memory.rs`).
+#[test]
+fn freed_memory_goes_back_to_the_host_and_the_zygotes_memory_stays_intact() {
+    let Some((hull, zygotes)) = setup("freed_memory_goes_back_to_the_host") else {
+        return;
+    };
+    ok_in(&hull, &zygotes, &["run", "--rm", "busybox", "true"]);
+    let memory = the_zygote(&zygotes).join("memory");
+    // The guest memory the zygote never touched is holes in the file, and punching a hole
+    // into a hole changes no byte: fill them (free guest pages, whatever they hold) so a
+    // punched hole would show.
+    fill_holes(&memory, 0xa5);
+    let before = std::fs::read(&memory).unwrap();
+    let script = "dd if=/dev/zero of=/dev/null bs=150M count=1 2>/dev/null; echo freed; sleep 60";
+    ok_in(
+        &hull,
+        &zygotes,
+        &["run", "-d", "--name", "hog", "busybox", "sh", "-c", script],
+    );
+    let pid = hull.inspect("hog", "{{.State.Pid}}");
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    assert!(
+        maps.contains(&memory.display().to_string()),
+        "the VMM does not map the zygote's memory: {maps}"
+    );
+    let rss_kib = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kib| kib.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap()
+    };
+    // The guest reports freed 2 MiB blocks every ~2 s; bounded wait.
+    let mut peak = 0;
+    let mut given_back = false;
+    for _ in 0..60 {
+        let rss = rss_kib();
+        peak = peak.max(rss);
+        if peak > 150 * 1024 && rss + 100 * 1024 < peak {
+            given_back = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(
+        given_back,
+        "RSS peaked at {peak} KiB and is {} KiB",
+        rss_kib()
+    );
+    assert!(
+        std::fs::read(&memory).unwrap() == before,
+        "a restore changed the zygote's memory file"
+    );
+    ok_in(&hull, &zygotes, &["rm", "-f", "hog"]);
+}
+
+/// Writes `byte` into every hole of the sparse file at `path`.
+fn fill_holes(path: &Path, byte: u8) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let len = i64::try_from(file.metadata().unwrap().len()).unwrap();
+    let seek = |offset: i64, whence: libc::c_int| {
+        // SAFETY: lseek on an fd this function owns.
+        let at = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
+        if at < 0 {
+            len
+        } else {
+            at
+        }
+    };
+    let mut filled = 0;
+    let mut hole = seek(0, libc::SEEK_HOLE);
+    while hole < len {
+        let data = seek(hole, libc::SEEK_DATA).min(len);
+        let fill = vec![byte; usize::try_from(data - hole).unwrap()];
+        file.write_all_at(&fill, u64::try_from(hole).unwrap())
+            .unwrap();
+        filled += fill.len();
+        hole = seek(data, libc::SEEK_HOLE);
+    }
+    assert!(
+        filled > 64 << 20,
+        "only {filled} bytes of holes in {}",
+        path.display()
+    );
 }
 
 #[test]

@@ -128,6 +128,7 @@ impl HelperVm {
             nics: Vec::new(),
             share: share.as_ref().map(|s| s.socket.clone()),
             restore: None,
+            zygote_memory: None,
         };
         let mut vm = engines
             .engine(container.options.engine)

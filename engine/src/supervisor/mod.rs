@@ -128,6 +128,7 @@ fn boot_and_wait(
             .collect(),
         share: share.as_ref().map(|s| s.socket.clone()),
         restore: None,
+        zygote_memory: None,
     };
     let engine = engines.engine(options.engine);
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");

@@ -165,7 +165,7 @@ impl Engine for HullVmm {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let consoles = if spec.restore.is_some() {
-            warm::connect_resumed(&mut child, spec, "hull-vmm")?
+            warm::connect_resumed(&mut child, spec, "hull-vmm", || Ok(()))?
         } else {
             connect_consoles(&mut child, &spec.socket_dir, &spec.engine_log, "hull-vmm")?
         };
@@ -262,6 +262,7 @@ mod tests {
             }],
             share: None,
             restore: None,
+            zygote_memory: None,
         };
         let config = HullVmm { emulated_kvm: true }.config(&spec).unwrap();
         assert_eq!(
@@ -360,6 +361,7 @@ mod tests {
             }],
             share: None,
             restore: None,
+            zygote_memory: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod hullvmm;
 pub mod qemu;
+mod qemu_memory;
 pub mod qmp;
 pub mod warm;
 
@@ -106,6 +107,10 @@ pub struct VmSpec {
     /// Restore this saved VM (a warm-start zygote, [`warm`]) instead of booting the kernel:
     /// the disks, NICs and consoles above fill its slots.
     pub restore: Option<warm::Zygote>,
+    /// Booting a zygote: its guest RAM is this file, mapped shared, so that once the VM is
+    /// saved the file is its memory and every restore maps it copy-on-write (QEMU; hull-vmm
+    /// writes its memory file when it saves).
+    pub zygote_memory: Option<PathBuf>,
 }
 
 /// The container's streams on the host side of the virtio consoles.

@@ -29,9 +29,8 @@ pub struct Qemu {
 impl Qemu {
     /// The full QEMU argument list for `spec` (pure: unit-tested).
     pub fn args(&self, spec: &VmSpec) -> Vec<String> {
-        // vhost-user-fs: virtiofsd reads and writes the guest's queues itself, so guest
-        // RAM is a shared memfd it can map.
-        let memory_backend = if spec.share.is_some() {
+        let memory = super::qemu_memory::backend_args(spec);
+        let memory_backend = if memory.is_some() {
             ",memory-backend=ram"
         } else {
             ""
@@ -83,12 +82,8 @@ impl Qemu {
                 disk.serial
             ));
         }
+        args.extend(memory.into_iter().flatten());
         if let Some(socket) = &spec.share {
-            args.push("-object".into());
-            args.push(format!(
-                "memory-backend-memfd,id=ram,size={}M,share=on",
-                spec.mem_mib
-            ));
             args.push("-chardev".into());
             args.push(format!("socket,id=share,path={}", qemu_escape(socket)));
             args.push("-device".into());
@@ -131,9 +126,10 @@ impl Qemu {
             args.push(format!("virtconsole,chardev={port},nr={nr}"));
         }
         if spec.restore.is_some() {
-            // The saved state, opened by hull: QEMU reads it straight from the file.
+            // Started over QMP once the consoles are connected (`qemu_memory`): the saved
+            // state is then read straight from the file hull opened.
             args.push("-incoming".into());
-            args.push(format!("fd:{}", restore_fd(spec)));
+            args.push("defer".into());
         }
         args
     }
@@ -188,6 +184,9 @@ impl Engine for Qemu {
             });
         }
         super::pass_fds(&mut command, fds)?;
+        if spec.restore.is_some() {
+            super::qemu_memory::forbid_punching_holes(&mut command)?;
+        }
         let mut child = command
             .args(self.args(spec))
             .stdin(Stdio::null())
@@ -197,7 +196,9 @@ impl Engine for Qemu {
             .spawn()
             .context("cannot start qemu-system-x86_64: install it (apt-get install qemu-system-x86) or use --vmm hull")?;
         let consoles = if spec.restore.is_some() {
-            warm::connect_resumed(&mut child, spec, "qemu-system-x86_64")?
+            warm::connect_resumed(&mut child, spec, "qemu-system-x86_64", || {
+                super::qemu_memory::start_incoming(spec, restore_fd(spec))
+            })?
         } else {
             connect_consoles(
                 &mut child,
@@ -219,6 +220,7 @@ impl Engine for Qemu {
     /// parked guest is idle, so the live migration converges at once and ends stopped).
     fn save(&self, vm: &mut RunningVm, socket_dir: &Path, state: &Path) -> Result<()> {
         let mut qmp = super::qmp::QmpClient::connect(&super::qmp::qmp_socket(socket_dir))?;
+        super::qemu_memory::ignore_shared_memory(&mut qmp)?;
         let partial = state.with_extension("part");
         let uri = format!(
             "exec:cat > {0} && mv {0} {1}",
@@ -255,7 +257,7 @@ impl Engine for Qemu {
 }
 
 /// QEMU option values separate on commas; a literal comma is written twice.
-fn qemu_escape(path: &Path) -> String {
+pub(super) fn qemu_escape(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
 }
 
@@ -289,6 +291,7 @@ mod tests {
             nics: Vec::new(),
             share: None,
             restore: None,
+            zygote_memory: None,
         }
     }
 
@@ -326,6 +329,46 @@ mod tests {
         assert!(args.contains("-object memory-backend-memfd,id=ram,size=256M,share=on"));
         assert!(args.contains("-chardev socket,id=share,path=/run/x/share.sock"));
         assert!(args.contains("-device vhost-user-fs-device,chardev=share,tag=hull-share"));
+    }
+
+    /// A zygote writes its RAM through to its memory file; a restore maps that file
+    /// privately and waits for the state over QMP.
+    #[test]
+    fn a_zygote_shares_its_memory_file_and_a_restore_maps_it_privately() {
+        let qemu = Qemu {
+            accel_kvm: false,
+            vhost_net: false,
+        };
+        let mut zygote_boot = spec();
+        zygote_boot.zygote_memory = Some("/w/q,1/memory".into());
+        let args = qemu.args(&zygote_boot).join(" ");
+        assert!(args.contains("acpi=off,memory-backend=ram "));
+        assert!(args.contains(
+            "-object memory-backend-file,id=ram,size=256M,mem-path=/w/q,,1/memory,share=on"
+        ));
+        assert!(!args.contains("-incoming"));
+
+        let mut restore = spec();
+        restore.disks.insert(
+            0,
+            DiskSpec {
+                path: "/c/config.img".into(),
+                serial: hull_protocol::CONFIG_DISK_SERIAL.into(),
+                read_only: false,
+            },
+        );
+        restore.restore = Some(warm::Zygote {
+            dir: "/w/q,1".into(),
+            cmdline: "quiet hull.warm=park".into(),
+            layer_slots: 2,
+        });
+        let restored = effective_spec(&restore).unwrap();
+        let args = qemu.args(&restored).join(" ");
+        assert!(args.contains(
+            "-object memory-backend-file,id=ram,size=256M,mem-path=/w/q,,1/memory,share=off"
+        ));
+        assert!(args.contains("-incoming defer"));
+        assert!(args.contains("-append quiet hull.warm=park"));
     }
 
     #[test]

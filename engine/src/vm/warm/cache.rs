@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Bumped whenever what a zygote holds, or how hull-init parks, changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The size of a zygote's placeholder disks (sparse files of zeros), so the size its guest
 /// records for every disk is at least that of any real one: a restored guest reads each
@@ -66,6 +66,9 @@ pub struct Meta {
     pub inputs: String,
     /// Size of `state`.
     pub state_len: u64,
+    /// Size of `memory` (format 2 on).
+    #[serde(default)]
+    pub memory_len: u64,
     /// Guest memory in MiB.
     pub mem_mib: u64,
     /// vCPUs.
@@ -80,6 +83,11 @@ impl Zygote {
     /// The saved VM.
     pub fn state(&self) -> PathBuf {
         self.dir.join("state")
+    }
+
+    /// Its guest RAM (both engines), mapped copy-on-write by every restore.
+    pub fn memory(&self) -> PathBuf {
+        self.dir.join("memory")
     }
 
     /// The empty disk of the layer slots a container does not use.
@@ -215,14 +223,13 @@ pub(super) fn load(dir: &Path, shape: &Shape) -> Option<Zygote> {
             format!("it has format {}, this hull {FORMAT_VERSION}", meta.format)
         }
         Ok(meta) if meta.inputs != shape.inputs => "it was made from other inputs".into(),
-        Ok(meta) => match std::fs::metadata(zygote.state()) {
-            Ok(state) if state.len() == meta.state_len => return Some(zygote),
-            Ok(state) => format!(
-                "its state has {} bytes, not {}",
-                state.len(),
-                meta.state_len
-            ),
-            Err(e) => format!("its state is unreadable: {e}"),
+        Ok(meta) => match (
+            file_len(&zygote.state(), meta.state_len),
+            file_len(&zygote.memory(), meta.memory_len),
+        ) {
+            (Ok(()), Ok(())) => return Some(zygote),
+            (Err(problem), _) => format!("its state {problem}"),
+            (_, Err(problem)) => format!("its memory {problem}"),
         },
     };
     tracing::warn!(
@@ -231,6 +238,15 @@ pub(super) fn load(dir: &Path, shape: &Shape) -> Option<Zygote> {
     );
     discard_dir(dir);
     None
+}
+
+/// Ok when `path` has `expected` bytes; else what is wrong, for a message.
+fn file_len(path: &Path, expected: u64) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() == expected => Ok(()),
+        Ok(meta) => Err(format!("has {} bytes, not {expected}", meta.len())),
+        Err(e) => Err(format!("is unreadable: {e}")),
+    }
 }
 
 /// None: no zygote there; Some(Err): one is there but its meta.json is damaged.
@@ -308,6 +324,7 @@ fn boot_and_save(engine: &dyn Engine, shape: &Shape, dir: &Path, socket_dir: &Pa
             .collect(),
         share: None,
         restore: None,
+        zygote_memory: Some(zygote.memory()),
         ..shape.base.clone()
     };
     let mut vm = engine.spawn(&spec)?;
@@ -320,11 +337,15 @@ fn boot_and_save(engine: &dyn Engine, shape: &Shape, dir: &Path, socket_dir: &Pa
     let state_len = std::fs::metadata(zygote.state())
         .with_context(|| format!("the engine saved nothing at {}", zygote.state().display()))?
         .len();
+    let memory_len = std::fs::metadata(zygote.memory())
+        .with_context(|| format!("the engine saved no {}", zygote.memory().display()))?
+        .len();
     let meta = Meta {
         format: FORMAT_VERSION,
         engine: shape.engine.clone(),
         inputs: shape.inputs.clone(),
         state_len,
+        memory_len,
         mem_mib: spec.mem_mib,
         cpus: spec.cpus,
         nics: spec.nics.len(),

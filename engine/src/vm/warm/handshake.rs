@@ -18,15 +18,23 @@ const RESUME_TIMEOUT: Duration = Duration::from_secs(30);
 #[error("the VM restored from the warm-start zygote did not resume: {0}")]
 pub struct RestoreFailed(pub String);
 
-/// Connects the consoles of `child`, an `engine` restoring `spec`, and hands the guest over
-/// ([`resume`]); a guest that does not resume is a [`RestoreFailed`] (with the engine's log)
-/// and `child` is killed.
-pub fn connect_resumed(child: &mut Child, spec: &VmSpec, engine: &str) -> anyhow::Result<Consoles> {
+/// Connects the consoles of `child`, an `engine` restoring `spec`, has the engine `load`
+/// the saved VM (if it waits to be told) and hands the guest over ([`resume`]); a guest that
+/// does not resume is a [`RestoreFailed`] (with the engine's log) and `child` is killed.
+pub fn connect_resumed(
+    child: &mut Child,
+    spec: &VmSpec,
+    engine: &str,
+    load: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<Consoles> {
     // An engine that refuses the saved state (layout, damage) may end before it listens:
     // that too is a failed restore, so the caller boots cold.
     let streams = connect_console_streams(child, &spec.socket_dir, &spec.engine_log, engine)
         .map_err(|err| RestoreFailed(format!("{err:#}")))?;
-    if let Err(RestoreFailed(why)) = resume(&streams[2]) {
+    if let Err(RestoreFailed(why)) = load()
+        .map_err(|err| RestoreFailed(format!("{err:#}")))
+        .and_then(|()| resume(&streams[2]))
+    {
         let _ = child.kill();
         let _ = child.wait();
         let log = log_tail(&spec.engine_log, 800);

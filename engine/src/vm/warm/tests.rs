@@ -59,6 +59,7 @@ fn spec(dir: &Path) -> VmSpec {
         nics: Vec::new(),
         share: None,
         restore: None,
+        zygote_memory: None,
     }
 }
 
@@ -137,11 +138,13 @@ fn saved_zygote(
     let dir = root.join("qemu-test");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("state"), state).unwrap();
+    std::fs::write(dir.join("memory"), [0u8; 4096]).unwrap();
     let mut meta = Meta {
         format: FORMAT_VERSION,
         engine: "qemu".into(),
         inputs: shape.inputs().into(),
         state_len: 6,
+        memory_len: 4096,
         mem_mib: 256,
         cpus: 1,
         nics: 0,
@@ -168,6 +171,16 @@ fn a_whole_zygote_is_used_and_a_stale_or_damaged_one_is_discarded() {
     let cases = [truncated, other_format, other_inputs];
     for (state, edit) in cases {
         let dir = saved_zygote(root.path(), &shape, state, edit);
+        assert!(cache::load(&dir, &shape).is_none());
+        assert!(!dir.exists(), "discarded");
+    }
+    // A memory file cut short (or gone): a restore would map zeros past its end.
+    for damage in [
+        |memory: &Path| std::fs::write(memory, [0u8; 100]).unwrap(),
+        |memory: &Path| std::fs::remove_file(memory).unwrap(),
+    ] {
+        let dir = saved_zygote(root.path(), &shape, b"QEVM\0\x03", |_| {});
+        damage(&dir.join("memory"));
         assert!(cache::load(&dir, &shape).is_none());
         assert!(!dir.exists(), "discarded");
     }
