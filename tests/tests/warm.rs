@@ -315,6 +315,11 @@ fn freed_memory_goes_back_to_the_host_and_the_zygotes_memory_stays_intact() {
     };
     ok_in(&hull, &zygotes, &["run", "--rm", "busybox", "true"]);
     let memory = the_zygote(&zygotes).join("memory");
+    for file in [&memory, &the_zygote(&zygotes).join("state")] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    }
     // The guest memory the zygote never touched is holes in the file, and punching a hole
     // into a hole changes no byte: fill them (free guest pages, whatever they hold) so a
     // punched hole would show.

@@ -337,6 +337,13 @@ fn boot_and_save(engine: &dyn Engine, shape: &Shape, dir: &Path, socket_dir: &Pa
     let state_len = std::fs::metadata(zygote.state())
         .with_context(|| format!("the engine saved nothing at {}", zygote.state().display()))?
         .len();
+    // The state and memory are a guest kernel's (its layout, its random state before a
+    // restore reseeds it): readable by hull's user only.
+    for file in [zygote.state(), zygote.memory()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", file.display()))?;
+    }
     let memory_len = std::fs::metadata(zygote.memory())
         .with_context(|| format!("the engine saved no {}", zygote.memory().display()))?
         .len();
