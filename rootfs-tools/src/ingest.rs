@@ -121,7 +121,8 @@ fn take_blob(
         LayerBlob::Stream(source) => source,
     };
     let mut writer = HashingWriter::new(File::create(&incoming).io("create", &incoming)?);
-    let mut limited = HashingReader::new(source, store.options.max_layer_bytes).0;
+    // The writer hashes; the reader only enforces the size limit.
+    let mut limited = HashingReader::counting(source, store.options.max_layer_bytes).0;
     let copied = io::copy(&mut limited, &mut writer);
     let (file, blob_digest, blob_size) = writer.finish();
     drop(file);
@@ -201,7 +202,12 @@ fn convert(
         &format!("converting {}", short(spec.label)),
         Some(file_size),
     );
-    let (raw, blob_hash) = HashingReader::new(
+    // A copied stream was hashed as it was copied: count only.
+    let read_blob = match incoming.verified {
+        Some(_) => HashingReader::counting,
+        None => HashingReader::new,
+    };
+    let (raw, blob_hash) = read_blob(
         ProgressReader::new(file, progress),
         store.options.max_layer_bytes,
     );

@@ -48,7 +48,7 @@ impl Source {
             Some(decoder) => {
                 let plain = work.path().join("input.tar");
                 let mut out = File::create(&plain).io("create", &plain)?;
-                let (mut limited, _) = HashingReader::new(decoder, max_bytes);
+                let (mut limited, _) = HashingReader::counting(decoder, max_bytes);
                 io::copy(&mut limited, &mut out).map_err(|e| {
                     if is_limit_exceeded(&e) {
                         StoreError::LayerTooLarge {
