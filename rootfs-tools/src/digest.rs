@@ -38,20 +38,25 @@ pub(crate) fn is_sha256_hex(s: &str) -> bool {
 }
 
 /// Running hash and byte count, shared between a [`HashingReader`] deep inside a decoder chain
-/// and the code that needs the result once the chain is consumed.
-#[derive(Clone, Default)]
-pub(crate) struct HashHandle(Rc<RefCell<(Sha256, u64)>>, CountOnly);
-
-/// A handle that only counts: for readers that enforce a limit on bytes someone else hashes
-/// (hashing 200 MiB costs ~0.1 s of CPU).
-#[derive(Clone, Copy, Default)]
-struct CountOnly(bool);
+/// and the code that needs the result once the chain is consumed. No hasher: it only counts,
+/// for readers that enforce a limit on bytes someone else hashes (hashing 200 MiB costs
+/// ~0.1 s of CPU).
+#[derive(Clone)]
+pub(crate) struct HashHandle(Rc<RefCell<(Option<Sha256>, u64)>>);
 
 impl HashHandle {
+    fn hashing() -> Self {
+        Self(Rc::new(RefCell::new((Some(Sha256::new()), 0))))
+    }
+
+    fn counting() -> Self {
+        Self(Rc::new(RefCell::new((None, 0))))
+    }
+
     fn update(&self, data: &[u8]) {
         let mut state = self.0.borrow_mut();
-        if !self.1 .0 {
-            state.0.update(data);
+        if let Some(hasher) = &mut state.0 {
+            hasher.update(data);
         }
         state.1 += data.len() as u64;
     }
@@ -63,10 +68,11 @@ impl HashHandle {
 
     /// `sha256:<hex>` of everything hashed so far (of nothing, for a counting handle).
     pub(crate) fn digest(&self) -> String {
-        debug_assert!(!self.1 .0, "a counting handle has no digest");
+        let hasher = self.0.borrow().0.clone();
+        debug_assert!(hasher.is_some(), "a counting handle has no digest");
         format!(
             "{SHA256_PREFIX}{}",
-            hex(&self.0.borrow().0.clone().finalize())
+            hex(&hasher.unwrap_or_default().finalize())
         )
     }
 }
@@ -98,18 +104,15 @@ pub(crate) struct HashingReader<R> {
 impl<R: Read> HashingReader<R> {
     /// Wraps `inner`; reading more than `limit` bytes fails with [`LimitExceeded`].
     pub(crate) fn new(inner: R, limit: u64) -> (Self, HashHandle) {
-        let handle = HashHandle::default();
-        let reader = Self {
-            inner,
-            handle: handle.clone(),
-            limit,
-        };
-        (reader, handle)
+        Self::with_handle(inner, limit, HashHandle::hashing())
     }
 
     /// Like [`HashingReader::new`], but only counting: the limit, without the hash.
     pub(crate) fn counting(inner: R, limit: u64) -> (Self, HashHandle) {
-        let handle = HashHandle(Rc::default(), CountOnly(true));
+        Self::with_handle(inner, limit, HashHandle::counting())
+    }
+
+    fn with_handle(inner: R, limit: u64, handle: HashHandle) -> (Self, HashHandle) {
         let reader = Self {
             inner,
             handle: handle.clone(),

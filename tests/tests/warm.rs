@@ -205,28 +205,24 @@ fn a_damaged_or_stale_zygote_is_never_restored_and_is_made_again() {
     assert!(was_restored(&hull, "first"));
     let zygote = the_zygote(&zygotes);
     let state = zygote.join("state");
-    let recorded = |dir: &Path| {
-        let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
-        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
-        meta["state_len"].as_u64().unwrap()
+    let meta_of = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap()
+    };
+    // A run whose zygote is damaged still prints the right output.
+    let echoes_ok = |name: &str| {
+        let args = ["run", "--name", name, "busybox", "echo", "ok"];
+        assert_eq!(ok_in(&hull, &zygotes, &args), "ok\n");
     };
 
     // Truncated: discarded before QEMU sees it; this container boots cold, the next zygote
     // is made meanwhile.
     let bytes = std::fs::read(&state).unwrap();
     std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
-    assert_eq!(
-        ok_in(
-            &hull,
-            &zygotes,
-            &["run", "--name", "t", "busybox", "echo", "ok"]
-        ),
-        "ok\n"
-    );
+    echoes_ok("t");
     let remade = the_zygote(&zygotes);
     assert_eq!(
         std::fs::metadata(remade.join("state")).unwrap().len(),
-        recorded(&remade)
+        meta_of(&remade)["state_len"].as_u64().unwrap()
     );
 
     // Same length, garbage inside: QEMU refuses to load it; the run falls back to a cold
@@ -236,23 +232,15 @@ fn a_damaged_or_stale_zygote_is_never_restored_and_is_made_again() {
         *byte = 0x5a;
     }
     std::fs::write(&state, &garbage).unwrap();
-    assert_eq!(
-        ok_in(
-            &hull,
-            &zygotes,
-            &["run", "--name", "g", "busybox", "echo", "ok"]
-        ),
-        "ok\n"
-    );
+    echoes_ok("g");
     assert!(!was_restored(&hull, "g"), "a garbage zygote booted");
     assert!(!state.exists(), "the garbage zygote was kept");
 
     // Its memory file cut short: a restore would map zeros past the end. Discarded before
     // QEMU sees it and made again (this container is restored from the new one).
     ok_in(&hull, &zygotes, &["run", "--rm", "busybox", "true"]);
-    let created = |dir: &Path| std::fs::read_to_string(dir.join("meta.json")).unwrap();
     let damaged = the_zygote(&zygotes);
-    let made_before = created(&damaged);
+    let made_before = meta_of(&damaged);
     let memory = damaged.join("memory");
     let full = std::fs::metadata(&memory).unwrap().len();
     std::fs::File::options()
@@ -260,32 +248,21 @@ fn a_damaged_or_stale_zygote_is_never_restored_and_is_made_again() {
         .open(&memory)
         .and_then(|file| file.set_len(full / 2))
         .unwrap();
-    assert_eq!(
-        ok_in(
-            &hull,
-            &zygotes,
-            &["run", "--name", "m", "busybox", "echo", "ok"]
-        ),
-        "ok\n"
-    );
+    echoes_ok("m");
     let remade = the_zygote(&zygotes);
-    assert_ne!(created(&remade), made_before, "the damaged zygote was kept");
+    assert_ne!(meta_of(&remade), made_before, "the damaged zygote was kept");
     assert_eq!(
         std::fs::metadata(remade.join("memory")).unwrap().len(),
         full
     );
 
     // A zygote of another format version: discarded, made again, then restored.
-    let meta_path = the_zygote(&zygotes).join("meta.json");
-    let format = |path: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    };
-    let mut meta = format(&meta_path);
+    let mut meta = meta_of(&the_zygote(&zygotes));
     let current = meta["format"].clone();
     meta["format"] = 999.into();
-    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    std::fs::write(the_zygote(&zygotes).join("meta.json"), meta.to_string()).unwrap();
     ok_in(&hull, &zygotes, &["run", "--name", "v", "busybox", "true"]);
-    let meta = format(&the_zygote(&zygotes).join("meta.json"));
+    let meta = meta_of(&the_zygote(&zygotes));
     assert_eq!(meta["format"], current, "{meta}");
     ok_in(
         &hull,

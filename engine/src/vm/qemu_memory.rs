@@ -31,8 +31,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// QEMU arguments for `spec`'s guest RAM when it is not anonymous memory (QEMU's default):
-/// the `-object` backend (named `ram`, which `-M microvm,memory-backend=ram` uses) and the
-/// migration capability, or None.
+/// the `-object` backend, named `ram` (which `-M microvm,memory-backend=ram` uses), or None.
 pub fn backend_args(spec: &VmSpec) -> Option<Vec<String>> {
     let object = if let Some(zygote) = &spec.restore {
         file_backend(spec.mem_mib, &zygote.memory(), false)
