@@ -18,50 +18,22 @@
 //! `.wh..wh..opq` -> xattr `trusted.overlay.opaque=y` on its directory.
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags, CWD};
 use tar::EntryType;
 
-use crate::digest::is_limit_exceeded;
 use crate::error::{IoContext, Result, StoreError};
 use crate::fsutil::remove_any;
-
-/// Prefix of OCI whiteout file names.
-const WHITEOUT_PREFIX: &str = ".wh.";
-/// OCI opaque-directory marker.
-const OPAQUE_MARKER: &str = ".wh..wh..opq";
-/// The xattr overlayfs reads to treat a lower directory as opaque.
-pub(crate) const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-
-/// Caps against decompression bombs and inode floods.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ApplyLimits {
-    /// Maximum total bytes of file content in one layer.
-    pub(crate) max_bytes: u64,
-    /// Maximum number of tar entries in one layer.
-    pub(crate) max_entries: u64,
-}
-
-/// What one layer contained.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct ApplyStats {
-    pub(crate) entries: u64,
-    pub(crate) content_bytes: u64,
-}
-
-/// Ownership, mode, times and xattrs of one entry.
-#[derive(Debug, Clone)]
-struct Meta {
-    uid: u32,
-    gid: u32,
-    mode: u32,
-    mtime: Timespec,
-    xattrs: Vec<(String, Vec<u8>)>,
-}
+use crate::layer_entry::{
+    clean_path, is_metadata_entry, LayerContext, Meta, Whiteout, OVERLAY_OPAQUE_XATTR,
+};
+pub(crate) use crate::layer_entry::{ApplyLimits, ApplyStats};
 
 /// Applies the tar stream `reader` into `root` (an existing, empty directory). Returns the
 /// reader (so the caller can drain and hash the rest) and what was applied.
@@ -95,16 +67,15 @@ fn apply<R: Read>(
 ) -> Result<(R, ApplyStats)> {
     let mut applier = Applier {
         root,
-        layer,
-        limits,
+        cx: LayerContext { layer, limits },
         stats: ApplyStats::default(),
         dirs: Vec::new(),
         written,
     };
     let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| applier.stream_error(e))?;
+    let entries = archive.entries().map_err(|e| applier.cx.stream_error(e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| applier.stream_error(e))?;
+        let entry = entry.map_err(|e| applier.cx.stream_error(e))?;
         applier.apply_entry(entry)?;
     }
     applier.finish_dirs()?;
@@ -114,8 +85,7 @@ fn apply<R: Read>(
 
 struct Applier<'a> {
     root: &'a Path,
-    layer: &'a str,
-    limits: ApplyLimits,
+    cx: LayerContext<'a>,
     stats: ApplyStats,
     /// Directories whose mode and times are set last: creating children changes their mtime.
     dirs: Vec<(PathBuf, Meta)>,
@@ -125,74 +95,35 @@ struct Applier<'a> {
 }
 
 impl Applier<'_> {
-    fn reject(&self, entry: &Path, reason: impl Into<String>) -> StoreError {
-        StoreError::UnsafeLayerEntry {
-            layer: self.layer.to_owned(),
-            entry: entry.display().to_string(),
-            reason: reason.into(),
-        }
-    }
-
-    /// Maps an error from the tar/decompression stream.
-    fn stream_error(&self, e: io::Error) -> StoreError {
-        if is_limit_exceeded(&e) {
-            StoreError::LayerTooLarge {
-                layer: self.layer.to_owned(),
-                limit: self.limits.max_bytes,
-            }
-        } else {
-            StoreError::Corrupt {
-                what: format!("layer {}", self.layer),
-                source: e,
-            }
-        }
-    }
-
     fn apply_entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
         self.stats.entries += 1;
-        let raw = entry.path().map_err(|e| self.stream_error(e))?.into_owned();
-        if self.stats.entries > self.limits.max_entries {
-            return Err(self.reject(
-                &raw,
-                format!("more than {} entries", self.limits.max_entries),
-            ));
-        }
+        let raw = self.cx.entry_path(&entry, self.stats.entries)?;
         let kind = entry.header().entry_type();
-        if matches!(
-            kind,
-            EntryType::XGlobalHeader
-                | EntryType::XHeader
-                | EntryType::GNULongName
-                | EntryType::GNULongLink
-        ) {
+        if is_metadata_entry(kind) {
             return Ok(());
         }
-        let rel = clean_path(&raw).map_err(|reason| self.reject(&raw, reason))?;
-        let meta = self.read_meta(&mut entry, &raw)?;
+        let rel = clean_path(&raw).map_err(|reason| self.cx.reject(&raw, reason))?;
+        let meta = self.cx.read_meta(&mut entry, &raw)?;
         let path = self.prepare_parents(&rel, &raw)?;
         if let Some(written) = self.written.as_mut() {
             written.insert(path.clone());
         }
 
-        if let Some(name) = rel.file_name().and_then(|n| n.to_str()) {
-            if name == OPAQUE_MARKER {
+        let name = rel.file_name().map_or(&[][..], OsStr::as_bytes);
+        match self.cx.whiteout(name, &raw)? {
+            Some(Whiteout::Opaque) => {
                 let dir = path.parent().unwrap_or(self.root);
                 self.clear_lower_children(dir)?;
                 return rustix::fs::lsetxattr(dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
                     .map_err(|e| self.privileged("set the opaque xattr", dir, e));
             }
-            if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-                if hidden.starts_with(WHITEOUT_PREFIX) {
-                    // aufs bookkeeping (.wh..wh.plnk etc.): no meaning for overlayfs.
-                    return Ok(());
-                }
-                if hidden.is_empty() || hidden == "." || hidden == ".." {
-                    return Err(self.reject(&raw, "malformed whiteout name"));
-                }
-                let target = path.with_file_name(hidden);
+            Some(Whiteout::Hides(hidden)) => {
+                let target = path.with_file_name(OsStr::from_bytes(hidden));
                 remove_any(&target)?;
                 return self.mknod(&target, FileType::CharacterDevice, 0, 0, 0);
             }
+            Some(Whiteout::Ignored) => return Ok(()),
+            None => {}
         }
 
         match kind {
@@ -217,7 +148,7 @@ impl Applier<'_> {
                 return Ok(());
             }
             _ if rel.as_os_str().is_empty() => {
-                return Err(self.reject(&raw, "the layer root must be a directory"));
+                return Err(self.cx.reject(&raw, "the layer root must be a directory"));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 remove_any(&path)?;
@@ -228,8 +159,8 @@ impl Applier<'_> {
             EntryType::Symlink => {
                 let target = entry
                     .link_name()
-                    .map_err(|e| self.stream_error(e))?
-                    .ok_or_else(|| self.reject(&raw, "symlink without a target"))?;
+                    .map_err(|e| self.cx.stream_error(e))?
+                    .ok_or_else(|| self.cx.reject(&raw, "symlink without a target"))?;
                 remove_any(&path)?;
                 // The target is stored as data; it is never followed on the host.
                 std::os::unix::fs::symlink(&target, &path).io("create symlink", &path)?;
@@ -237,8 +168,8 @@ impl Applier<'_> {
             EntryType::Link => {
                 let target = entry
                     .link_name()
-                    .map_err(|e| self.stream_error(e))?
-                    .ok_or_else(|| self.reject(&raw, "hard link without a target"))?
+                    .map_err(|e| self.cx.stream_error(e))?
+                    .ok_or_else(|| self.cx.reject(&raw, "hard link without a target"))?
                     .into_owned();
                 return self.hard_link(&target, &path, &raw);
             }
@@ -254,7 +185,9 @@ impl Applier<'_> {
                 self.mknod(&path, file_type, meta.mode & 0o7777, major, minor)?;
             }
             other => {
-                return Err(self.reject(&raw, format!("unsupported tar entry type {other:?}")));
+                return Err(self
+                    .cx
+                    .reject(&raw, format!("unsupported tar entry type {other:?}")));
             }
         }
         self.set_meta(&path, &meta, kind == EntryType::Symlink)
@@ -277,54 +210,6 @@ impl Applier<'_> {
         Ok(())
     }
 
-    /// Reads owner, mode, mtime and xattrs from the header and its PAX records.
-    fn read_meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw: &Path) -> Result<Meta> {
-        let header = entry.header();
-        let mut uid = header.uid().map_err(|e| self.stream_error(e))?;
-        let mut gid = header.gid().map_err(|e| self.stream_error(e))?;
-        let mode = header.mode().map_err(|e| self.stream_error(e))?;
-        let mut mtime = Timespec {
-            tv_sec: i64::try_from(header.mtime().map_err(|e| self.stream_error(e))?).unwrap_or(0),
-            tv_nsec: 0,
-        };
-        let mut xattrs = Vec::new();
-        if let Some(pax) = entry.pax_extensions().map_err(|e| self.stream_error(e))? {
-            for ext in pax {
-                let ext = ext.map_err(|e| self.stream_error(e))?;
-                let Ok(key) = ext.key() else { continue };
-                let value = ext.value_bytes();
-                let text = std::str::from_utf8(value).unwrap_or("");
-                match key {
-                    "uid" => uid = text.parse().map_err(|_| self.reject(raw, "bad PAX uid"))?,
-                    "gid" => gid = text.parse().map_err(|_| self.reject(raw, "bad PAX gid"))?,
-                    "mtime" => {
-                        mtime =
-                            parse_pax_time(text).ok_or_else(|| self.reject(raw, "bad PAX mtime"))?
-                    }
-                    _ => {
-                        if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-                            if name.starts_with("trusted.overlay.")
-                                || name.starts_with("user.overlay.")
-                            {
-                                tracing::warn!(entry = %raw.display(), xattr = name, "dropping overlayfs xattr from layer");
-                            } else {
-                                xattrs.push((name.to_owned(), value.to_vec()));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let too_big = |what| self.reject(raw, format!("{what} does not fit in 32 bits"));
-        Ok(Meta {
-            uid: u32::try_from(uid).map_err(|_| too_big("uid"))?,
-            gid: u32::try_from(gid).map_err(|_| too_big("gid"))?,
-            mode,
-            mtime,
-            xattrs,
-        })
-    }
-
     /// Makes every parent of `rel` a real directory inside the root (creating missing ones);
     /// refuses symlinks and non-directories on the way. Returns the entry's host path.
     fn prepare_parents(&self, rel: &Path, raw: &Path) -> Result<PathBuf> {
@@ -335,7 +220,7 @@ impl Applier<'_> {
                 match fs::symlink_metadata(&current) {
                     Ok(m) if m.is_dir() => {}
                     Ok(m) if m.file_type().is_symlink() => {
-                        return Err(self.reject(
+                        return Err(self.cx.reject(
                             raw,
                             format!(
                                 "its parent {:?} is a symlink; hull never writes through symlinks",
@@ -343,7 +228,7 @@ impl Applier<'_> {
                             ),
                         ));
                     }
-                    Ok(_) => return Err(self.reject(raw, "a parent is not a directory")),
+                    Ok(_) => return Err(self.cx.reject(raw, "a parent is not a directory")),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         fs::create_dir(&current).io("create directory", &current)?;
                         fs::set_permissions(&current, fs::Permissions::from_mode(0o755))
@@ -364,16 +249,7 @@ impl Applier<'_> {
         raw: &Path,
     ) -> Result<File> {
         let size = entry.size();
-        let budget = self
-            .limits
-            .max_bytes
-            .saturating_sub(self.stats.content_bytes);
-        if size > budget {
-            return Err(StoreError::LayerTooLarge {
-                layer: self.layer.to_owned(),
-                limit: self.limits.max_bytes,
-            });
-        }
+        self.cx.check_budget(self.stats.content_bytes, size)?;
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -384,7 +260,7 @@ impl Applier<'_> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut written = 0u64;
         loop {
-            let n = read_full(entry, &mut buf).map_err(|e| self.stream_error(e))?;
+            let n = read_full(entry, &mut buf).map_err(|e| self.cx.stream_error(e))?;
             if n == 0 {
                 break;
             }
@@ -396,7 +272,7 @@ impl Applier<'_> {
             }
             written += n as u64;
             if written > size {
-                return Err(self.reject(raw, "content longer than its header says"));
+                return Err(self.cx.reject(raw, "content longer than its header says"));
             }
         }
         file.set_len(written).io("set length of", path)?;
@@ -428,30 +304,30 @@ impl Applier<'_> {
 
     fn hard_link(&self, target: &Path, path: &Path, raw: &Path) -> Result<()> {
         let target_rel = clean_path(target)
-            .map_err(|reason| self.reject(raw, format!("hard link target: {reason}")))?;
+            .map_err(|reason| self.cx.reject(raw, format!("hard link target: {reason}")))?;
         let mut current = self.root.to_path_buf();
         let mut components = target_rel.components().peekable();
         while let Some(component) = components.next() {
             current.push(component);
             let meta = fs::symlink_metadata(&current).map_err(|_| {
-                self.reject(
+                self.cx.reject(
                     raw,
                     format!("hard link target {:?} is not in this layer", target_rel),
                 )
             })?;
             let last = components.peek().is_none();
             if !last && !meta.is_dir() {
-                return Err(self.reject(
+                return Err(self.cx.reject(
                     raw,
                     "hard link target goes through a symlink or non-directory",
                 ));
             }
             if last && meta.is_dir() {
-                return Err(self.reject(raw, "hard link to a directory"));
+                return Err(self.cx.reject(raw, "hard link to a directory"));
             }
         }
         if target_rel.as_os_str().is_empty() {
-            return Err(self.reject(raw, "hard link to the layer root"));
+            return Err(self.cx.reject(raw, "hard link to the layer root"));
         }
         if current == path {
             return Ok(());
@@ -479,7 +355,7 @@ impl Applier<'_> {
             StoreError::NeedsRoot {
                 what: format!(
                     "converting layer {} ({what} {})",
-                    self.layer,
+                    self.cx.layer,
                     path.display()
                 ),
             }
@@ -563,35 +439,6 @@ fn is_real_dir(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
 
-/// The entry path as a clean relative path, or why it is refused.
-pub(crate) fn clean_path(raw: &Path) -> Result<PathBuf, &'static str> {
-    let mut out = PathBuf::new();
-    for component in raw.components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => return Err("`..` path components are not allowed"),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err("absolute paths are not allowed in a layer")
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Parses a PAX time (`1700000000.123456789`).
-fn parse_pax_time(text: &str) -> Option<Timespec> {
-    let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
-    let tv_sec = secs.parse().ok()?;
-    let digits: String = frac.chars().take(9).collect();
-    let tv_nsec = if digits.is_empty() {
-        0
-    } else {
-        format!("{digits:0<9}").parse().ok()?
-    };
-    Some(Timespec { tv_sec, tv_nsec })
-}
-
 /// Reads until `buf` is full or EOF (so zero-block detection sees whole blocks).
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -609,14 +456,6 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clean_path_refuses_escapes() {
-        assert_eq!(clean_path(Path::new("./a/b/")).unwrap(), Path::new("a/b"));
-        assert!(clean_path(Path::new("a/../../etc")).is_err());
-        assert!(clean_path(Path::new("/etc/passwd")).is_err());
-        assert_eq!(clean_path(Path::new("./")).unwrap(), Path::new(""));
-    }
 
     fn layer(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
@@ -689,12 +528,5 @@ mod tests {
         let mut value = [0u8; 1];
         let read = rustix::fs::lgetxattr(root.join("b"), OVERLAY_OPAQUE_XATTR, &mut value).unwrap();
         assert_eq!(&value[..read], b"y");
-    }
-
-    #[test]
-    fn pax_times_keep_nanoseconds() {
-        let t = parse_pax_time("1700000000.5").unwrap();
-        assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 500_000_000));
-        assert!(parse_pax_time("x").is_none());
     }
 }

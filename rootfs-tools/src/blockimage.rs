@@ -14,7 +14,7 @@ use crate::tool::{run_tool, tool_command};
 use crate::workdir::WorkDir;
 
 /// Superblock build time of erofs images (2100-01-01): fixed for reproducibility.
-const EROFS_BUILD_TIME: &str = "4102444800";
+pub(crate) const EROFS_BUILD_TIME: u64 = 4_102_444_800;
 
 /// Filesystem of a read-only layer image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub(crate) fn build_layer_image(
             work.tool_command("mkfs.erofs")
                 // A fixed far-future build time makes images reproducible; mkfs.erofs clamps
                 // mtimes to it, which only touches files dated after 2100.
-                .env("SOURCE_DATE_EPOCH", EROFS_BUILD_TIME)
+                .env("SOURCE_DATE_EPOCH", EROFS_BUILD_TIME.to_string())
                 .args([OsStr::new("--quiet"), OsStr::new("--preserve-mtime")])
                 .args([OsStr::new("-U"), OsStr::new(&uuid)])
                 .args([out.as_os_str(), staging.as_os_str()]),
@@ -223,11 +223,9 @@ fn copy_sparse(from: &Path, to: &Path, len: u64) -> Result<()> {
 
 /// A UUID string from the first 32 hex digits of `seed` (nil-ish if the seed is short).
 fn uuid_from_hex(seed: &str) -> String {
-    let hex: String = seed
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .chain(std::iter::repeat('0'))
-        .take(32)
+    let hex: String = uuid_bytes_from_hex(seed)
+        .iter()
+        .map(|b| format!("{b:02x}"))
         .collect();
     format!(
         "{}-{}-{}-{}-{}",
@@ -237,6 +235,20 @@ fn uuid_from_hex(seed: &str) -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// The 16 bytes of the first 32 hex digits of `seed` (zeros where the seed is short).
+pub(crate) fn uuid_bytes_from_hex(seed: &str) -> [u8; 16] {
+    let mut digits = seed
+        .chars()
+        .filter_map(|c| c.to_digit(16))
+        .chain(std::iter::repeat(0));
+    let mut bytes = [0u8; 16];
+    for byte in &mut bytes {
+        let (high, low) = (digits.next().unwrap_or(0), digits.next().unwrap_or(0));
+        *byte = u8::try_from(high << 4 | low).unwrap_or(0);
+    }
+    bytes
 }
 
 /// Disk usage of a tree (4 KiB blocks, one per inode at least), with headroom for ext4 metadata.

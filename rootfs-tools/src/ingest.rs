@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::apply::{apply_layer, ApplyLimits};
-use crate::blockimage::build_layer_image;
+use crate::blockimage::{build_layer_image, FsType};
 use crate::digest::{is_limit_exceeded, sha256_hex, HashingReader, HashingWriter};
 use crate::error::{IoContext, Result, StoreError};
 use crate::fsutil::{remove_any, unique_path};
 use crate::index::LayerRecord;
+use crate::layer_erofs::build_erofs_layer;
 use crate::oci::{MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_TAR, MEDIA_OCI_LAYER_ZSTD};
 use crate::progress::{Progress, ProgressReader};
 use crate::store::Store;
@@ -226,16 +227,24 @@ fn convert(
     };
     let (diff_reader, diff_hash) = HashingReader::new(decoder, store.options.max_layer_bytes);
     let staging = unique_path(work.path(), "staging");
+    let image_tmp = unique_path(work.path(), "image");
+    let limits = ApplyLimits {
+        max_bytes: store.options.max_layer_bytes,
+        max_entries: store.options.max_layer_entries,
+    };
     let decoded = (|| {
-        let mut rest = if skip_apply {
-            diff_reader
+        let (mut rest, pending) = if skip_apply {
+            (diff_reader, None)
+        } else if fstype == FsType::Erofs {
+            // Straight from the tar stream into the image: nothing is unpacked.
+            let (rest, pending) = build_erofs_layer(diff_reader, &image_tmp, spec.label, limits)?;
+            (rest, Some(pending))
         } else {
             fs::create_dir(&staging).io("create", &staging)?;
-            let limits = ApplyLimits {
-                max_bytes: store.options.max_layer_bytes,
-                max_entries: store.options.max_layer_entries,
-            };
-            apply_layer(diff_reader, &staging, spec.label, limits)?.0
+            (
+                apply_layer(diff_reader, &staging, spec.label, limits)?.0,
+                None,
+            )
         };
         // The tar end marker may precede padding: the diff id covers every byte.
         io::copy(&mut rest, &mut io::sink()).map_err(|e| stream_error(store, spec, e))?;
@@ -269,13 +278,14 @@ fn convert(
                 expected: expected.to_owned(),
                 actual: diff_id,
             }),
-            _ => Ok((blob_digest, blob_size, diff_id, diff_hash.count())),
+            _ => Ok((blob_digest, blob_size, diff_id, diff_hash.count(), pending)),
         }
     })();
-    let (blob_digest, blob_size, diff_id, diff_size) = match decoded {
+    let (blob_digest, blob_size, diff_id, diff_size, pending) = match decoded {
         Ok(done) => done,
         Err(e) => {
             let _ = remove_any(&staging);
+            let _ = remove_any(&image_tmp);
             // Bytes that are not what the manifest promised say so, rather than how they
             // failed to decode.
             if incoming.verified.is_none() {
@@ -301,13 +311,16 @@ fn convert(
                 fstype.as_str(),
                 short(&diff_id)
             ));
-            let tmp = unique_path(work.path(), "image");
-            build_layer_image(work, fstype, &staging, &tmp, hex)
-                .and_then(|()| fs::rename(&tmp, &out).io("rename", &out))
+            match pending {
+                Some(pending) => pending.finish(&image_tmp, hex),
+                None => build_layer_image(work, fstype, &staging, &image_tmp, hex),
+            }
+            .and_then(|()| fs::rename(&image_tmp, &out).io("rename", &out))
         } else {
             Ok(())
         };
         remove_any(&staging)?;
+        remove_any(&image_tmp)?;
         built?;
     }
 

@@ -66,6 +66,8 @@ mod image;
 mod index;
 mod ingest;
 mod ingest_parallel;
+mod layer_entry;
+mod layer_erofs;
 mod load;
 mod oci;
 mod progress;

@@ -22,9 +22,8 @@ pub use refile::Refiler;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use tar::EntryType;
-
-use crate::apply::clean_path;
+use crate::layer_entry::clean_path;
+pub(crate) use crate::layer_entry::is_metadata_entry as is_metadata;
 
 /// Permission bits kept on the host: set-uid and set-gid are dropped.
 const KEPT_MODE_BITS: u32 = 0o1777;
@@ -165,21 +164,11 @@ fn unsafe_entry(name: &Path, reason: impl Into<String>) -> ExtractError {
     }
 }
 
-/// Entry types that only carry metadata for the next entry (the `tar` crate applies them).
-fn is_metadata(kind: EntryType) -> bool {
-    matches!(
-        kind,
-        EntryType::XGlobalHeader
-            | EntryType::XHeader
-            | EntryType::GNULongName
-            | EntryType::GNULongLink
-    )
-}
-
 /// Hostile streams for the tests: raw headers, so names a tar writer refuses get through.
 #[cfg(test)]
 mod hostile {
     use super::*;
+    pub(super) use tar::EntryType;
 
     pub(super) const LIMITS: ExtractLimits = ExtractLimits {
         max_bytes: 1 << 20,
