@@ -67,6 +67,10 @@ pub(crate) enum LayerBlob<'a> {
     /// just wrote), that the store may take as it is: hard-linked, not copied; its digest is
     /// checked in the same pass that decodes it.
     Owned(PathBuf),
+    /// An owned file whose bytes the caller has already checked against the layer's blob
+    /// digest (a pull's download, verified as it arrived): taken as `Owned`, without hashing
+    /// it a second time. The diff id is still checked as it decodes.
+    Verified(PathBuf),
 }
 
 /// The blob in `work`, before its digest is known to be right.
@@ -109,18 +113,34 @@ fn take_blob(
     spec: &LayerSpec<'_>,
 ) -> Result<Incoming> {
     let incoming = unique_path(work.path(), "incoming");
-    let source = match blob {
-        LayerBlob::Owned(path) => {
-            if fs::hard_link(&path, &incoming).is_err() {
-                fs::copy(&path, &incoming).io("copy", &path)?;
-            }
-            return Ok(Incoming {
-                path: incoming,
-                verified: None,
-            });
-        }
-        LayerBlob::Stream(source) => source,
+    let (owned, verified_digest) = match blob {
+        LayerBlob::Owned(path) => (path, None),
+        LayerBlob::Verified(path) => (path, spec.blob_digest),
+        LayerBlob::Stream(source) => return copy_blob(store, source, spec, incoming),
     };
+    if fs::hard_link(&owned, &incoming).is_err() {
+        fs::copy(&owned, &incoming).io("copy", &owned)?;
+    }
+    let verified = match verified_digest {
+        Some(digest) => {
+            let size = fs::metadata(&incoming).io("inspect", &incoming)?.len();
+            Some((digest.to_owned(), size))
+        }
+        None => None,
+    };
+    Ok(Incoming {
+        path: incoming,
+        verified,
+    })
+}
+
+/// [`take_blob`] of a stream: copied into `incoming`, hashed as it is copied and verified.
+fn copy_blob(
+    store: &Store,
+    source: Box<dyn Read + '_>,
+    spec: &LayerSpec<'_>,
+    incoming: PathBuf,
+) -> Result<Incoming> {
     let mut writer = HashingWriter::new(File::create(&incoming).io("create", &incoming)?);
     // The writer hashes; the reader only enforces the size limit.
     let mut limited = HashingReader::counting(source, store.options.max_layer_bytes).0;
@@ -298,6 +318,16 @@ fn convert(
     };
     let blob_hex = sha256_hex(&blob_digest).unwrap_or_default();
     let blob_path = blobs.join(blob_hex);
+    // Synced here, on this layer's worker while later layers still download, rather than by
+    // the commit, which would write all of them back one after another at the end.
+    let synced = File::open(path).and_then(|f| {
+        f.sync_all()?;
+        // Nothing reads the blob again soon (a push, maybe): its pages go back now, for the
+        // next layers' writes to reuse, instead of growing the page cache by all of them.
+        let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+        Ok(())
+    });
+    synced.io("sync", path)?;
     fs::rename(path, &blob_path).io("rename", &blob_path)?;
 
     let applied = started.elapsed();

@@ -3,8 +3,7 @@
 //! the host's CPUs instead of one. Results keep the image's layer order.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{mpsc, Mutex};
 
 use crate::error::Result;
 use crate::index::LayerRecord;
@@ -42,36 +41,40 @@ pub(crate) fn ingest_layers(
             .collect();
     }
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Vec<Mutex<Option<Result<LayerRecord>>>> =
         layers.iter().map(|_| Mutex::new(None)).collect();
     progress.start(&format!("converting {} layers", layers.len()), None);
     std::thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= layers.len() || failed.load(Ordering::SeqCst) {
-                    break;
+            let done_tx = done_tx.clone();
+            scope.spawn(|| {
+                let done_tx = done_tx;
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= layers.len() || failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let layer = &layers[i];
+                    let result = (layer.open)()
+                        .and_then(|blob| ingest_layer(store, work, blob, &layer.spec, &()));
+                    if result.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    let _ = done_tx.send(());
                 }
-                let layer = &layers[i];
-                let result = (layer.open)()
-                    .and_then(|blob| ingest_layer(store, work, blob, &layer.spec, &()));
-                if result.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                done.fetch_add(1, Ordering::SeqCst);
             });
         }
-        let mut reported = 0;
-        while reported < layers.len() && !failed.load(Ordering::SeqCst) {
-            let now = done.load(Ordering::SeqCst);
-            if now != reported {
-                reported = now;
-                progress.message(&format!("converted {now} of {} layers", layers.len()));
+        drop(done_tx);
+        // One message per converted layer; the channel closes when every worker is done.
+        let mut converted = 0;
+        while done_rx.recv().is_ok() {
+            converted += 1;
+            if !failed.load(Ordering::SeqCst) {
+                progress.message(&format!("converted {converted} of {} layers", layers.len()));
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
     });
     progress.finish();

@@ -43,6 +43,15 @@ struct PlanLayer {
 /// Nested indexes deeper than this are refused (a hostile layout could loop).
 const MAX_INDEX_DEPTH: usize = 4;
 
+/// A layout that is the caller's own (see [`Store::load_owned_layout`]).
+#[derive(Clone, Copy)]
+struct Owned<'a> {
+    /// Blocks until a member is whole in the layout (true) or never will be (false).
+    arrived: &'a (dyn Fn(&str) -> bool + Sync),
+    /// The layer blobs were checked against their names by the caller.
+    verified: bool,
+}
+
 impl Store {
     /// Imports every image of a `docker save` tar, an OCI layout directory or an OCI layout
     /// tar (optionally gzip/zstd-compressed as a whole). Returns the images, tagged as the
@@ -63,8 +72,45 @@ impl Store {
         arrived: &(dyn Fn(&str) -> bool + Sync),
         progress: &dyn Progress,
     ) -> Result<Vec<Image>> {
+        self.load_owned(
+            layout,
+            Owned {
+                arrived,
+                verified: false,
+            },
+            progress,
+        )
+    }
+
+    /// [`Store::load_owned_layout`] of a layout whose layer blobs the caller wrote only
+    /// after checking each one's bytes against the digest it is named by (a pull: the
+    /// registry client verifies every download): they are not hashed a second time. The
+    /// image config and the manifests are still checked, and every layer's content against
+    /// its diff id as it decodes.
+    pub fn load_verified_layout(
+        &self,
+        layout: &Path,
+        arrived: &(dyn Fn(&str) -> bool + Sync),
+        progress: &dyn Progress,
+    ) -> Result<Vec<Image>> {
+        self.load_owned(
+            layout,
+            Owned {
+                arrived,
+                verified: true,
+            },
+            progress,
+        )
+    }
+
+    fn load_owned(
+        &self,
+        layout: &Path,
+        owned: Owned<'_>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Image>> {
         let work = self.work_dir()?;
-        self.load_in(&work, layout, Some(arrived), progress)
+        self.load_in(&work, layout, Some(owned), progress)
     }
 
     /// [`Store::load`] from a stream (`hull load` without `-i` reads stdin): the stream is
@@ -88,7 +134,7 @@ impl Store {
         &self,
         work: &WorkDir,
         path: &Path,
-        owned: Option<&(dyn Fn(&str) -> bool + Sync)>,
+        owned: Option<Owned<'_>>,
         progress: &dyn Progress,
     ) -> Result<Vec<Image>> {
         let source = Source::open(path, work, self.options.max_layer_bytes)?;
@@ -161,13 +207,14 @@ impl Store {
                         diff_id: Some(diff_id),
                     },
                     open: Box::new(|| {
-                        let Some(arrived) = owned else {
+                        let Some(owned) = &owned else {
                             return Ok(LayerBlob::Stream(source.open_member(&layer.member)?.0));
                         };
-                        if !arrived(&layer.member) {
+                        if !(owned.arrived)(&layer.member) {
                             return Err(source.bad(format!("{} never arrived", layer.member)));
                         }
                         match source.member_file(&layer.member) {
+                            Some(file) if owned.verified => Ok(LayerBlob::Verified(file)),
                             Some(file) => Ok(LayerBlob::Owned(file)),
                             None => Ok(LayerBlob::Stream(source.open_member(&layer.member)?.0)),
                         }

@@ -311,6 +311,32 @@ fn a_linked_blob_with_a_wrong_digest_is_rejected() {
     assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
 }
 
+/// A layout the caller vouches for (a pull's, verified as it downloaded) is not hashed a
+/// second time, but a layer whose content is not what the image config says is still
+/// refused: its diff id is checked as it decodes.
+#[test]
+fn a_verified_layout_still_checks_layer_contents_against_the_config() {
+    if skip_unless_root("a_verified_layout_still_checks_layer_contents_against_the_config") {
+        return;
+    }
+    let fx = Fixture::new();
+    let layer = TestLayer::gzipped(layer_tar(&[E::File("f", b"what the config names")]));
+    let layer_digest = common::sha256(&layer.blob);
+    let other = TestLayer::gzipped(layer_tar(&[E::File("f", b"something else entirely")]));
+    let archive = oci_layout_tar("swapped:latest", &[layer], |digest, blob| {
+        if digest == layer_digest {
+            blob.clone_from(&other.blob);
+        }
+    });
+    let layout = fx.outside.parent().unwrap().join("download");
+    tar::Archive::new(archive.as_slice())
+        .unpack(&layout)
+        .unwrap();
+    let err = fx.reject_with(|store| store.load_verified_layout(&layout, &|_| true, &()));
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("diff_id"), "{err}");
+}
+
 #[test]
 fn a_linked_blob_with_data_after_its_gzip_stream_is_rejected() {
     if skip_unless_root("a_linked_blob_with_data_after_its_gzip_stream_is_rejected") {

@@ -129,7 +129,7 @@ printf '%-14s %10s   (%d runs, %d layers x %d MiB)\n' tool median_s "$runs" "$la
 declare -A med
 for tool in hull hull-download skopeo podman; do
   med[$tool]=$(echo "${times[$tool]}" | median)
-  printf '%-14s %10.2f\n' "$tool" "${med[$tool]}"
+  printf '%-14s %10.2f   runs: %s\n' "$tool" "${med[$tool]}" "$(printf '%.2f ' ${times[$tool]})"
 done
 status=0
 for other in skopeo podman; do

@@ -145,22 +145,24 @@ impl Images {
         let (pulled, downloaded, loaded) = std::thread::scope(|scope| {
             let converter = scope.spawn(|| {
                 let arrived = |member: &str| arrivals.wait_for_file(&layout.path().join(member));
-                arrivals
-                    .wait_for_layout()
-                    .then(|| self.store.load_owned_layout(layout.path(), &arrived, &()))
+                arrivals.wait_for_layout().then(|| {
+                    self.store
+                        .load_verified_layout(layout.path(), &arrived, &())
+                })
             });
             let pulled = session.pull(name, platform, &target, &transfers);
             arrivals.finished();
             let downloaded = started.elapsed();
-            if pulled.is_ok() && !converter.is_finished() {
+            let converting = pulled.is_ok() && !converter.is_finished();
+            if converting {
                 transfers.flush_heading();
                 bar.start("converting layers", None);
-                while !converter.is_finished() {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
+            }
+            let loaded = converter.join();
+            if converting {
                 bar.finish();
             }
-            (pulled, downloaded, converter.join())
+            (pulled, downloaded, loaded)
         });
         // The download's error first: a conversion cut short by it only echoes it.
         let pulled = pulled?;
