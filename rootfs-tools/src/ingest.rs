@@ -95,6 +95,12 @@ pub(crate) fn ingest_layer(
     for dir in [&blobs, &layers] {
         fs::create_dir_all(dir).io("create", dir)?;
     }
+    if let Some(known) = stored_layer(store, spec)? {
+        // Content-addressed: the store's own blob and image are this layer (Docker's
+        // "Already exists"); the offered bytes are not read.
+        tracing::debug!(layer = spec.label, "layer already in the store");
+        return Ok(known);
+    }
     let started = Instant::now();
     let incoming = take_blob(store, work, blob, spec)?;
     let result = convert(store, work, &incoming, spec, progress, started);
@@ -102,6 +108,24 @@ pub(crate) fn ingest_layer(
         let _ = fs::remove_file(&incoming.path);
     }
     result
+}
+
+/// The store's record of the layer `spec` names by both its blob digest and its diff id,
+/// when the store holds that blob and its image (in the layer's filesystem type).
+fn stored_layer(store: &Store, spec: &LayerSpec<'_>) -> Result<Option<LayerRecord>> {
+    let (Some(blob_digest), Some(diff_id)) = (spec.blob_digest, spec.diff_id) else {
+        return Ok(None);
+    };
+    let fstype = store.options.fstype;
+    let index = store.read_index()?;
+    let known = index
+        .images
+        .values()
+        .flat_map(|image| &image.layers)
+        .find(|l| l.blob_digest == blob_digest && l.diff_id == diff_id && l.fstype == fstype)
+        .filter(|_| store.has_layer(diff_id) && store.blob_file(blob_digest).is_some())
+        .cloned();
+    Ok(known)
 }
 
 /// Step 1: the blob into `work`. A stream is copied and hashed, and verified before anything

@@ -121,6 +121,37 @@ fn shared_layers_share_one_block_image() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A layer the store already holds (same blob digest, same diff id) is not read again:
+/// content addressing makes the store's verified copy that layer (Docker's "Already
+/// exists"); re-pulling an image costs no decoding. The offered bytes here are even damaged:
+/// they are never looked at, and the store's blob stays as it was.
+#[test]
+fn a_layer_the_store_holds_is_not_read_again() -> anyhow::Result<()> {
+    if skip_unless_root("a_layer_the_store_holds_is_not_read_again") {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&dir.path().join("store"))?;
+    let layer = || TestLayer::gzipped(layer_tar(&[E::File("f", b"stored once")]));
+    let original = layer().blob;
+    let digest = common::sha256(&original);
+    load_bytes(
+        &store,
+        dir.path(),
+        "a.tar",
+        oci_layout_tar("a:1", &[layer()], |_, _| {}),
+    );
+    let damaged = oci_layout_tar("b:1", &[layer()], |d, blob| {
+        if d == digest {
+            blob.iter_mut().for_each(|b| *b = !*b);
+        }
+    });
+    let b = load_bytes(&store, dir.path(), "b.tar", damaged).remove(0);
+    assert_eq!(store.resolve("b:1")?.id, b.id);
+    assert_eq!(fs::read(store.blob_file(&digest).unwrap())?, original);
+    Ok(())
+}
+
 #[test]
 fn tag_rmi_prune_follow_docker() -> anyhow::Result<()> {
     if skip_unless_root("tag_rmi_prune_follow_docker") {
