@@ -5,6 +5,7 @@
 //! the kernel requires of tail data), place the inodes (32-byte slots; nids follow), and only
 //! then encode directory entries, which need their children's nids.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -33,8 +34,8 @@ struct Placed {
 enum Content {
     /// No data (device nodes, empty files) or whole blocks from `start`.
     Blocks { start: u32 },
-    /// Bytes right after the inode and its xattrs.
-    Inline,
+    /// `len` bytes right after the inode and its xattrs.
+    Inline { len: u64 },
 }
 
 /// A directory's entries, packed into blocks: each block lists its entries' indexes in
@@ -80,7 +81,7 @@ pub(crate) fn write(
             NodeKind::Directory(_) => dirs[&p.node].size,
         };
         if (EXTENDED_INODE_SIZE + p.xattr_size) as u64 + tail_len <= BLOCK_SIZE {
-            p.content = Content::Inline;
+            p.content = Content::Inline { len: tail_len };
         } else {
             p.content = Content::Blocks {
                 start: u32::try_from(next_block).map_err(|_| Error::TooLarge)?,
@@ -93,8 +94,12 @@ pub(crate) fn write(
     // Inode offsets: 32-byte aligned; an inline tail never crosses a block boundary.
     let mut offset = 0u64;
     for p in &mut placed {
-        let record = record_len(tree, &dirs, p);
-        if matches!(p.content, Content::Inline) && offset % BLOCK_SIZE + record > BLOCK_SIZE {
+        let inline = match p.content {
+            Content::Inline { len } => Some(len),
+            Content::Blocks { .. } => None,
+        };
+        let record = (EXTENDED_INODE_SIZE + p.xattr_size) as u64 + inline.unwrap_or(0);
+        if inline.is_some() && offset % BLOCK_SIZE + record > BLOCK_SIZE {
             offset = offset.div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
         }
         p.offset = offset;
@@ -111,11 +116,11 @@ pub(crate) fn write(
     let mut record = Vec::with_capacity(BLOCK_BYTES);
     for (i, p) in placed.iter().enumerate() {
         let node = &tree.nodes[p.node.0];
-        let tail: Vec<u8> = match &node.kind {
-            NodeKind::File(FileData::Inline(bytes)) => bytes.clone(),
-            NodeKind::Symlink(target) => target.clone(),
-            NodeKind::Directory(_) => encode_dir(tree, &dirs[&p.node], &nid),
-            _ => Vec::new(),
+        let tail: Cow<'_, [u8]> = match &node.kind {
+            NodeKind::File(FileData::Inline(bytes)) => Cow::Borrowed(bytes),
+            NodeKind::Symlink(target) => Cow::Borrowed(target),
+            NodeKind::Directory(_) => Cow::Owned(encode_dir(tree, &dirs[&p.node], &nid)),
+            _ => Cow::Borrowed(&[]),
         };
         let size = match &node.kind {
             NodeKind::File(FileData::Blocks { size, .. }) => *size,
@@ -124,7 +129,7 @@ pub(crate) fn write(
         };
         let (layout, raw) = match (&p.content, &node.kind) {
             (_, NodeKind::Device(_, rdev)) => (DataLayout::FlatPlain, *rdev),
-            (Content::Inline, _) => (DataLayout::FlatInline, 0),
+            (Content::Inline { .. }, _) => (DataLayout::FlatInline, 0),
             (Content::Blocks { start }, _) => {
                 if !matches!(node.kind, NodeKind::File(FileData::Blocks { .. })) {
                     // Content placed after the data (big directories, small files whose
@@ -151,7 +156,7 @@ pub(crate) fn write(
         record.clear();
         record.extend_from_slice(&inode.to_bytes());
         write_xattrs(&mut record, &node.meta.xattrs);
-        if matches!(p.content, Content::Inline) {
+        if matches!(p.content, Content::Inline { .. }) {
             record.extend_from_slice(&tail);
         }
         pad_to(&mut out, &mut written, p.offset)?;
@@ -285,17 +290,6 @@ fn encode_dir(tree: &Tree, dir: &DirLayout, nid: &dyn Fn(NodeId) -> u64) -> Vec<
         }
     }
     out
-}
-
-/// Bytes of an inode record: the inode, its xattrs and an inline tail.
-fn record_len(tree: &Tree, dirs: &HashMap<NodeId, DirLayout>, p: &Placed) -> u64 {
-    let tail = match (&p.content, &tree.nodes[p.node.0].kind) {
-        (Content::Inline, NodeKind::File(FileData::Inline(bytes))) => bytes.len() as u64,
-        (Content::Inline, NodeKind::Symlink(target)) => target.len() as u64,
-        (Content::Inline, NodeKind::Directory(_)) => dirs[&p.node].size,
-        _ => 0,
-    };
-    (EXTENDED_INODE_SIZE + p.xattr_size) as u64 + tail
 }
 
 /// Writes zeros from `*written` up to `offset` (relative to the metadata area).

@@ -127,14 +127,6 @@ impl ImageBuilder {
         matches!(self.tree.nodes[node.0].kind, NodeKind::Symlink(_))
     }
 
-    /// The device kind and numbers of a device node.
-    pub fn device(&self, node: NodeId) -> Option<(DeviceKind, u32)> {
-        match self.tree.nodes[node.0].kind {
-            NodeKind::Device(kind, rdev) => Some((kind, rdev)),
-            _ => None,
-        }
-    }
-
     /// The metadata of `node`, to change.
     pub fn metadata_mut(&mut self, node: NodeId) -> &mut Metadata {
         &mut self.tree.nodes[node.0].meta

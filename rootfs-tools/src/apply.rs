@@ -31,7 +31,7 @@ use tar::EntryType;
 use crate::error::{IoContext, Result, StoreError};
 use crate::fsutil::remove_any;
 use crate::layer_entry::{
-    clean_path, is_metadata_entry, LayerContext, Meta, Whiteout, OVERLAY_OPAQUE_XATTR,
+    clean_path, EntryHead, LayerContext, Meta, Whiteout, OVERLAY_OPAQUE_XATTR,
 };
 pub(crate) use crate::layer_entry::{ApplyLimits, ApplyStats};
 
@@ -97,13 +97,15 @@ struct Applier<'a> {
 impl Applier<'_> {
     fn apply_entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
         self.stats.entries += 1;
-        let raw = self.cx.entry_path(&entry, self.stats.entries)?;
-        let kind = entry.header().entry_type();
-        if is_metadata_entry(kind) {
+        let Some(EntryHead {
+            raw,
+            rel,
+            kind,
+            meta,
+        }) = self.cx.entry_head(&mut entry, self.stats.entries)?
+        else {
             return Ok(());
-        }
-        let rel = clean_path(&raw).map_err(|reason| self.cx.reject(&raw, reason))?;
-        let meta = self.cx.read_meta(&mut entry, &raw)?;
+        };
         let path = self.prepare_parents(&rel, &raw)?;
         if let Some(written) = self.written.as_mut() {
             written.insert(path.clone());

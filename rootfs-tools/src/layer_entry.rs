@@ -48,6 +48,16 @@ pub(crate) struct LayerContext<'a> {
     pub(crate) limits: ApplyLimits,
 }
 
+/// One layer entry's checked name, type and metadata.
+pub(crate) struct EntryHead {
+    /// The name as the tar has it (for messages).
+    pub(crate) raw: PathBuf,
+    /// The clean relative path.
+    pub(crate) rel: PathBuf,
+    pub(crate) kind: tar::EntryType,
+    pub(crate) meta: Meta,
+}
+
 /// What an entry's name means to overlayfs.
 pub(crate) enum Whiteout<'n> {
     /// `.wh..wh..opq`: its directory hides what lower layers put there.
@@ -59,18 +69,31 @@ pub(crate) enum Whiteout<'n> {
 }
 
 impl LayerContext<'_> {
-    /// The name of the `count`th entry, refused past the entry budget.
-    pub(crate) fn entry_path<R: Read>(
+    /// The checked head of the `count`th entry of a layer (refused past the entry budget):
+    /// its names, type and metadata; `None` for an entry that only carries metadata for the
+    /// next one (the `tar` crate applies it).
+    pub(crate) fn entry_head<R: Read>(
         &self,
-        entry: &tar::Entry<'_, R>,
+        entry: &mut tar::Entry<'_, R>,
         count: u64,
-    ) -> Result<PathBuf> {
+    ) -> Result<Option<EntryHead>> {
         let raw = entry.path().map_err(|e| self.stream_error(e))?.into_owned();
         if count > self.limits.max_entries {
             let limit = self.limits.max_entries;
             return Err(self.reject(&raw, format!("more than {limit} entries")));
         }
-        Ok(raw)
+        let kind = entry.header().entry_type();
+        if is_metadata_entry(kind) {
+            return Ok(None);
+        }
+        let rel = clean_path(&raw).map_err(|reason| self.reject(&raw, reason))?;
+        let meta = self.read_meta(entry, &raw)?;
+        Ok(Some(EntryHead {
+            raw,
+            rel,
+            kind,
+            meta,
+        }))
     }
 
     /// Refuses a file of `size` bytes when `used` bytes of the budget are gone: checked

@@ -16,7 +16,7 @@ use tar::EntryType;
 use crate::blockimage::{uuid_bytes_from_hex, EROFS_BUILD_TIME};
 use crate::error::{IoContext, Result, StoreError};
 use crate::layer_entry::{
-    clean_path, is_metadata_entry, ApplyLimits, ApplyStats, LayerContext, Meta, Whiteout,
+    clean_path, ApplyLimits, ApplyStats, EntryHead, LayerContext, Meta, Whiteout,
     OVERLAY_OPAQUE_XATTR,
 };
 
@@ -111,13 +111,15 @@ struct LayerImage<'a> {
 impl LayerImage<'_> {
     fn add_entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
         self.stats.entries += 1;
-        let raw = self.cx.entry_path(&entry, self.stats.entries)?;
-        let kind = entry.header().entry_type();
-        if is_metadata_entry(kind) {
+        let Some(EntryHead {
+            raw,
+            rel,
+            kind,
+            meta,
+        }) = self.cx.entry_head(&mut entry, self.stats.entries)?
+        else {
             return Ok(());
-        }
-        let rel = clean_path(&raw).map_err(|reason| self.cx.reject(&raw, reason))?;
-        let meta = self.cx.read_meta(&mut entry, &raw)?;
+        };
         let parent = self.parent_dir(&rel, &raw)?;
         let Some(name) = rel.file_name().map(OsStr::as_bytes) else {
             // The layer root.

@@ -10,9 +10,9 @@ use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, CWD};
 use tar::EntryType;
 
 use super::{
-    io_error, is_metadata, unsafe_entry, Budget, ExtractError, ExtractLimits, Rebase, Result,
-    KEPT_MODE_BITS,
+    io_error, unsafe_entry, Budget, ExtractError, ExtractLimits, Rebase, Result, KEPT_MODE_BITS,
 };
+use crate::layer_entry::is_metadata_entry;
 
 /// Extracts checked entries under one host directory.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ impl Extractor {
     /// Checks and writes one entry.
     pub fn extract<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
         let kind = entry.header().entry_type();
-        if is_metadata(kind) {
+        if is_metadata_entry(kind) {
             return Ok(());
         }
         let raw = entry.path().map_err(ExtractError::Corrupt)?.into_owned();

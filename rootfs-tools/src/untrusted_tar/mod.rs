@@ -23,7 +23,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::layer_entry::clean_path;
-pub(crate) use crate::layer_entry::is_metadata_entry as is_metadata;
 
 /// Permission bits kept on the host: set-uid and set-gid are dropped.
 const KEPT_MODE_BITS: u32 = 0o1777;

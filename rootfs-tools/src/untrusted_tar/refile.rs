@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use tar::EntryType;
 
 use super::{
-    clean_path, is_metadata, unsafe_entry, Budget, ExtractError, ExtractLimits, Result,
-    KEPT_MODE_BITS,
+    clean_path, unsafe_entry, Budget, ExtractError, ExtractLimits, Result, KEPT_MODE_BITS,
 };
+use crate::layer_entry::is_metadata_entry;
 
 /// Re-files a guest's tar stream entry by entry into a new one, each checked by the same
 /// name, type and budget rules as [`Extractor`] (`hull cp CONTAINER:PATH -`).
@@ -31,7 +31,7 @@ impl<W: Write> Refiler<W> {
     /// Checks and copies one entry.
     pub fn refile<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
         let kind = entry.header().entry_type();
-        if is_metadata(kind) {
+        if is_metadata_entry(kind) {
             return Ok(());
         }
         let raw = entry.path().map_err(ExtractError::Corrupt)?.into_owned();
