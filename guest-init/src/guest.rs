@@ -136,25 +136,20 @@ fn install_panic_hook() {
     }));
 }
 
-/// The whole life of the guest.
-pub fn run_as_pid1() -> ! {
-    ports::mark_boot_timer();
-    timeline::mark("init");
-    install_panic_hook();
-    mount_basics();
-    // A zygote stops here until a container's restore resumes it.
-    crate::warm::park_if_zygote();
+/// Runs the container the config disk's spec describes; returns the open config disk and
+/// how the container ended. None (logged) without a config disk.
+fn run_from_config_disk() -> Option<(File, RunResult)> {
     let disks = disks::scan(Path::new("/sys/block"), Path::new("/dev"));
     timeline::mark("disks");
     let Some(config_path) = disks.get(CONFIG_DISK_SERIAL) else {
         log!("no disk with serial {CONFIG_DISK_SERIAL}: the engine must attach the config disk; found {disks:?}");
-        power_off();
+        return None;
     };
     let mut config = match OpenOptions::new().read(true).write(true).open(config_path) {
         Ok(file) => file,
         Err(e) => {
             log!("cannot open the config disk {}: {e}", config_path.display());
-            power_off();
+            return None;
         }
     };
     let result = match RunSpec::read_from(&mut config) {
@@ -177,6 +172,47 @@ pub fn run_as_pid1() -> ! {
                 runner::run_spec(&spec, &env, &consoles)
             }
         },
+    };
+    Some((config, result))
+}
+
+/// A warm-pool VM's rehearsal: runs the host's stand-in container, then takes down what it
+/// set up, so the container handed over next starts from the state a restore has. A
+/// rehearsal that fails, or leaves something mounted, powers the VM off: the host never
+/// hands over a VM whose old file systems could outlive it.
+fn rehearse() {
+    let Some((_, result)) = run_from_config_disk() else {
+        power_off();
+    };
+    if result.exit_code != 0 {
+        log!("the warm-pool rehearsal failed: {result:?}");
+        power_off();
+    }
+    if let Err(e) = crate::rehearsal::clean_up(Path::new(WORK_DIR), Path::new(CGROUP_ROOT)) {
+        log!("cannot clean up after the warm-pool rehearsal: {e}");
+        power_off();
+    }
+}
+
+/// The whole life of the guest.
+pub fn run_as_pid1() -> ! {
+    ports::mark_boot_timer();
+    timeline::mark("init");
+    install_panic_hook();
+    mount_basics();
+    // A zygote stops here until a container's restore resumes it; a warm-pool VM rehearses
+    // a container first, then parks again until it is handed one.
+    let mut parking = crate::warm::park_if_zygote();
+    while let Some(parked) = parking.take() {
+        if !parked.rehearse {
+            parked.keep_open();
+            break;
+        }
+        rehearse();
+        parking = Some(parked.park_again());
+    }
+    let Some((mut config, result)) = run_from_config_disk() else {
+        power_off();
     };
     write_result(&mut config, &result);
     timeline::mark("result");

@@ -38,6 +38,7 @@ pub mod net;
 pub mod ports;
 pub mod process;
 pub mod pty;
+pub mod rehearsal;
 pub mod relay;
 pub mod rlimits;
 pub mod rootfs;

@@ -1,7 +1,7 @@
 //! Warm start in the guest (`hull_protocol::warm`): a zygote's hull-init parks on the control
 //! console until the host has saved the VM; every restore of it continues here, takes the
 //! container's clock and entropy, forgets the placeholder disks' blocks, and goes on as a
-//! cold boot.
+//! cold boot. A warm-pool VM first rehearses a container and parks again ([`Parking`]).
 
 use crate::console::make_raw;
 use hull_protocol::{Base64, ControlMessage, GuestEvent, MAX_CONTROL_LINE};
@@ -18,13 +18,37 @@ const RNDRESEEDCRNG: libc::c_ulong = 0x5207;
 /// BLKFLSBUF, `_IO(0x12, 97)`: writes back and drops a block device's cached blocks.
 const BLKFLSBUF: libc::c_ulong = 0x1261;
 
+/// A zygote's (or a restore of it's) hold on the control console while it is parked.
+pub struct Parking {
+    control: File,
+    /// The last resume asked for a rehearsal ([`ControlMessage::Resume::rehearse`]): run the
+    /// spec on the config disk, clean up, then [`Parking::park_again`].
+    pub rehearse: bool,
+}
+
+impl Parking {
+    /// After a rehearsal: announces the park again and waits for the next resume (the
+    /// host hands this VM to a container meanwhile: new disks, consoles, serial log).
+    pub fn park_again(mut self) -> Self {
+        crate::timeline::mark("rehearsed");
+        self.rehearse = park(&mut self.control);
+        self
+    }
+
+    /// Keeps the console open for the VM's life: its tty then never goes through a last
+    /// close, so nothing the host sends before the relay opens it again can be lost.
+    pub fn keep_open(self) {
+        std::mem::forget(self.control);
+    }
+}
+
 /// In a zygote (the kernel command line has `hull.warm=park`): announces the park, waits for
-/// the host's [`ControlMessage::Resume`] (the VM is saved and restored meanwhile), applies it
-/// and answers. Anywhere else it returns at once.
-pub fn park_if_zygote() {
+/// the host's [`ControlMessage::Resume`] (the VM is saved and restored meanwhile) and applies
+/// it. Anywhere else it returns None at once.
+pub fn park_if_zygote() -> Option<Parking> {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     if !hull_protocol::parks_for_snapshot(&cmdline) {
-        return;
+        return None;
     }
     let path = Path::new("/dev").join(hull_protocol::CONSOLE_CONTROL);
     let mut control = match OpenOptions::new()
@@ -36,21 +60,30 @@ pub fn park_if_zygote() {
         Ok(control) => control,
         Err(e) => {
             crate::log!("cannot park for a snapshot: {}: {e}", path.display());
-            return;
+            return None;
         }
     };
     make_raw(&control);
-    send(&mut control, &GuestEvent::Parked);
-    let (realtime_ns, entropy) = wait_for_resume(&mut control);
+    let rehearse = park(&mut control);
+    Some(Parking { control, rehearse })
+}
+
+/// Announces the park, waits for the resume, applies it (clock, entropy, disk caches) and
+/// answers; returns whether the host asked for a rehearsal.
+fn park(control: &mut File) -> bool {
+    send(control, &GuestEvent::Parked);
+    let (realtime_ns, entropy, rehearse) = wait_for_resume(control);
     crate::timeline::mark("restored");
     set_clock(realtime_ns);
     reseed_random(&entropy.0);
     flush_block_caches(Path::new("/sys/block"));
-    send(&mut control, &GuestEvent::Resumed);
-    crate::log!("restored from a warm-start zygote");
-    // Kept open for the VM's life: the console's tty then never goes through a last close,
-    // so nothing the host sends before the relay opens it again can be lost.
-    std::mem::forget(control);
+    send(control, &GuestEvent::Resumed);
+    if rehearse {
+        crate::log!("restored from a warm-start zygote for the warm pool: rehearsing");
+    } else {
+        crate::log!("restored from a warm-start zygote");
+    }
+    rehearse
 }
 
 fn send(control: &mut File, event: &GuestEvent) {
@@ -61,14 +94,15 @@ fn send(control: &mut File, event: &GuestEvent) {
 
 /// Reads control lines until a `Resume`; one byte at a time, so not a byte of what the host
 /// sends after it is taken from the relay that reads the console next.
-fn wait_for_resume(control: &mut File) -> (u64, Base64) {
+fn wait_for_resume(control: &mut File) -> (u64, Base64, bool) {
     loop {
         let line = read_line(control);
         match serde_json::from_slice::<ControlMessage>(&line) {
             Ok(ControlMessage::Resume {
                 realtime_ns,
                 entropy,
-            }) => return (realtime_ns, entropy),
+                rehearse,
+            }) => return (realtime_ns, entropy, rehearse),
             Ok(other) => crate::log!("parked: ignoring {other:?} before the resume"),
             Err(e) => crate::log!("parked: unreadable control line: {e}"),
         }
@@ -84,7 +118,7 @@ fn read_line(control: &mut File) -> Vec<u8> {
             Ok(1) if line.len() < MAX_CONTROL_LINE => line.push(byte[0]),
             Ok(1) => {}
             // EOF or an error on the console: the host is not there yet; wait for it.
-            Ok(_) | Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Ok(_) | Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
         }
     }
 }

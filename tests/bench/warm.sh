@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Warm start (issue 19), one run on the QEMU TCG engine, interleaved N times:
 #   W  hull run --rm --network none busybox true          (restored from the zygote)
+#   Q  HULL_WARM_POOL=1 hull run --rm --network none busybox true   (a rehearsed warm-pool VM:
+#      the bench waits until the pool has its VM again before the next timed run of any
+#      column, so no filler runs while anything is timed; QEMU engine only)
 #   C  hull run --rm --network none --cold busybox true   (boots the guest kernel)
 #   P  podman --runtime runc run --rm --network none busybox true (the same image, saved by hull)
-# Prints medians and minimums and the ratios W/P (goal <= 1.0x), C/P and W/C; then the host
+# Prints medians and minimums and the ratios W/P and Q/P (goal <= 1.0x), C/P and W/C; then the host
 # memory of M idle containers each way (sum of the VMM processes' PSS, smaps_rollup), W/C
 # (goal <= 0.5x).
 # Usage: tests/bench/warm.sh [N] [M]     (default 10 and 10)
@@ -81,9 +84,32 @@ fi
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 minimum() { sort -n | head -1 | awk '{printf "%.3f", $1}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
-warm=() cold=() pod=()
+pss_sum() {
+  local total=0 pid
+  for pid in "$@"; do
+    total=$((total + $(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup")))
+  done
+  echo "$total"
+}
+# Waits (at most 60 s) until the warm pool has a ready VM.
+pool_ready() {
+  local t0=$SECONDS
+  until compgen -G "$HULL_WARM_CACHE/*/pool/*.ready" >/dev/null; do
+    ((SECONDS - t0 < 60)) || { echo "the warm pool did not fill within 60 s" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+warm=() cold=() pod=() pool=()
+if [[ $vmm == qemu ]]; then
+  HULL_WARM_POOL=1 "$hull" run --rm --network none busybox true
+  pool_ready
+fi
 for ((i = 0; i < runs; i++)); do
   warm+=("$(elapsed "$hull" run --rm --network none busybox true)")
+  if [[ $vmm == qemu ]]; then
+    pool+=("$(elapsed env HULL_WARM_POOL=1 "$hull" run --rm --network none busybox true)")
+    pool_ready
+  fi
   cold+=("$(elapsed "$hull" run --rm --network none --cold busybox true)")
   [[ -n $podman ]] && pod+=("$(elapsed $podman run --rm --network none busybox true)")
 done
@@ -92,21 +118,41 @@ read -r w_med w_min <<<"$(stats "${warm[@]}")"
 read -r c_med c_min <<<"$(stats "${cold[@]}")"
 echo "runs: $runs"
 echo "W warm hull run --rm busybox true:   median ${w_med}s  min ${w_min}s  (${warm[*]})"
+if [[ $vmm == qemu ]]; then
+  read -r q_med q_min <<<"$(stats "${pool[@]}")"
+  echo "Q warm pool (HULL_WARM_POOL=1):       median ${q_med}s  min ${q_min}s  (${pool[*]})"
+fi
 echo "C cold hull run --rm --cold ...:      median ${c_med}s  min ${c_min}s  (${cold[*]})"
 if [[ -n $podman ]]; then
   read -r p_med p_min <<<"$(stats "${pod[@]}")"
   echo "P podman run --rm busybox true:       median ${p_med}s  min ${p_min}s  (${pod[*]})"
   echo "W/P median $(ratio "$w_med" "$p_med")x min $(ratio "$w_min" "$p_min")x (goal <= 1.0x);" \
        "C/P median $(ratio "$c_med" "$p_med")x"
+  [[ $vmm == qemu ]] && echo "Q/P median $(ratio "$q_med" "$p_med")x min $(ratio "$q_min" "$p_min")x (goal <= 1.0x)"
 fi
 echo "W/C median $(ratio "$w_med" "$c_med")x min $(ratio "$w_min" "$c_min")x"
 "$hull" run --name bench-phases --network none busybox true
 "$hull" run --name bench-phases-cold --network none --cold busybox true
-for name in bench-phases bench-phases-cold; do
+phases=(bench-phases bench-phases-cold)
+if [[ $vmm == qemu ]]; then
+  HULL_WARM_POOL=1 "$hull" run --name bench-phases-pool --network none busybox true
+  phases+=(bench-phases-pool)
+  pool_ready
+  # The idle pool VM's memory (a cost the pool adds), then no pool for the rest.
+  pool_pids=()
+  for record in "$HULL_WARM_CACHE"/*/pool/*.ready/vmm.json; do
+    pool_pids+=("$(sed 's/.*"pid":\([0-9]*\).*/\1/' "$record")")
+  done
+  sleep 2
+  echo "idle warm-pool VM: PSS $(($(pss_sum "${pool_pids[@]}") / 1024)) MiB"
+  "$hull" system warm --rm >/dev/null
+  "$hull" run --rm --network none busybox true
+fi
+for name in "${phases[@]}"; do
   id=$("$hull" inspect --format '{{.Id}}' "$name")
   echo "$name guest: $(grep -h 'hull-init: exit status' "$HULL_ROOT/containers/$id/vm.log")"
 done
-"$hull" rm -f bench-phases bench-phases-cold >/dev/null
+"$hull" rm -f "${phases[@]}" >/dev/null
 
 # smaps_rollup field $2 of process $1, in kB.
 rollup() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/smaps_rollup"; }
@@ -120,13 +166,6 @@ vmm_report() {
     echo "  $mode pid $pid ($exe): RSS $(rollup "$pid" Rss) kB, PSS $(rollup "$pid" Pss) kB" \
          "(anon $(rollup "$pid" Pss_Anon) kB, file $(rollup "$pid" Pss_File) kB)" >&2
   done
-}
-pss_sum() {
-  local total=0 pid
-  for pid in "$@"; do
-    total=$((total + $(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup")))
-  done
-  echo "$total"
 }
 idle_pss() {
   local mode=$1 pids=() i

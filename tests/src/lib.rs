@@ -432,3 +432,28 @@ pub fn http_get(port: u16) -> Option<String> {
     stream.read_to_string(&mut response).ok()?;
     Some(response)
 }
+
+/// What a container prints for [`fresh_machine`]: 16 random bytes, its clock, its hostname.
+pub const FRESH_MACHINE_PROBE: &str = "head -c 16 /dev/urandom | od -An -tx1; date +%s; hostname";
+
+/// Seconds since the epoch on this host.
+pub fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Checks the output of [`FRESH_MACHINE_PROBE`] run between the host times `before` and
+/// `after` (the guest's clock within a second of them); returns its random bytes and
+/// hostname, which must differ between any two VMs.
+pub fn fresh_machine(out: &str, before: u64, after: u64) -> (String, String) {
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let guest_time: u64 = lines[1].trim().parse().unwrap();
+    assert!(
+        (before.saturating_sub(1)..=after + 1).contains(&guest_time),
+        "guest clock {guest_time}, host {before}..{after}"
+    );
+    (lines[0].to_string(), lines[2].to_string())
+}

@@ -5,7 +5,9 @@
 // An integration-test crate is all tests: the lint is meant for unit tests in src/.
 #![allow(clippy::tests_outside_test_module)]
 
-use hull_tests::{stderr, stdout, with_input, Hull};
+use hull_tests::{
+    epoch_seconds, fresh_machine, stderr, stdout, with_input, Hull, FRESH_MACHINE_PROBE,
+};
 use std::path::{Path, PathBuf};
 
 /// A [`Hull`] whose zygotes live in its own directory (so damaging them touches no other
@@ -105,31 +107,25 @@ fn restored_containers_have_their_own_random_state_clock_and_name() {
     let Some((hull, zygotes)) = setup("restored_containers_have_their_own_random_state") else {
         return;
     };
-    let probe = "head -c 16 /dev/urandom | od -An -tx1; date +%s; hostname";
     let mut seen = Vec::new();
     for name in ["r1", "r2"] {
-        let before = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let before = epoch_seconds();
         let out = ok_in(
             &hull,
             &zygotes,
-            &["run", "--name", name, "busybox", "sh", "-c", probe],
+            &[
+                "run",
+                "--name",
+                name,
+                "busybox",
+                "sh",
+                "-c",
+                FRESH_MACHINE_PROBE,
+            ],
         );
-        let after = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let after = epoch_seconds();
         assert!(was_restored(&hull, name));
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 3, "{out}");
-        let guest_time: u64 = lines[1].trim().parse().unwrap();
-        assert!(
-            (before.saturating_sub(1)..=after + 1).contains(&guest_time),
-            "guest clock {guest_time}, host {before}..{after}"
-        );
-        seen.push((lines[0].to_string(), lines[2].to_string()));
+        seen.push(fresh_machine(&out, before, after));
     }
     assert_ne!(
         seen[0].0, seen[1].0,

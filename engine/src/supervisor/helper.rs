@@ -16,6 +16,7 @@ use super::control::{self, ControlChannel};
 use super::exec::ExecSessions;
 use super::ready::ReadyGate;
 use crate::container::{Container, ContainerStore};
+use crate::vm::process::VmmProcess;
 use crate::vm::{log_tail, DiskSpec, Engines, VmSpec};
 use anyhow::{Context, Result};
 use hull_protocol::{
@@ -26,7 +27,6 @@ use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// How long the guest gets to sync its writable disk and power off once signalled.
@@ -34,7 +34,7 @@ const POWER_OFF_GRACE: Duration = Duration::from_secs(30);
 
 /// A booted helper VM.
 pub struct HelperVm {
-    child: Child,
+    child: VmmProcess,
     channel: ControlChannel,
     /// The sockets (a short directory under /tmp) and the helper's own files.
     socket_dir: PathBuf,
@@ -129,6 +129,7 @@ impl HelperVm {
             share: share.as_ref().map(|s| s.socket.clone()),
             restore: None,
             zygote_memory: None,
+            rehearse: false,
         };
         let mut vm = engines
             .engine(container.options.engine)

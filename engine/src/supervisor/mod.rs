@@ -129,6 +129,7 @@ fn boot_and_wait(
         share: share.as_ref().map(|s| s.socket.clone()),
         restore: None,
         zygote_memory: None,
+        rehearse: false,
     };
     let engine = engines.engine(options.engine);
     tracing::debug!(engine = ?engine.kind(), ?spec, "booting");

@@ -169,7 +169,10 @@ impl Engine for HullVmm {
         } else {
             connect_consoles(&mut child, &spec.socket_dir, &spec.engine_log, "hull-vmm")?
         };
-        Ok(RunningVm { child, consoles })
+        Ok(RunningVm {
+            child: super::process::VmmProcess::Child(child),
+            consoles,
+        })
     }
 
     fn warm_start(&self) -> bool {
@@ -263,6 +266,7 @@ mod tests {
             share: None,
             restore: None,
             zygote_memory: None,
+            rehearse: false,
         };
         let config = HullVmm { emulated_kvm: true }.config(&spec).unwrap();
         assert_eq!(
@@ -362,6 +366,7 @@ mod tests {
             share: None,
             restore: None,
             zygote_memory: None,
+            rehearse: false,
         }
     }
 

@@ -4,6 +4,7 @@
 //! holds the guest until hull has connected to all of them ([`connect_consoles`]).
 
 pub mod hullvmm;
+pub mod process;
 pub mod qemu;
 mod qemu_memory;
 pub mod qmp;
@@ -111,6 +112,9 @@ pub struct VmSpec {
     /// saved the file is its memory and every restore maps it copy-on-write (QEMU; hull-vmm
     /// writes its memory file when it saves).
     pub zygote_memory: Option<PathBuf>,
+    /// Restoring a warm-pool VM ([`warm::pool`]): its guest rehearses the container on
+    /// the disks above, then parks again until a container is handed to it.
+    pub rehearse: bool,
 }
 
 /// The container's streams on the host side of the virtio consoles.
@@ -132,7 +136,7 @@ pub struct Consoles {
 /// A booted VM.
 pub struct RunningVm {
     /// The VMM process (in its own process group, so a terminal's Ctrl-C does not reach it).
-    pub child: Child,
+    pub child: process::VmmProcess,
     /// Its consoles.
     pub consoles: Consoles,
 }
@@ -250,16 +254,19 @@ pub fn connect_consoles(
     engine: &str,
 ) -> Result<Consoles> {
     consoles_of(connect_console_streams(
-        child, socket_dir, engine_log, engine,
+        child, socket_dir, engine_log, engine, false,
     )?)
 }
 
-/// [`connect_consoles`], as the three streams in [`CONSOLE_PORTS`] order.
+/// [`connect_consoles`], as the three streams in [`CONSOLE_PORTS`] order. With
+/// `keep_paths` the sockets' paths stay (a warm-pool VM's consoles are connected again by
+/// the container that claims it).
 pub fn connect_console_streams(
     child: &mut Child,
     socket_dir: &Path,
     engine_log: &Path,
     engine: &str,
+    keep_paths: bool,
 ) -> Result<[UnixStream; 3]> {
     let mut streams = Vec::with_capacity(CONSOLE_PORTS.len());
     for port in CONSOLE_PORTS {
@@ -274,7 +281,7 @@ pub fn connect_console_streams(
         }
     }
     // Connected: the paths are no longer needed.
-    for port in CONSOLE_PORTS {
+    for port in CONSOLE_PORTS.iter().filter(|_| !keep_paths) {
         let _ = std::fs::remove_file(console_socket(socket_dir, port));
     }
     streams

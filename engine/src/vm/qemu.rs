@@ -60,8 +60,14 @@ impl Qemu {
             spec.initramfs.display().to_string(),
             "-append".into(),
             spec.cmdline.clone(),
+            // A named chardev: a warm-pool VM's COM1 moves to its container's log.
+            "-chardev".into(),
+            format!(
+                "file,id={SERIAL_CHARDEV},path={}",
+                qemu_escape(&spec.serial_log)
+            ),
             "-serial".into(),
-            format!("file:{}", spec.serial_log.display()),
+            format!("chardev:{SERIAL_CHARDEV}"),
             "-device".into(),
             "isa-debug-exit,iobase=0xf4,iosize=4".into(),
             // Free page reporting: the guest hands the pages its processes free back, and
@@ -70,11 +76,19 @@ impl Qemu {
             "virtio-balloon-device,free-page-reporting=on".into(),
         ];
         for (index, disk) in spec.disks.iter().enumerate() {
-            let readonly = if disk.read_only { ",readonly=on" } else { "" };
-            args.push("-drive".into());
+            // Named block nodes (file `f<i>` under raw `d<i>`): a warm-pool VM's slots are
+            // moved to a container's files by node name (`warm::pool`).
+            let readonly = if disk.read_only { ",read-only=on" } else { "" };
+            args.push("-blockdev".into());
             args.push(format!(
-                "id=d{index},file={},format=raw,if=none{readonly}",
+                "driver=file,node-name={},filename={}{readonly}",
+                slot_file_node(index),
                 qemu_escape(&disk.path)
+            ));
+            args.push("-blockdev".into());
+            args.push(format!(
+                "driver=raw,node-name=d{index},file={}{readonly}",
+                slot_file_node(index)
             ));
             args.push("-device".into());
             args.push(format!(
@@ -125,6 +139,16 @@ impl Qemu {
             args.push("-device".into());
             args.push(format!("virtconsole,chardev={port},nr={nr}"));
         }
+        if spec.rehearse {
+            // A warm-pool VM outlives the filler that starts it: its pid is recorded at once,
+            // so that removing the pool ends it even mid-rehearsal (`warm::pool`).
+            args.push("-pidfile".into());
+            args.push(
+                super::warm::pool::pid_file(&spec.socket_dir)
+                    .display()
+                    .to_string(),
+            );
+        }
         if spec.restore.is_some() {
             // Started over QMP once the consoles are connected (`qemu_memory`): the saved
             // state is then read straight from the file hull opened.
@@ -133,6 +157,14 @@ impl Qemu {
         }
         args
     }
+}
+
+/// The id of COM1's chardev.
+pub(super) const SERIAL_CHARDEV: &str = "com1";
+
+/// The node name of the file under disk slot `index` (the raw node above it is `d<index>`).
+pub(super) fn slot_file_node(index: usize) -> String {
+    format!("f{index}")
 }
 
 /// `spec` for QEMU: a restore boots the zygote's command line, with the container's disks
@@ -207,7 +239,10 @@ impl Engine for Qemu {
                 "qemu-system-x86_64",
             )?
         };
-        Ok(RunningVm { child, consoles })
+        Ok(RunningVm {
+            child: super::process::VmmProcess::Child(child),
+            consoles,
+        })
     }
 
     fn warm_start(&self) -> bool {
@@ -292,6 +327,7 @@ mod tests {
             share: None,
             restore: None,
             zygote_memory: None,
+            rehearse: false,
         }
     }
 
@@ -305,14 +341,20 @@ mod tests {
         .join(" ");
         assert!(args.contains("-M microvm,x-option-roms=off,rtc=on,acpi=off -accel tcg"));
         assert!(args.contains("-append console=ttyS0 quiet"));
-        assert!(args.contains("file=/s/layer,,0.erofs,format=raw,if=none,readonly=on"));
-        assert!(args.contains("virtio-blk-device,drive=d1,serial=hull-rw"));
+        assert!(args.contains(
+            "-blockdev driver=file,node-name=f0,filename=/s/layer,,0.erofs,read-only=on \
+             -blockdev driver=raw,node-name=d0,file=f0,read-only=on"
+        ));
+        assert!(args.contains(
+            "driver=raw,node-name=d1,file=f1 -device virtio-blk-device,drive=d1,serial=hull-rw"
+        ));
+        assert!(args.contains("-chardev file,id=com1,path=/c/vm.log -serial chardev:com1"));
         assert!(args.contains("socket,id=hvc2,path=/run/x/hvc2.sock,server=on,wait=on"));
         assert!(args.contains("virtconsole,chardev=hvc1,nr=1"));
         assert!(args.contains("-qmp unix:/run/x/vmm.sock,server=on,wait=off"));
         assert!(args.contains("isa-debug-exit,iobase=0xf4,iosize=4"));
         assert!(args.contains("-device virtio-balloon-device,free-page-reporting=on"));
-        assert!(!args.contains("d1,file=/c/rw.img,format=raw,if=none,readonly"));
+        assert!(!args.contains("filename=/c/rw.img,read-only"));
     }
 
     #[test]
@@ -369,6 +411,22 @@ mod tests {
         ));
         assert!(args.contains("-incoming defer"));
         assert!(args.contains("-append quiet hull.warm=park"));
+    }
+
+    /// A warm-pool VM outlives the process that starts it: QEMU records its pid at once.
+    #[test]
+    fn a_pool_vm_writes_its_pid_file() {
+        let qemu = Qemu {
+            accel_kvm: false,
+            vhost_net: false,
+        };
+        assert!(!qemu.args(&spec()).join(" ").contains("-pidfile"));
+        let mut pool_vm = spec();
+        pool_vm.rehearse = true;
+        assert!(qemu
+            .args(&pool_vm)
+            .join(" ")
+            .contains("-pidfile /run/x/qemu.pid"));
     }
 
     #[test]

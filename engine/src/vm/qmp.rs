@@ -106,6 +106,40 @@ impl QmpClient {
                 path: self.path.clone(),
                 source,
             })?;
+        self.answer(command)
+    }
+
+    /// Hands `fd` to the VMM under `name` (`getfd`: the fd travels with the command as
+    /// SCM_RIGHTS), for a later command that names it (`netdev_add tap,fd=NAME`).
+    pub fn send_fd(&mut self, name: &str, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), QmpError> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let mut line = json!({ "execute": "getfd", "arguments": { "fdname": name } }).to_string();
+        line.push('\n');
+        let fds = [fd.as_raw_fd()];
+        let sent = sendmsg::<()>(
+            self.writer.as_raw_fd(),
+            &[std::io::IoSlice::new(line.as_bytes())],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|errno| QmpError::Io {
+            path: self.path.clone(),
+            source: errno.into(),
+        })?;
+        if sent != line.len() {
+            // The line is far below a socket buffer: a short send means a broken peer.
+            return Err(QmpError::Protocol(format!(
+                "getfd sent {sent} of {} bytes",
+                line.len()
+            )));
+        }
+        self.answer("getfd").map(drop)
+    }
+
+    /// Reads messages until the answer to `command` (events are skipped).
+    fn answer(&mut self, command: &str) -> Result<Value, QmpError> {
         loop {
             let message = self.read_message()?;
             if message.get("event").is_some() {
@@ -220,6 +254,62 @@ mod tests {
                 r#"{"execute":"query-status"}"#
             ]
         );
+    }
+
+    /// `getfd`: the fd arrives with the command line, as QEMU reads it (SCM_RIGHTS).
+    #[test]
+    fn an_fd_travels_with_getfd() {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"{\"QMP\": {}}\n").unwrap();
+            let mut received = Vec::new();
+            for _ in 0..2 {
+                let mut buffer = [0u8; 512];
+                let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+                let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
+                let message = recvmsg::<()>(
+                    stream.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut space),
+                    MsgFlags::empty(),
+                )
+                .unwrap();
+                let bytes = message.bytes;
+                for cmsg in message.cmsgs().unwrap() {
+                    if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                        // SAFETY: the fd was just received and is owned by nobody else.
+                        received.extend(
+                            fds.into_iter()
+                                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                        );
+                    }
+                }
+                let line = String::from_utf8_lossy(&buffer[..bytes]).into_owned();
+                stream.write_all(b"{\"return\": {}}\n").unwrap();
+                if line.contains("getfd") {
+                    assert!(line.contains(r#""fdname":"tap0""#), "{line}");
+                }
+            }
+            received
+        });
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let mut client = QmpClient::connect(&path).unwrap();
+        client.send_fd("tap0", write_end.as_fd()).unwrap();
+        drop(write_end);
+        let mut received = server.join().unwrap();
+        assert_eq!(received.len(), 1);
+        let fd = received.remove(0);
+        std::fs::File::from(fd).write_all(b"via qmp").unwrap();
+        let mut got = String::new();
+        std::fs::File::from(read_end)
+            .read_to_string(&mut got)
+            .unwrap();
+        assert_eq!(got, "via qmp");
     }
 
     #[test]

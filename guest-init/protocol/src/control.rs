@@ -183,6 +183,11 @@ pub enum ControlMessage {
         realtime_ns: u64,
         /// Host entropy ([`RESUME_ENTROPY_BYTES`]).
         entropy: Base64,
+        /// A warm-pool VM (`warm`): rehearse a container (the spec on the config disk, on
+        /// the disks the VM has now), clean up and park again for the next resume, so the
+        /// guest code a container's start runs is already translated when one is handed over.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rehearse: bool,
     },
 }
 

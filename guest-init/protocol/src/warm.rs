@@ -21,6 +21,14 @@
 //!
 //! The NIC's address is still the zygote's after the restore; hull-init gives it the
 //! container's MAC from the spec before it looks for the interface by MAC.
+//!
+//! A *warm-pool* VM is a restore whose resume says `rehearse`: hull-init runs the spec on
+//! the config disk (the host's stand-in container) as it would a container's, unmounts
+//! everything the run mounted and returns PID 1 to its own pid namespace, sends
+//! [`crate::GuestEvent::Parked`] again and waits. It then gets a container as any restore
+//! does: the host moves the disk slots to the container's files and sends a plain resume
+//! (new clock, new entropy, caches dropped). A rehearsal that fails, or cannot unmount
+//! what it mounted, powers the VM off: no file system of the stand-in outlives it.
 
 /// The kernel command line parameter that makes hull-init park for a snapshot.
 pub const WARM_BOOT_PARAM: &str = "hull.warm=park";
@@ -62,8 +70,20 @@ mod tests {
         let resume = ControlMessage::Resume {
             realtime_ns: 1_700_000_000_123_456_789,
             entropy: Base64(vec![7; RESUME_ENTROPY_BYTES]),
+            rehearse: false,
         };
         let line = resume.to_line();
+        // A plain resume is the line it was before warm pools (no `rehearse` field).
+        assert!(!line.contains("rehearse"), "{line}");
+        let pool = ControlMessage::Resume {
+            realtime_ns: 1,
+            entropy: Base64(vec![1; RESUME_ENTROPY_BYTES]),
+            rehearse: true,
+        };
+        assert_eq!(
+            serde_json::from_str::<ControlMessage>(&pool.to_line()).unwrap(),
+            pool
+        );
         assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
         assert_eq!(
             serde_json::from_str::<ControlMessage>(&line).unwrap(),

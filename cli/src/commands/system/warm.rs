@@ -1,6 +1,6 @@
 //! `hull system warm`: the warm-start zygotes (saved, already booted VMs every container
-//! is restored from) in the cache: list them, or remove them all (`--rm`; the next run
-//! makes a new one).
+//! is restored from) in the cache, with their warm pools' ready VMs: list them, or remove
+//! them all (`--rm`, which ends the pools' VMs; the next run makes a new zygote).
 
 use crate::args::Globals;
 use crate::format::{self, human_size};
@@ -15,6 +15,9 @@ pub struct WarmArgs {
     /// Remove every zygote (containers then boot cold until the next one is made).
     #[arg(long)]
     pub rm: bool,
+    /// Internal: fill the warm-pool entry at this path (started by hull itself).
+    #[arg(long, hide = true, value_name = "ENTRY")]
+    pub fill: Option<std::path::PathBuf>,
     /// Format the output with a Go template (`{{.Engine}}`, `{{.Memory}}`, ...), `table` or
     /// `json`.
     #[arg(long)]
@@ -26,6 +29,7 @@ const HEADERS: &[(&str, &str)] = &[
     ("Memory", "MEMORY"),
     ("CPUs", "CPUS"),
     ("NICs", "NICS"),
+    ("Pool", "POOL"),
     ("Size", "SIZE"),
     ("Created", "CREATED"),
     ("Path", "PATH"),
@@ -33,6 +37,10 @@ const HEADERS: &[(&str, &str)] = &[
 
 /// `hull system warm`.
 pub(super) fn warm(args: WarmArgs, _: &Globals) -> Result<i32> {
+    if let Some(entry) = &args.fill {
+        hull_engine::vm::warm::pool::fill(entry)?;
+        return Ok(0);
+    }
     if args.rm {
         let removed = cache::remove_all()?;
         println!(
@@ -50,6 +58,7 @@ pub(super) fn warm(args: WarmArgs, _: &Globals) -> Result<i32> {
                 "Memory": format!("{}MiB", meta.mem_mib),
                 "CPUs": meta.cpus.to_string(),
                 "NICs": meta.nics.to_string(),
+                "Pool": hull_engine::vm::warm::pool::ready_count(&dir).to_string(),
                 "Size": human_size(bytes),
                 "Created": meta.created,
                 "Path": dir.display().to_string(),

@@ -102,7 +102,7 @@ impl Engine for FakeEngine {
             let _ = nix::sys::signal::kill(vmm_pid, nix::sys::signal::Signal::SIGKILL);
         });
         Ok(RunningVm {
-            child: vmm,
+            child: crate::vm::process::VmmProcess::Child(vmm),
             consoles: Consoles {
                 stdio_in: Box::new(stdio.try_clone()?),
                 stdio_out: Box::new(stdio),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Bumped whenever what a zygote holds, or how hull-init parks, changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The size of a zygote's placeholder disks (sparse files of zeros), so the size its guest
 /// records for every disk is at least that of any real one: a restored guest reads each
@@ -261,6 +261,7 @@ fn read_meta(dir: &Path) -> Option<Result<Meta, String>> {
 
 /// Renames `dir` out of the way first (a restore starting now must not see half of it).
 fn discard_dir(dir: &Path) {
+    super::pool::stop_all(dir);
     let doomed = dir.with_extension(format!("discarded-{}", std::process::id()));
     if std::fs::rename(dir, &doomed).is_ok() {
         let _ = std::fs::remove_dir_all(doomed);
@@ -316,15 +317,11 @@ fn boot_and_save(engine: &dyn Engine, shape: &Shape, dir: &Path, socket_dir: &Pa
         socket_dir: socket_dir.to_path_buf(),
         serial_log: dir.join("boot.log"),
         engine_log: dir.join("engine.log"),
-        nics: (0..shape.base.nics.len())
-            .map(|_| NicSpec {
-                tap: None,
-                mac: hull_protocol::ZYGOTE_MAC.into(),
-            })
-            .collect(),
+        nics: zygote_nics(shape.base.nics.len()),
         share: None,
         restore: None,
         zygote_memory: Some(zygote.memory()),
+        rehearse: false,
         ..shape.base.clone()
     };
     let mut vm = engine.spawn(&spec)?;
@@ -369,8 +366,22 @@ fn boot_and_save(engine: &dyn Engine, shape: &Shape, dir: &Path, socket_dir: &Pa
     Ok(())
 }
 
+/// `count` NICs as a zygote has them: the zygote's MAC, on a hub of their own (no tap).
+pub(super) fn zygote_nics(count: usize) -> Vec<NicSpec> {
+    (0..count)
+        .map(|_| NicSpec {
+            tap: None,
+            mac: hull_protocol::ZYGOTE_MAC.into(),
+        })
+        .collect()
+}
+
 /// Reads the zygote's control console until its guest says it has parked.
-fn wait_for_park(vm: &mut super::super::RunningVm, spec: &VmSpec, timeout: Duration) -> Result<()> {
+pub(super) fn wait_for_park(
+    vm: &mut super::super::RunningVm,
+    spec: &VmSpec,
+    timeout: Duration,
+) -> Result<()> {
     let Some(events) = vm.consoles.events.take() else {
         bail!("this engine gives the guest no control console");
     };
@@ -430,7 +441,11 @@ pub(super) fn evict_oldest(dir: &Path, keep: usize) {
 /// Removes every zygote (and failure marker); returns how many zygotes went.
 pub fn remove_all() -> Result<usize> {
     let dir = warm_dir();
-    let count = list().len();
+    let zygotes = list();
+    for (zygote, _, _) in &zygotes {
+        super::pool::stop_all(zygote);
+    }
+    let count = zygotes.len();
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(count),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),

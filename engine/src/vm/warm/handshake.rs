@@ -29,11 +29,17 @@ pub fn connect_resumed(
 ) -> anyhow::Result<Consoles> {
     // An engine that refuses the saved state (layout, damage) may end before it listens:
     // that too is a failed restore, so the caller boots cold.
-    let streams = connect_console_streams(child, &spec.socket_dir, &spec.engine_log, engine)
-        .map_err(|err| RestoreFailed(format!("{err:#}")))?;
+    let streams = connect_console_streams(
+        child,
+        &spec.socket_dir,
+        &spec.engine_log,
+        engine,
+        spec.rehearse,
+    )
+    .map_err(|err| RestoreFailed(format!("{err:#}")))?;
     if let Err(RestoreFailed(why)) = load()
         .map_err(|err| RestoreFailed(format!("{err:#}")))
-        .and_then(|()| resume(&streams[2]))
+        .and_then(|()| resume(&streams[2], spec.rehearse))
     {
         let _ = child.kill();
         let _ = child.wait();
@@ -43,8 +49,9 @@ pub fn connect_resumed(
     consoles_of(streams)
 }
 
-/// The resume message for this restore: the host's clock now, fresh host entropy.
-pub fn resume_message() -> std::io::Result<ControlMessage> {
+/// The resume message for this restore: the host's clock now, fresh host entropy; with
+/// `rehearse`, for a warm-pool VM that rehearses a container and parks again.
+pub fn resume_message(rehearse: bool) -> std::io::Result<ControlMessage> {
     let mut entropy = vec![0u8; RESUME_ENTROPY_BYTES];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut entropy)?;
     let realtime_ns = SystemTime::now()
@@ -55,14 +62,15 @@ pub fn resume_message() -> std::io::Result<ControlMessage> {
     Ok(ControlMessage::Resume {
         realtime_ns,
         entropy: Base64(entropy),
+        rehearse,
     })
 }
 
 /// Sends the resume on `control` and waits for the guest's answer, reading no byte past it
 /// (what follows belongs to the supervisor's event reader).
-pub fn resume(control: &UnixStream) -> Result<(), RestoreFailed> {
+pub fn resume(control: &UnixStream, rehearse: bool) -> Result<(), RestoreFailed> {
     let failed = |what: String| RestoreFailed(what);
-    let message = resume_message().map_err(|e| failed(format!("no host entropy: {e}")))?;
+    let message = resume_message(rehearse).map_err(|e| failed(format!("no host entropy: {e}")))?;
     let mut writer = control;
     writer
         .write_all(message.to_line().as_bytes())

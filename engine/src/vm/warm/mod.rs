@@ -8,9 +8,14 @@
 //! on first use; a container whose VM cannot be restored (a virtio-fs share: QEMU cannot
 //! save vhost-user-fs; `--cold`; `HULL_WARM=off`) boots as before, and so does one whose
 //! restore fails (the zygote is then discarded and made again next time).
+//!
+//! With `HULL_WARM_POOL=N` ([`pool`]) restores are made ahead of time, rehearse a stand-in
+//! container so the guest's start-up code is already translated, and wait to be claimed.
 
 pub mod cache;
 pub(crate) mod handshake;
+pub mod pool;
+mod rehearsal;
 
 pub use cache::Zygote;
 pub use handshake::{connect_resumed, resume, RestoreFailed};
@@ -28,6 +33,13 @@ pub fn disabled_by_environment() -> bool {
 /// `cold` (the container's `--cold`) always boots.
 pub fn spawn(engine: &dyn Engine, mut spec: VmSpec, cold: bool) -> Result<RunningVm> {
     if let Some(zygote) = zygote_for(engine, &spec, cold) {
+        if pool::serves(engine, &spec) {
+            let claimed = pool::claim(&zygote, &spec);
+            pool::refill(&zygote, &spec);
+            if let Some(vm) = claimed {
+                return Ok(vm);
+            }
+        }
         spec.restore = Some(zygote.clone());
         match engine.spawn(&spec) {
             Ok(vm) => return Ok(vm),
@@ -69,8 +81,12 @@ pub fn describe(engine: crate::host::EngineKind) -> String {
     if disabled_by_environment() {
         format!("off (HULL_WARM=off): every VM boots its kernel; {made}")
     } else if super::engine_for(engine, false).warm_start() {
+        let pool = match pool::size() {
+            0 => String::new(),
+            size => format!(", {size} rehearsed VM(s) kept ready per zygote (HULL_WARM_POOL)"),
+        };
         format!(
-            "on: VMs are restored from a booted zygote, made on first use (--cold boots); {made}"
+            "on: VMs are restored from a booted zygote, made on first use (--cold boots){pool}; {made}"
         )
     } else {
         format!("not on the {engine:?} engine: every VM boots its kernel; {made}")

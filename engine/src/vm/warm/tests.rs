@@ -34,7 +34,7 @@ fn disk(path: &str, serial: &str, read_only: bool) -> DiskSpec {
     }
 }
 
-fn spec(dir: &Path) -> VmSpec {
+pub(super) fn spec(dir: &Path) -> VmSpec {
     let kernel = dir.join("vmlinux");
     let initramfs = dir.join("init.cpio");
     for file in [&kernel, &initramfs] {
@@ -60,6 +60,7 @@ fn spec(dir: &Path) -> VmSpec {
         share: None,
         restore: None,
         zygote_memory: None,
+        rehearse: false,
     }
 }
 
@@ -228,13 +229,14 @@ fn the_resume_carries_the_clock_and_fresh_entropy_and_nothing_past_the_answer_is
         writer.write_all(b"after\n").unwrap();
         serde_json::from_str::<ControlMessage>(&line).unwrap()
     });
-    resume(&host).unwrap();
+    resume(&host, false).unwrap();
     let mut rest = [0u8; 6];
     (&host).read_exact(&mut rest).unwrap();
     assert_eq!(&rest, b"after\n");
     let ControlMessage::Resume {
         realtime_ns,
         entropy,
+        rehearse: false,
     } = guest_side.join().unwrap()
     else {
         panic!("not a resume");
@@ -245,7 +247,7 @@ fn the_resume_carries_the_clock_and_fresh_entropy_and_nothing_past_the_answer_is
         .as_nanos();
     assert!(now.abs_diff(u128::from(realtime_ns)) < 1_000_000_000);
     assert_eq!(entropy.0.len(), hull_protocol::RESUME_ENTROPY_BYTES);
-    let second = handshake::resume_message().unwrap();
+    let second = handshake::resume_message(false).unwrap();
     assert!(matches!(second, ControlMessage::Resume { entropy: other, .. } if other != entropy));
 }
 
@@ -253,7 +255,7 @@ fn the_resume_carries_the_clock_and_fresh_entropy_and_nothing_past_the_answer_is
 fn a_vm_that_goes_away_instead_of_resuming_is_a_failed_restore() {
     let (host, guest) = UnixStream::pair().unwrap();
     drop(guest);
-    let err = resume(&host).unwrap_err();
+    let err = resume(&host, false).unwrap_err();
     let err = anyhow::Error::from(err);
     assert!(err.is::<RestoreFailed>());
     assert!(err.to_string().contains("did not resume"), "{err}");
