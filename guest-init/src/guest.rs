@@ -204,12 +204,16 @@ pub fn run_as_pid1() -> ! {
     // a container first, then parks again until it is handed one.
     let mut parking = crate::warm::park_if_zygote();
     while let Some(parked) = parking.take() {
-        if !parked.rehearse {
+        if !parked.rehearse() {
             parked.keep_open();
             break;
         }
         rehearse();
-        parking = Some(parked.park_again());
+        parking = parked.park_again();
+        if parking.is_none() {
+            log!("no container claimed this warm-pool VM in time: powering off");
+            power_off();
+        }
     }
     let Some((mut config, result)) = run_from_config_disk() else {
         power_off();

@@ -5,11 +5,13 @@
 
 use crate::console::make_raw;
 use hull_protocol::{Base64, ControlMessage, GuestEvent, MAX_CONTROL_LINE};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// RNDADDENTROPY, `_IOW('R', 0x03, int[2])`: adds bytes to the input pool and credits them.
 const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
@@ -21,18 +23,32 @@ const BLKFLSBUF: libc::c_ulong = 0x1261;
 /// A zygote's (or a restore of it's) hold on the control console while it is parked.
 pub struct Parking {
     control: File,
-    /// The last resume asked for a rehearsal ([`ControlMessage::Resume::rehearse`]): run the
-    /// spec on the config disk, clean up, then [`Parking::park_again`].
-    pub rehearse: bool,
+    resume: Resume,
+}
+
+/// What the last [`ControlMessage::Resume`] asked for beyond the clock and entropy.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    rehearse: bool,
+    park_idle: Option<Duration>,
 }
 
 impl Parking {
-    /// After a rehearsal: announces the park again and waits for the next resume (the
-    /// host hands this VM to a container meanwhile: new disks, consoles, serial log).
-    pub fn park_again(mut self) -> Self {
+    /// Whether the last resume asked for a rehearsal: run the spec on the config disk,
+    /// clean up, then [`Parking::park_again`].
+    pub fn rehearse(&self) -> bool {
+        self.resume.rehearse
+    }
+
+    /// After a rehearsal: announces the park again and waits for the next resume (the host
+    /// hands this VM to a container meanwhile: new disks, consoles, serial log). None when
+    /// no resume came within the idle time the rehearsal's resume gave: the VM should power
+    /// off (a pool nobody claims does not hold the host's memory for ever).
+    pub fn park_again(mut self) -> Option<Self> {
         crate::timeline::mark("rehearsed");
-        self.rehearse = park(&mut self.control);
-        self
+        let deadline = self.resume.park_idle.map(|idle| Instant::now() + idle);
+        self.resume = park(&mut self.control, deadline)?;
+        Some(self)
     }
 
     /// Keeps the console open for the VM's life: its tty then never goes through a last
@@ -64,26 +80,26 @@ pub fn park_if_zygote() -> Option<Parking> {
         }
     };
     make_raw(&control);
-    let rehearse = park(&mut control);
-    Some(Parking { control, rehearse })
+    let resume = park(&mut control, None)?;
+    Some(Parking { control, resume })
 }
 
-/// Announces the park, waits for the resume, applies it (clock, entropy, disk caches) and
-/// answers; returns whether the host asked for a rehearsal.
-fn park(control: &mut File) -> bool {
+/// Announces the park, waits (until `deadline`, if any) for the resume, applies it (clock,
+/// entropy, disk caches) and answers.
+fn park(control: &mut File, deadline: Option<Instant>) -> Option<Resume> {
     send(control, &GuestEvent::Parked);
-    let (realtime_ns, entropy, rehearse) = wait_for_resume(control);
+    let (realtime_ns, entropy, resume) = wait_for_resume(control, deadline)?;
     crate::timeline::mark("restored");
     set_clock(realtime_ns);
     reseed_random(&entropy.0);
     flush_block_caches(Path::new("/sys/block"));
     send(control, &GuestEvent::Resumed);
-    if rehearse {
+    if resume.rehearse {
         crate::log!("restored from a warm-start zygote for the warm pool: rehearsing");
     } else {
         crate::log!("restored from a warm-start zygote");
     }
-    rehearse
+    Some(resume)
 }
 
 fn send(control: &mut File, event: &GuestEvent) {
@@ -92,35 +108,60 @@ fn send(control: &mut File, event: &GuestEvent) {
     }
 }
 
-/// Reads control lines until a `Resume`; one byte at a time, so not a byte of what the host
-/// sends after it is taken from the relay that reads the console next.
-fn wait_for_resume(control: &mut File) -> (u64, Base64, bool) {
+/// Reads control lines until a `Resume` (None once `deadline` has passed); one byte at a
+/// time, so not a byte of what the host sends after it is taken from the relay that reads
+/// the console next.
+fn wait_for_resume(control: &mut File, deadline: Option<Instant>) -> Option<(u64, Base64, Resume)> {
     loop {
-        let line = read_line(control);
+        let line = read_line(control, deadline)?;
         match serde_json::from_slice::<ControlMessage>(&line) {
             Ok(ControlMessage::Resume {
                 realtime_ns,
                 entropy,
                 rehearse,
-            }) => return (realtime_ns, entropy, rehearse),
+                park_idle_s,
+            }) => {
+                let park_idle = (park_idle_s > 0).then(|| Duration::from_secs(park_idle_s.into()));
+                return Some((
+                    realtime_ns,
+                    entropy,
+                    Resume {
+                        rehearse,
+                        park_idle,
+                    },
+                ));
+            }
             Ok(other) => crate::log!("parked: ignoring {other:?} before the resume"),
             Err(e) => crate::log!("parked: unreadable control line: {e}"),
         }
     }
 }
 
-fn read_line(control: &mut File) -> Vec<u8> {
+fn read_line(control: &mut File, deadline: Option<Instant>) -> Option<Vec<u8>> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     loop {
+        if let Some(deadline) = deadline {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if !readable_within(control, left) {
+                continue;
+            }
+        }
         match control.read(&mut byte) {
-            Ok(1) if byte[0] == b'\n' => return line,
+            Ok(1) if byte[0] == b'\n' => return Some(line),
             Ok(1) if line.len() < MAX_CONTROL_LINE => line.push(byte[0]),
             Ok(1) => {}
             // EOF or an error on the console: the host is not there yet; wait for it.
-            Ok(_) | Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            Ok(_) | Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     }
+}
+
+/// Whether `control` has something to read within `wait` (at most a minute per call).
+fn readable_within(control: &File, wait: Duration) -> bool {
+    let millis = u16::try_from(wait.as_millis().min(60_000)).unwrap_or(u16::MAX);
+    let mut fds = [PollFd::new(control.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(millis)), Ok(n) if n > 0)
 }
 
 fn set_clock(realtime_ns: u64) {
@@ -198,5 +239,26 @@ fn flush_block_caches(sys_block: &Path) {
             }
             Err(e) => crate::log!("cannot open {} to drop its cache: {e}", device.display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_park_with_a_deadline_ends_and_one_without_reads_its_line() {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        let mut reader = File::from(reader);
+        let mut writer = File::from(writer);
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_millis(100));
+        assert!(read_line(&mut reader, deadline).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        writer.write_all(b"{\"partial\"\n").unwrap();
+        let far = Some(Instant::now() + Duration::from_secs(60));
+        assert_eq!(read_line(&mut reader, far).unwrap(), b"{\"partial\"");
+        writer.write_all(b"no deadline\n").unwrap();
+        assert_eq!(read_line(&mut reader, None).unwrap(), b"no deadline");
     }
 }

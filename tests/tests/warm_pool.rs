@@ -310,3 +310,35 @@ fn pool_vms_get_the_containers_network() {
     pool.ok(&["rm", "srv", "cli"]);
     pool.ok(&["network", "rm", "poolnet"]);
 }
+
+#[test]
+fn an_unclaimed_pool_vm_powers_itself_off() {
+    let Some(pool) = Pool::setup("an_unclaimed_pool_vm_powers_itself_off") else {
+        return;
+    };
+    let idle = |args: &[&str]| {
+        let mut command = pool.cmd(args);
+        command.env("HULL_WARM_POOL_IDLE", "2");
+        let out = with_input(&mut command, b"");
+        assert!(out.status.success(), "hull {args:?}: {}", stderr(&out));
+    };
+    idle(&["run", "--rm", "--network", "none", "busybox", "true"]);
+    let entry = pool.wait_ready();
+    let pid = vmm_pid(&entry);
+    assert!(
+        wait_until(Duration::from_secs(60), || !alive(pid)),
+        "the pool VM {pid} still runs long after its 2 s idle time"
+    );
+    let out = pool.ok(&[
+        "run",
+        "--name",
+        "late",
+        "--network",
+        "none",
+        "busybox",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(out, "hi\n");
+    assert!(!pool.came_from_pool("late"));
+}

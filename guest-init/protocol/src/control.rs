@@ -188,7 +188,16 @@ pub enum ControlMessage {
         /// guest code a container's start runs is already translated when one is handed over.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         rehearse: bool,
+        /// With `rehearse`: how long the VM may then stay parked unclaimed, in seconds,
+        /// before it powers itself off (0: no limit), so that a pool nobody uses does not
+        /// hold memory for ever.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        park_idle_s: u32,
     },
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 impl ControlMessage {

@@ -71,14 +71,19 @@ mod tests {
             realtime_ns: 1_700_000_000_123_456_789,
             entropy: Base64(vec![7; RESUME_ENTROPY_BYTES]),
             rehearse: false,
+            park_idle_s: 0,
         };
         let line = resume.to_line();
         // A plain resume is the line it was before warm pools (no `rehearse` field).
-        assert!(!line.contains("rehearse"), "{line}");
+        assert!(
+            !line.contains("rehearse") && !line.contains("park_idle"),
+            "{line}"
+        );
         let pool = ControlMessage::Resume {
             realtime_ns: 1,
             entropy: Base64(vec![1; RESUME_ENTROPY_BYTES]),
             rehearse: true,
+            park_idle_s: 600,
         };
         assert_eq!(
             serde_json::from_str::<ControlMessage>(&pool.to_line()).unwrap(),

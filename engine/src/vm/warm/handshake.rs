@@ -63,6 +63,11 @@ pub fn resume_message(rehearse: bool) -> std::io::Result<ControlMessage> {
         realtime_ns,
         entropy: Base64(entropy),
         rehearse,
+        park_idle_s: if rehearse {
+            super::pool::idle_seconds()
+        } else {
+            0
+        },
     })
 }
 

@@ -37,6 +37,11 @@ use std::time::Duration;
 
 /// The environment variable that sizes the pool (0 or unset: no pool).
 pub const POOL_ENV: &str = "HULL_WARM_POOL";
+/// The environment variable that bounds how long a ready VM waits to be claimed, in
+/// seconds (0: for ever); it then powers itself off and the next claim makes a new one.
+pub const IDLE_ENV: &str = "HULL_WARM_POOL_IDLE";
+/// [`IDLE_ENV`]'s default: ten minutes.
+const DEFAULT_IDLE_SECONDS: u32 = 600;
 /// Most VMs kept per zygote.
 const MAX_POOL: usize = 8;
 /// How long a rehearsal may take before its filler gives up.
@@ -51,6 +56,14 @@ const CLAIMED: &str = "claimed";
 /// VMs to keep per zygote: `HULL_WARM_POOL`, at most [`MAX_POOL`].
 pub fn size() -> usize {
     parse_size(std::env::var(POOL_ENV).ok().as_deref())
+}
+
+/// How long a ready VM waits to be claimed ([`IDLE_ENV`]).
+pub fn idle_seconds() -> u32 {
+    std::env::var(IDLE_ENV)
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(DEFAULT_IDLE_SECONDS)
 }
 
 fn parse_size(value: Option<&str>) -> usize {
@@ -99,6 +112,8 @@ fn read_process(path: &Path) -> Option<ProcessRef> {
 /// Claims a ready VM of `zygote` for `spec` and hands it over; None when none is ready or
 /// none could be taken (each failure logged, its VM killed).
 pub fn claim(zygote: &Zygote, spec: &VmSpec) -> Option<RunningVm> {
+    // Checked before a VM is taken: one that does not fit would be wasted.
+    let disks = slot_disks(zygote, &spec.disks)?;
     let pool = pool_dir(&zygote.dir);
     let mut ready: Vec<String> = entries(&pool, READY);
     ready.sort();
@@ -107,7 +122,7 @@ pub fn claim(zygote: &Zygote, spec: &VmSpec) -> Option<RunningVm> {
         if std::fs::rename(entry(&pool, &id, READY), &claimed).is_err() {
             continue; // another container took it first
         }
-        let taken = hand_over(zygote, spec, &claimed, &id);
+        let taken = hand_over(spec, &disks, &claimed, &id);
         let _ = std::fs::remove_dir_all(&claimed);
         let _ = std::fs::remove_dir_all(socket_dir(&id));
         match taken {
@@ -118,10 +133,12 @@ pub fn claim(zygote: &Zygote, spec: &VmSpec) -> Option<RunningVm> {
     None
 }
 
-fn hand_over(zygote: &Zygote, spec: &VmSpec, entry: &Path, id: &str) -> Result<RunningVm> {
+/// Adopts the VMM of the claimed `entry` and hands its VM to `spec` (`disks`: the container's
+/// in the VM's slot order); the VMM is killed if that fails.
+fn hand_over(spec: &VmSpec, disks: &[DiskSpec], entry: &Path, id: &str) -> Result<RunningVm> {
     let recorded = read_process(&entry.join("vmm.json")).context("no VMM recorded")?;
     let mut process = VmmProcess::Adopted(Adopted::open(recorded).context("its VMM is gone")?);
-    let handed = connect_as(zygote, spec, entry, id);
+    let handed = connect_as(spec, disks, entry, id);
     match handed {
         Ok(consoles) => Ok(RunningVm {
             child: process,
@@ -137,16 +154,14 @@ fn hand_over(zygote: &Zygote, spec: &VmSpec, entry: &Path, id: &str) -> Result<R
 /// Moves the VM's disk slots and COM1 to the container's, connects its consoles, moves its
 /// QMP socket to the container's socket directory and resumes it.
 fn connect_as(
-    zygote: &Zygote,
     spec: &VmSpec,
+    disks: &[DiskSpec],
     entry: &Path,
     id: &str,
 ) -> Result<crate::vm::Consoles> {
-    let disks = slot_disks(zygote, &spec.disks)
-        .context("the container's disks do not fit the zygote's slots")?;
     let sockets = socket_dir(id);
     let mut qmp = QmpClient::connect(&qmp_socket(&sockets))?;
-    move_disks(&mut qmp, &disks)?;
+    move_disks(&mut qmp, disks)?;
     connect_nics(&mut qmp, &spec.nics)?;
     qmp.execute_with(
         "chardev-change",
@@ -488,6 +503,24 @@ mod tests {
             entry_id(&dir.path().join("b2.filling")).as_deref(),
             Some("b2")
         );
+    }
+
+    /// A container whose disks do not fit the slots takes no VM (it would be wasted).
+    #[test]
+    fn a_container_that_does_not_fit_leaves_the_pool_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let zygote = Zygote {
+            dir: dir.path().to_path_buf(),
+            cmdline: String::new(),
+            layer_slots: 1,
+        };
+        let ready = entry(&pool_dir(&zygote.dir), "e1", READY);
+        std::fs::create_dir_all(&ready).unwrap();
+        let mut spec = crate::vm::warm::tests::spec(dir.path());
+        let layer = spec.disks[1].clone();
+        spec.disks.insert(1, layer);
+        assert!(claim(&zygote, &spec).is_none());
+        assert!(ready.exists());
     }
 
     /// A claim whose entry records a VMM that has ended takes nothing and removes the entry

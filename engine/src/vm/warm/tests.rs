@@ -237,6 +237,7 @@ fn the_resume_carries_the_clock_and_fresh_entropy_and_nothing_past_the_answer_is
         realtime_ns,
         entropy,
         rehearse: false,
+        park_idle_s: 0,
     } = guest_side.join().unwrap()
     else {
         panic!("not a resume");
